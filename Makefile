@@ -1,0 +1,44 @@
+# goslo: the two commands are `make demo` and `make test`.
+SHELL   := /bin/bash
+GO      ?= go
+GOFLAGS ?=
+export CGO_ENABLED := 1
+
+# Packages other than the interop suite, which `interop` runs on its own.
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v /interop)
+
+.PHONY: all demo test deps vet unit interop fuzz bench clean
+
+all: test
+
+## demo: run the main job on the embedded default (no Redis, no Python).
+demo:
+	$(GO) run ./cmd/goslo demo
+
+## deps: install what is missing (apt when root) and build the tox environments.
+deps:
+	./scripts/deps.sh
+
+## test: deps, go vet, the race-detected unit tests, then the interop suite.
+test: deps vet unit interop
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+## interop: the suite against the real Python oslo.messaging (never skipped in CI).
+interop:
+	$(GO) test -race -count=1 -v ./interop/
+
+## fuzz: a short run of every fuzz target (FUZZTIME=10s each by default).
+fuzz:
+	./scripts/fuzz.sh
+
+## bench: the Go benchmarks.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf .tox

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what goslo's build and tests need, idempotently:
+#   Debian packages libzmq3-dev, pkg-config, redis-server, redis-sentinel, tox
+#   (apt-get, only when running as root), then the tox environments of the
+#   interop suite (tox.ini: zmq814 and modern) from the package index.
+# Fails loudly when something is missing and cannot be installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+pkg-config --exists libzmq 2>/dev/null || missing+=(libzmq3-dev)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
+command -v tox >/dev/null || missing+=(tox)
+command -v python3.11 >/dev/null || missing+=(python3.11-venv)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "deps: apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  elif [[ " ${missing[*]} " == *" tox "* ]] && command -v pip3 >/dev/null; then
+    echo "deps: not root; pip install --user tox"
+    pip3 install --user -q tox
+    export PATH="$HOME/.local/bin:$PATH"
+  fi
+fi
+
+# Re-check: anything still missing is fatal.
+fail=0
+pkg-config --exists libzmq || { echo "deps: MISSING libzmq (install libzmq3-dev)"; fail=1; }
+for c in redis-server redis-sentinel tox; do
+  command -v "$c" >/dev/null || { echo "deps: MISSING $c"; fail=1; }
+done
+[ "$fail" = 0 ] || { echo "deps: cannot continue; run as root or install the above"; exit 1; }
+
+# The Python peers. tox reuses an environment whose deps are unchanged.
+echo "deps: building tox environments (zmq814, modern)"
+if ! tox -e zmq814,modern --notest -q >.tox-build.log 2>&1; then
+  cat .tox-build.log
+  echo "deps: FAILED to build the interop environments (see above)"
+  exit 1
+fi
+# Each environment's smoke test: versions and the three 8.1.4 shims.
+for env in zmq814 modern; do
+  PYTHONPATH=testdata/python PYTHONWARNINGS=ignore ".tox/$env/bin/python" testdata/python/check_env.py "$env" 2>/dev/null
+done
+rm -f .tox-build.log
