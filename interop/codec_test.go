@@ -74,6 +74,13 @@ outer:
 	return true
 }
 
+// knownModernDifferences are the corpus values that the newest
+// oslo.serialization encodes differently from 5.0.0, the release 8.1.4 ran
+// with. goslo follows 8.1.4; the test logs these instead of comparing.
+var knownModernDifferences = map[string]string{
+	"json/date": "the modern oslo.serialization (5.11.0 here) writes datetime.date as \"YYYY-MM-DD\"; 5.0.0 (with 8.1.4) fails with ValueError",
+}
+
 // TestCodecInterop checks both codecs against the installed
 // oslo.serialization: Go's bytes equal Python's for every corpus value (or
 // both refuse it), Go decodes Python's bytes to the value Python decodes,
@@ -89,6 +96,10 @@ func TestCodecInterop(t *testing.T) {
 					for _, e := range corpus {
 						goVal, err := FromTagged(e.Value)
 						require.NoError(t, err, e.Name)
+						if why, ok := knownModernDifferences[codec.Name()+"/"+e.Name]; ok && env == EnvModern {
+							t.Logf("%s/%s %q: not compared: %s", env, codec.Name(), e.Name, why)
+							continue
+						}
 						pyBytes, pyErr := pyDumps(t, p, codec.Name(), e.Value)
 						goBytes, goErr := codec.Append(nil, goVal)
 						if pyErr != nil || goErr != nil {

@@ -53,7 +53,10 @@ def to_tagged(v):
     if isinstance(v, (bytes, bytearray)):
         return {"$bytes": bytes(v).hex()}
     if isinstance(v, datetime.datetime):
-        tz = v.tzinfo.tzname(None) if v.tzinfo is not None else None
+        tz = None
+        if v.tzinfo is not None:  # the name msgpackutils writes
+            tz = (getattr(v.tzinfo, "zone", None) or getattr(v.tzinfo, "key", None)
+                  or v.tzinfo.tzname(None))
         return {"$datetime": [v.year, v.month, v.day, v.hour, v.minute,
                               v.second, v.microsecond, tz]}
     if isinstance(v, datetime.date):
@@ -97,11 +100,15 @@ def from_tagged(v):
         return bytes.fromhex(x)
     if tag == "$datetime":
         tz = None
-        if x[7] is not None:
-            import pytz
-            tz = pytz.timezone(x[7])
         d = datetime.datetime(*x[:7])
-        return tz.localize(d) if tz is not None else d
+        if x[7] is None:
+            return d
+        try:
+            import pytz
+        except ImportError:  # newer stacks use zoneinfo
+            import zoneinfo
+            return d.replace(tzinfo=zoneinfo.ZoneInfo(x[7]))
+        return pytz.timezone(x[7]).localize(d)
     if tag == "$date":
         return datetime.date(*x)
     if tag == "$uuid":
