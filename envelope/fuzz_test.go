@@ -68,3 +68,33 @@ func FuzzDecodePair(f *testing.F) {
 		_, _, _ = DecodeReply(c, b)
 	})
 }
+
+// FuzzUnwrap: an oslo envelope with any version and inner text either
+// unwraps or fails with a typed error; what Wrap makes always unwraps to
+// the value wrapped.
+func FuzzUnwrap(f *testing.F) {
+	f.Add("2.0", `{"method": "echo", "args": {}}`)
+	f.Add("2.5", `[1, 2.5, "x"]`)
+	f.Add("1.0", `{}`)
+	f.Add("2.x", `{}`)
+	f.Add("2", `{}`)
+	for _, p := range vectors.Payloads(f) {
+		if p.Serialization == "json" {
+			f.Add("2.0", string(p.Bytes))
+		}
+	}
+	f.Fuzz(func(t *testing.T, version, inner string) {
+		v, err := Unwrap(NewMap(EnvelopeVersionKey, version, EnvelopeMessageKey, inner))
+		if err != nil {
+			return
+		}
+		w, err := Wrap(v)
+		if err != nil {
+			return
+		}
+		back, err := Unwrap(w)
+		if err != nil || !Equal(back, v) {
+			t.Fatalf("wrap/unwrap of %s: %v %s", Repr(v), err, Repr(back))
+		}
+	})
+}
