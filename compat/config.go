@@ -448,7 +448,11 @@ func parseINI(f ConfigFile) (*parsedFile, error) {
 			}
 			v = strings.TrimSpace(v)
 			if v != "" && v[0] == v[len(v)-1] && (v[0] == '"' || v[0] == '\'') {
-				v = v[1 : len(v)-1]
+				if len(v) >= 2 {
+					v = v[1 : len(v)-1]
+				} else {
+					v = "" // Python's value[1:-1] of a lone quote
+				}
 			}
 			k = strings.TrimSpace(k)
 			if k == "" {

@@ -183,6 +183,8 @@ func parseQS(q string) []QueryParam {
 	if q == "" {
 		return nil
 	}
+	index := map[string]int{}
+	var values [][]string
 	for _, field := range strings.Split(q, "&") {
 		if field == "" {
 			continue
@@ -193,17 +195,16 @@ func parseQS(q string) []QueryParam {
 		}
 		name = pyUnquote(strings.ReplaceAll(name, "+", " "), false)
 		value = pyUnquote(strings.ReplaceAll(value, "+", " "), false)
-		found := false
-		for i := range out {
-			if out[i].Name == name {
-				out[i].Value += "," + value
-				found = true
-				break
-			}
+		if i, ok := index[name]; ok {
+			values[i] = append(values[i], value)
+			continue
 		}
-		if !found {
-			out = append(out, QueryParam{name, value})
-		}
+		index[name] = len(out)
+		out = append(out, QueryParam{Name: name})
+		values = append(values, []string{value})
+	}
+	for i := range out {
+		out[i].Value = strings.Join(values[i], ",")
 	}
 	return out
 }
