@@ -456,6 +456,7 @@ func (d *jsonDecoder) value(depth int) (any, error) {
 func (d *jsonDecoder) object(depth int) (any, error) {
 	d.i++ // {
 	m := &Map{}
+	mb := mapBuilder{m: m}
 	d.ws()
 	if d.i < len(d.b) && d.b[d.i] == '}' {
 		d.i++
@@ -480,7 +481,7 @@ func (d *jsonDecoder) object(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.Set(k.(string), v)
+		mb.set(k.(string), v)
 		d.ws()
 		if d.i >= len(d.b) {
 			return nil, d.fail("unexpected end of input inside an object")

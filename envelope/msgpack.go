@@ -539,6 +539,7 @@ func (d *mpDecoder) mapBody(n, depth int) (*Map, error) {
 		return nil, d.fail(fmt.Sprintf("map of %d exceeds the %d bytes left", n, len(d.b)-d.i))
 	}
 	m := MapWithCap(n)
+	mb := mapBuilder{m: m}
 	for k := 0; k < n; k++ {
 		at := d.i
 		key, err := d.value(depth + 1)
@@ -563,7 +564,7 @@ func (d *mpDecoder) mapBody(n, depth int) (*Map, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.Set(ks, v)
+		mb.set(ks, v)
 	}
 	return m, nil
 }

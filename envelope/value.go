@@ -415,3 +415,30 @@ func toSlice(v any) []any {
 	}
 	return nil
 }
+
+// mapBuilder fills a Map for a decoder: a repeated key replaces the value
+// in place, as a dict does, in linear time however large the map.
+type mapBuilder struct {
+	m   *Map
+	idx map[string]int
+}
+
+func (b *mapBuilder) set(k string, v any) {
+	items := b.m.items
+	if b.idx == nil {
+		if len(items) < 16 {
+			b.m.Set(k, v)
+			return
+		}
+		b.idx = make(map[string]int, 2*len(items))
+		for i, kv := range items {
+			b.idx[kv.Key] = i
+		}
+	}
+	if i, ok := b.idx[k]; ok {
+		items[i].Value = v
+		return
+	}
+	b.idx[k] = len(items)
+	b.m.items = append(items, KV{k, v})
+}

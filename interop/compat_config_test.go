@@ -69,7 +69,7 @@ func TestCompatConfig(t *testing.T) {
 			args["url"] = c.url
 		}
 		var py struct {
-			Hostname string                               `json:"hostname"`
+			Hostname string                                `json:"hostname"`
 			Groups   map[string]map[string]json.RawMessage `json:"groups"`
 		}
 		pyErr := p.Do("config_load", args, &py)
@@ -131,4 +131,3 @@ func countOptions(t *testing.T, p *Peer) int {
 	}
 	return n
 }
-
