@@ -105,18 +105,18 @@ func TestMsgpackForms(t *testing.T) {
 
 func TestMsgpackDecodeErrors(t *testing.T) {
 	for in, frag := range map[string]string{
-		"":                   "truncated",
-		"92c0":               "exceeds",
-		"dd7fffffff":         "exceeds",
-		"df7fffffff":         "exceeds",
-		"c6ffffffff00":       "exceeds",
-		"c1":                 "unknown type byte",
-		"8101c0":             "map key is an int",
-		"a2ff00":             "not valid UTF-8",
-		"c0c0":               "extra data",
-		"c70001":             "",
+		"":                     "truncated",
+		"92c0":                 "exceeds",
+		"dd7fffffff":           "exceeds",
+		"df7fffffff":           "exceeds",
+		"c6ffffffff00":         "exceeds",
+		"c1":                   "unknown type byte",
+		"8101c0":               "map key is an int",
+		"a2ff00":               "not valid UTF-8",
+		"c0c0":                 "extra data",
+		"c70001":               "",
 		"d7010000000000000000": "ext 1",
-		"c70300" + "616263":  "UUID",
+		"c70300" + "616263":    "UUID",
 	} {
 		_, err := DecodeMsgpack(unhexs(in))
 		require.ErrorIs(t, err, ErrDecode, in)

@@ -3,6 +3,8 @@ package envelope
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // ErrDecode and ErrEncode are matched by every *DecodeError and *EncodeError
@@ -47,3 +49,23 @@ func (e *EncodeError) Error() string {
 
 // Is makes errors.Is(err, ErrEncode) hold.
 func (e *EncodeError) Is(target error) bool { return target == ErrEncode }
+
+// pathElem is one step into a value being encoded, kept cheaply and only
+// formatted when an error names it.
+type pathElem struct {
+	key   string
+	idx   int
+	isKey bool
+}
+
+func formatPath(p []pathElem) string {
+	var sb strings.Builder
+	for _, e := range p {
+		if e.isKey {
+			sb.WriteString("." + e.key)
+		} else {
+			sb.WriteString("[" + strconv.Itoa(e.idx) + "]")
+		}
+	}
+	return sb.String()
+}

@@ -37,19 +37,13 @@ func AppendJSON(dst []byte, v any) ([]byte, error) {
 
 type jsonEncoder struct {
 	buf  []byte
-	path []string
+	path []pathElem
 }
 
 func (e *jsonEncoder) fail(v any, reason string) error {
-	p := ""
-	for _, s := range e.path {
-		p += s
-	}
+	p := formatPath(e.path)
 	return &EncodeError{Codec: "json", Path: p, Type: fmt.Sprintf("%T", v), Reason: reason}
 }
-
-func (e *jsonEncoder) push(s string) { e.path = append(e.path, s) }
-func (e *jsonEncoder) pop()          { e.path = e.path[:len(e.path)-1] }
 
 func (e *jsonEncoder) value(v any, depth int) error {
 	if depth > MaxDepth {
@@ -257,11 +251,11 @@ func (e *jsonEncoder) object(items []KV, depth int) error {
 		}
 		e.str(items[i].Key)
 		e.buf = append(e.buf, ": "...)
-		e.push("." + items[i].Key)
+		e.path = append(e.path, pathElem{key: items[i].Key, isKey: true})
 		if err := e.value(items[i].Value, depth+1); err != nil {
 			return err
 		}
-		e.pop()
+		e.path = e.path[:len(e.path)-1]
 	}
 	e.buf = append(e.buf, '}')
 	return nil
@@ -273,11 +267,11 @@ func (e *jsonEncoder) array(l []any, depth int) error {
 		if i > 0 {
 			e.buf = append(e.buf, ", "...)
 		}
-		e.push("[" + strconv.Itoa(i) + "]")
+		e.path = append(e.path, pathElem{idx: i})
 		if err := e.value(l[i], depth+1); err != nil {
 			return err
 		}
-		e.pop()
+		e.path = e.path[:len(e.path)-1]
 	}
 	e.buf = append(e.buf, ']')
 	return nil

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"reflect"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 	_ "time/tzdata" // zone names in datetimes must resolve on any machine
@@ -44,7 +43,7 @@ func (w *appendWriter) WriteByte(c byte) error      { w.b = append(w.b, c); retu
 type mpEncoder struct {
 	w    appendWriter
 	enc  *msgpack.Encoder
-	path []string
+	path []pathElem
 }
 
 var mpEncoders = sync.Pool{New: func() any {
@@ -77,10 +76,7 @@ func AppendMsgpack(dst []byte, v any) ([]byte, error) {
 }
 
 func (e *mpEncoder) fail(v any, reason string) error {
-	p := ""
-	for _, s := range e.path {
-		p += s
-	}
+	p := formatPath(e.path)
 	return &EncodeError{Codec: "msgpack", Path: p, Type: fmt.Sprintf("%T", v), Reason: reason}
 }
 
@@ -281,7 +277,7 @@ func (e *mpEncoder) object(items []KV, depth int) error {
 		if err := e.enc.EncodeString(items[i].Key); err != nil {
 			return err
 		}
-		e.path = append(e.path, "."+items[i].Key)
+		e.path = append(e.path, pathElem{key: items[i].Key, isKey: true})
 		if err := e.value(items[i].Value, depth+1); err != nil {
 			return err
 		}
@@ -295,7 +291,7 @@ func (e *mpEncoder) array(l []any, depth int) error {
 		return err
 	}
 	for i := range l {
-		e.path = append(e.path, "["+strconv.Itoa(i)+"]")
+		e.path = append(e.path, pathElem{idx: i})
 		if err := e.value(l[i], depth+1); err != nil {
 			return err
 		}
