@@ -13,7 +13,10 @@ command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
 command -v tox >/dev/null || missing+=(tox)
-command -v python3.11 >/dev/null || missing+=(python3.11-venv)
+command -v python3.11 >/dev/null || missing+=(python3.11 python3.11-venv)
+# msgpack 1.0.3 (pinned for 8.1.4) has no CPython 3.11 wheel: pip compiles it.
+[ -f /usr/include/python3.11/Python.h ] || missing+=(python3.11-dev)
+command -v gcc >/dev/null || missing+=(gcc)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
