@@ -1,0 +1,203 @@
+// Package redistest starts real redis-server and redis-sentinel processes
+// on free loopback ports for tests, and stops them (by pid) when the test
+// ends. A missing binary fails the test loudly: `make deps` installs it.
+package redistest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// FreePort returns a free TCP port on 127.0.0.1.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Server is one redis-server or redis-sentinel process.
+type Server struct {
+	t    testing.TB
+	Port int
+	Addr string
+	bin  string
+	args []string
+	dir  string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+}
+
+func binary(t testing.TB, name string) string {
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s NOT FOUND: the Redis tests need it (make deps installs redis-server and redis-sentinel): %v", name, err)
+	}
+	return p
+}
+
+// Start runs a redis-server on a free port with no persistence. Extra
+// arguments are passed as "--name value" pairs.
+func Start(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	port := FreePort(t)
+	dir := t.TempDir()
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--protected-mode", "no"}, extra...)
+	s := &Server{t: t, Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port), bin: binary(t, "redis-server"), args: args, dir: dir}
+	s.start()
+	t.Cleanup(s.Kill)
+	return s
+}
+
+// StartSentinel runs a redis-sentinel monitoring master as group, with
+// short failure timings for tests.
+func StartSentinel(t testing.TB, group, masterAddr string, quorum int) *Server {
+	t.Helper()
+	port := FreePort(t)
+	dir := t.TempDir()
+	host, mport, _ := strings.Cut(masterAddr, ":")
+	conf := filepath.Join(dir, "sentinel.conf")
+	body := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\nsentinel monitor %s %s %s %d\n"+
+		"sentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 3000\nsentinel parallel-syncs %s 1\n",
+		port, dir, group, host, mport, quorum, group, group, group)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port), bin: binary(t, "redis-sentinel"), args: []string{conf}, dir: dir}
+	s.start()
+	t.Cleanup(s.Kill)
+	return s
+}
+
+func (s *Server) start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.Dir = s.dir
+	logf, err := os.Create(filepath.Join(s.dir, fmt.Sprintf("server-%d.log", time.Now().UnixNano())))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start %s: %v", s.bin, err)
+	}
+	go func() { _ = cmd.Wait(); logf.Close() }()
+	s.cmd = cmd
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if Ping(s.Addr) == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("%s on %s did not answer PING within 10s", s.bin, s.Addr)
+}
+
+// Kill stops the process (SIGKILL, by pid) and waits until its port is closed.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && Ping(s.Addr) == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.cmd = nil
+}
+
+// Restart starts the process again on the same port.
+func (s *Server) Restart() {
+	s.Kill()
+	s.start()
+}
+
+// Ping sends a raw PING and expects +PONG.
+func Ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("unexpected reply %q", line)
+	}
+	return nil
+}
+
+// Monitor records the server's MONITOR stream until Stop.
+type Monitor struct {
+	conn  net.Conn
+	mu    sync.Mutex
+	lines []string
+	done  chan struct{}
+}
+
+// StartMonitor opens a raw MONITOR connection.
+func StartMonitor(t testing.TB, addr string) *Monitor {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("MONITOR\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	m := &Monitor{conn: c, done: make(chan struct{})}
+	r := bufio.NewReader(c)
+	first, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(first, "+OK") {
+		t.Fatalf("MONITOR: %q %v", first, err)
+	}
+	go func() {
+		defer close(m.done)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			m.mu.Lock()
+			m.lines = append(m.lines, strings.TrimRight(strings.TrimPrefix(line, "+"), "\r\n"))
+			m.mu.Unlock()
+		}
+	}()
+	t.Cleanup(m.Stop)
+	return m
+}
+
+// Lines returns what was recorded so far, in MONITOR's format.
+func (m *Monitor) Lines() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.lines...)
+}
+
+// Stop closes the connection.
+func (m *Monitor) Stop() {
+	_ = m.conn.Close()
+	<-m.done
+}
