@@ -25,6 +25,7 @@ goslo_shims.apply()
 import peer_ops  # noqa: E402
 import ops_codec  # noqa: E402,F401
 import ops_compat  # noqa: E402,F401
+import ops_matchmaker  # noqa: E402,F401
 
 
 def main():
