@@ -190,4 +190,4 @@ func FuzzParseFrames(f *testing.F) {
 // joinFrames/splitFrames encode a multipart message in one byte string
 // for the fuzzer (frames separated by 0x00 0xff).
 func joinFrames(frames [][]byte) []byte { return bytes.Join(frames, []byte{0, 0xff}) }
-func splitFrames(b []byte) [][]byte    { return bytes.Split(b, []byte{0, 0xff}) }
+func splitFrames(b []byte) [][]byte     { return bytes.Split(b, []byte{0, 0xff}) }
