@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -335,3 +336,66 @@ func typeName(v any) string { return fmtType(v) }
 
 func itoa(n int) string    { return strconv.Itoa(n) }
 func fmtType(v any) string { return fmt.Sprintf("%T", v) }
+
+func TestRedisPassword(t *testing.T) {
+	r := redistest.Start(t, "--requirepass", "s3cret")
+	ctx := context.Background()
+	u, err := compat.ParseTransportURL("zmq+redis://:s3cret@" + r.Addr)
+	require.NoError(t, err)
+	mm, err := New(ctx, u, "", fastConfig())
+	require.NoError(t, err)
+	defer mm.Close()
+	require.NoError(t, mm.Register(ctx, srv, "h:1", compat.Router, time.Minute))
+	hosts, err := mm.Hosts(ctx, srv, compat.Router)
+	require.NoError(t, err)
+	require.Equal(t, []string{"h:1"}, hosts)
+
+	u, _ = compat.ParseTransportURL("zmq+redis://:wrong@" + r.Addr)
+	bad, err := New(ctx, u, "", fastConfig())
+	require.NoError(t, err)
+	defer bad.Close()
+	require.Error(t, bad.Register(ctx, srv, "h:2", compat.Router, time.Minute), "a wrong password must not register")
+}
+
+func TestKeeperStopsWithContext(t *testing.T) {
+	d := NewDummy(fastConfig())
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	var mu sync.Mutex
+	k, err := StartKeeper(ctx, func(context.Context) error {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		return d.Register(context.Background(), srv, "h:1", compat.Router, time.Minute)
+	}, func(context.Context) error { return nil }, 20*time.Millisecond, nil)
+	require.NoError(t, err)
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	<-k.done // the loop ends with its context, leaving no goroutine
+	mu.Lock()
+	got := n
+	mu.Unlock()
+	require.GreaterOrEqual(t, got, 3)
+	time.Sleep(60 * time.Millisecond)
+	mu.Lock()
+	require.Equal(t, got, n, "registered after its context ended")
+	mu.Unlock()
+	require.NoError(t, k.Stop(context.Background()))
+
+	// A failing registration is retried, then resumes.
+	fail := true
+	k, err = StartKeeper(context.Background(), func(context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			return ErrMatchmakerUnavailable
+		}
+		return nil
+	}, func(context.Context) error { return nil }, 20*time.Millisecond, nil)
+	require.ErrorIs(t, err, ErrMatchmakerUnavailable)
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	require.Eventually(t, func() bool { return k.Registrations() > 0 }, 2*time.Second, 10*time.Millisecond)
+	k.Close()
+}

@@ -143,7 +143,7 @@ func Ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "+PONG") {
+	if !strings.HasPrefix(line, "+PONG") && !strings.HasPrefix(line, "-NOAUTH") { // a password-protected server is up too
 		return fmt.Errorf("unexpected reply %q", line)
 	}
 	return nil
