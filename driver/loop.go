@@ -1,0 +1,203 @@
+package driver
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// loop is one goroutine that owns a group of zmq sockets: it polls them,
+// and runs the functions other goroutines hand it (which are the only way
+// to touch its sockets). A hand-off wakes the poller through an inproc PAIR
+// whose sending end is shared under a mutex and carries one byte.
+type loop struct {
+	name    string
+	zctx    *zmq.Context
+	log     *slog.Logger
+	poller  *zmq.Poller
+	wakeIn  *zmq.Socket // owned by the loop goroutine
+	wakeOut *zmq.Socket // guarded by wakeMu
+	wakeMu  sync.Mutex
+	tasks   chan func()
+	readers map[*zmq.Socket]func([][]byte)
+	tick    func() time.Duration // called each turn; returns the next poll timeout (<0: none)
+	quit    chan struct{}
+	done    chan struct{}
+	closed  atomic.Bool
+}
+
+var loopSeq atomic.Uint64
+
+// maxTasks bounds the hand-off queue; callers block (with their context)
+// when the loop is that far behind.
+const maxTasks = 4096
+
+func newLoop(zctx *zmq.Context, name string, log *slog.Logger, tick func() time.Duration) (*loop, error) {
+	l := &loop{tick: tick, name: name, zctx: zctx, log: log, poller: zmq.NewPoller(), tasks: make(chan func(), maxTasks),
+		readers: map[*zmq.Socket]func([][]byte){}, quit: make(chan struct{}), done: make(chan struct{})}
+	ep := fmt.Sprintf("inproc://goslo-wake-%s-%d", name, loopSeq.Add(1))
+	var err error
+	if l.wakeIn, err = zctx.NewSocket(zmq.PAIR); err != nil {
+		return nil, err
+	}
+	if err = l.wakeIn.Bind(ep); err != nil {
+		l.wakeIn.Close()
+		return nil, err
+	}
+	if l.wakeOut, err = zctx.NewSocket(zmq.PAIR); err != nil {
+		l.wakeIn.Close()
+		return nil, err
+	}
+	if err = l.wakeOut.Connect(ep); err != nil {
+		l.wakeIn.Close()
+		l.wakeOut.Close()
+		return nil, err
+	}
+	l.poller.Add(l.wakeIn, zmq.POLLIN)
+	go l.run()
+	return l, nil
+}
+
+// errLoopClosed is returned by do after close.
+var errLoopClosed = errors.New("driver: closed")
+
+// do hands f to the loop goroutine. It never blocks longer than the queue
+// needs to drain; it fails once the loop is closed.
+func (l *loop) do(f func()) error {
+	if l.closed.Load() {
+		return errLoopClosed
+	}
+	select {
+	case l.tasks <- f:
+	case <-l.quit:
+		return errLoopClosed
+	}
+	l.wake()
+	return nil
+}
+
+func (l *loop) wake() {
+	l.wakeMu.Lock()
+	defer l.wakeMu.Unlock()
+	if l.wakeOut != nil {
+		_, _ = l.wakeOut.SendBytes([]byte{1}, zmq.DONTWAIT)
+	}
+}
+
+// addReader registers a socket the loop reads; only from the loop goroutine.
+func (l *loop) addReader(s *zmq.Socket, f func([][]byte)) {
+	l.readers[s] = f
+	l.poller.Add(s, zmq.POLLIN)
+}
+
+func (l *loop) removeReader(s *zmq.Socket) {
+	delete(l.readers, s)
+	_ = l.poller.RemoveBySocket(s)
+}
+
+func (l *loop) run() {
+	defer close(l.done)
+	for {
+		timeout := time.Duration(-1)
+		if l.tick != nil {
+			timeout = l.tick()
+		}
+		polled, err := l.poller.Poll(timeout)
+		if err != nil {
+			if zmq.AsErrno(err) == zmq.Errno(zmq.ETERM) {
+				return
+			}
+			if zmq.AsErrno(err) != zmq.Errno(4) { // EINTR: just poll again
+				l.log.Error("driver: poll failed", "loop", l.name, "err", err)
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		for _, p := range polled {
+			if p.Socket == l.wakeIn {
+				for {
+					if _, err := l.wakeIn.RecvBytes(zmq.DONTWAIT); err != nil {
+						break
+					}
+				}
+				continue
+			}
+			f := l.readers[p.Socket]
+			if f == nil {
+				continue
+			}
+			// Read what is queued, bounded so one busy socket cannot starve
+			// the others or the task queue.
+			for i := 0; i < 256; i++ {
+				msg, err := p.Socket.RecvMessageBytes(zmq.DONTWAIT)
+				if err != nil {
+					break
+				}
+				f(msg)
+			}
+		}
+		for i := 0; i < maxTasks; i++ {
+			select {
+			case f := <-l.tasks:
+				f()
+				continue
+			default:
+			}
+			break
+		}
+		select {
+		case <-l.quit:
+			return
+		default:
+		}
+	}
+}
+
+// close stops the loop; cleanup runs on the loop goroutine first, closing
+// the sockets it owns.
+func (l *loop) close(cleanup func()) {
+	if l.closed.Swap(true) {
+		<-l.done
+		return
+	}
+	if cleanup != nil {
+		done := make(chan struct{})
+		select {
+		case l.tasks <- func() { cleanup(); close(done) }:
+			l.wake()
+			select {
+			case <-done:
+			case <-l.done:
+			}
+		case <-l.done:
+		}
+	}
+	close(l.quit)
+	l.wake()
+	<-l.done
+	l.wakeMu.Lock()
+	l.wakeOut.SetLinger(0)
+	l.wakeOut.Close()
+	l.wakeOut = nil
+	l.wakeMu.Unlock()
+	l.wakeIn.SetLinger(0)
+	l.wakeIn.Close()
+}
+
+// sync runs f on the loop goroutine and waits until it has run.
+func (l *loop) sync(f func()) error {
+	done := make(chan struct{})
+	if err := l.do(func() { f(); close(done) }); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-l.done:
+		return errLoopClosed
+	}
+}

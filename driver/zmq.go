@@ -1,0 +1,607 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/matchmaker"
+)
+
+// Options configure the zmq driver; the names follow [oslo_messaging_zmq].
+type Options struct {
+	Host           string // rpc_zmq_host: advertised host
+	BindAddress    string // rpc_zmq_bind_address
+	MinPort        int    // rpc_zmq_min_port
+	MaxPort        int    // rpc_zmq_max_port (exclusive)
+	BindRetries    int    // rpc_zmq_bind_port_retries
+	TargetExpire   time.Duration
+	TargetUpdate   time.Duration
+	ResponseTimout time.Duration // rpc_response_timeout: a CALL's default timeout
+	Workers        int           // concurrent handlers per server
+	HWM            int           // send/receive high-water mark of every socket
+	Logger         *slog.Logger
+}
+
+// OptionsFrom takes the driver options from a compat.Config.
+func OptionsFrom(c *compat.Config) Options {
+	return Options{
+		Host: c.ZMQ.RPCZMQHost, BindAddress: c.ZMQ.RPCZMQBindAddress,
+		MinPort: c.ZMQ.RPCZMQMinPort, MaxPort: c.ZMQ.RPCZMQMaxPort, BindRetries: c.ZMQ.RPCZMQBindPortRetries,
+		TargetExpire:   time.Duration(c.ZMQ.ZMQTargetExpire) * time.Second,
+		TargetUpdate:   time.Duration(c.ZMQ.ZMQTargetUpdate) * time.Second,
+		ResponseTimout: time.Duration(c.Default.RPCResponseTimeout) * time.Second,
+		Workers:        64, HWM: 100000,
+	}
+}
+
+// ZMQ is the zmq driver in direct static mode: servers bind a ROUTER and
+// register its address; clients keep one DEALER per target key connected
+// to every host of the key. One zmq context per driver (per Transport).
+type ZMQ struct {
+	opts  Options
+	mm    matchmaker.Matchmaker
+	log   *slog.Logger
+	zctx  *zmq.Context
+	mu    sync.Mutex
+	cl    *client
+	srvs  map[*Server]bool
+	close sync.Once
+}
+
+// NewZMQ builds the driver over a matchmaker.
+func NewZMQ(mm matchmaker.Matchmaker, opts Options) (*ZMQ, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 64
+	}
+	if opts.HWM <= 0 {
+		opts.HWM = 100000
+	}
+	if opts.ResponseTimout <= 0 {
+		opts.ResponseTimout = 60 * time.Second
+	}
+	if opts.MaxPort <= opts.MinPort {
+		return nil, fmt.Errorf("driver: port range [%d, %d) is empty", opts.MinPort, opts.MaxPort)
+	}
+	zctx, err := zmq.NewContext()
+	if err != nil {
+		return nil, err
+	}
+	return &ZMQ{opts: opts, mm: mm, log: opts.Logger, zctx: zctx, srvs: map[*Server]bool{}}, nil
+}
+
+func (d *ZMQ) socket(t zmq.Type, identity string) (*zmq.Socket, error) {
+	s, err := d.zctx.NewSocket(t)
+	if err != nil {
+		return nil, err
+	}
+	_ = s.SetSndhwm(d.opts.HWM)
+	_ = s.SetRcvhwm(d.opts.HWM)
+	_ = s.SetLinger(500 * time.Millisecond)
+	if identity != "" {
+		if err := s.SetIdentity(identity); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// TimeoutError is a CALL that got no reply in time: oslo's MessagingTimeout.
+type TimeoutError struct {
+	MsgID   string
+	Timeout time.Duration
+	NoHosts bool
+}
+
+func (e *TimeoutError) Error() string {
+	s := "Timeout " + strconv.FormatFloat(e.Timeout.Seconds(), 'f', -1, 64) + " seconds was reached for message " + e.MsgID
+	if e.NoHosts {
+		s += " (no server is registered for the target)"
+	}
+	return s
+}
+
+// Is matches envelope.ErrMessagingTimeout and context.DeadlineExceeded.
+func (e *TimeoutError) Is(t error) bool {
+	return t == envelope.ErrMessagingTimeout || t == context.DeadlineExceeded
+}
+
+// ErrClosed is returned once the driver is closed.
+var ErrClosed = errors.New("driver: closed")
+
+// ---------------------------------------------------------------- client
+
+type route struct {
+	hosts   []string
+	fetched time.Time
+}
+
+type client struct {
+	d       *ZMQ
+	l       *loop
+	pmu     sync.Mutex
+	pending map[string]chan []byte
+	rmu     sync.Mutex
+	routes  map[string]route
+	// owned by the loop goroutine
+	dealers map[string]*dealer
+	retries []*outgoing
+}
+
+type dealer struct {
+	s     *zmq.Socket
+	hosts map[string]bool
+}
+
+type outgoing struct {
+	key      string
+	fanout   bool
+	frames   [][]byte
+	deadline time.Time
+	done     chan error
+}
+
+func (d *ZMQ) client() (*client, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.zctx == nil {
+		return nil, ErrClosed
+	}
+	if d.cl != nil {
+		return d.cl, nil
+	}
+	c := &client{d: d, pending: map[string]chan []byte{}, routes: map[string]route{}, dealers: map[string]*dealer{}}
+	l, err := newLoop(d.zctx, "client", d.log, c.tick)
+	if err != nil {
+		return nil, err
+	}
+	c.l = l
+	d.cl = c
+	return c, nil
+}
+
+// hosts resolves a key through the routing table: cached for
+// zmq_target_update, and re-read whenever the cache is empty (the
+// reference exhausts a key for good once its hosts vanish).
+func (c *client) hosts(ctx context.Context, t compat.Target, fanout bool) (string, []string, error) {
+	key := compat.TargetKey(compat.Router, t)
+	c.rmu.Lock()
+	r, ok := c.routes[key]
+	c.rmu.Unlock()
+	if ok && len(r.hosts) > 0 && time.Since(r.fetched) < c.d.opts.TargetUpdate {
+		return key, r.hosts, nil
+	}
+	var hosts []string
+	var err error
+	if fanout {
+		hosts, err = c.d.mm.HostsFanout(ctx, t, compat.Router)
+	} else {
+		hosts, err = c.d.mm.HostsRetry(ctx, t, compat.Router)
+	}
+	if err != nil {
+		return key, nil, err
+	}
+	c.rmu.Lock()
+	c.routes[key] = route{hosts: hosts, fetched: time.Now()}
+	c.rmu.Unlock()
+	return key, hosts, nil
+}
+
+// dealerFor returns the DEALER of a key connected to every host (loop only).
+func (c *client) dealerFor(key string, fanout bool, hosts []string) (*dealer, error) {
+	dk := key
+	if fanout {
+		dk = "fanout:" + key
+	}
+	dl := c.dealers[dk]
+	if dl == nil {
+		s, err := c.d.socket(zmq.DEALER, NewUUID4())
+		if err != nil {
+			return nil, err
+		}
+		_ = s.SetImmediate(!fanout)
+		dl = &dealer{s: s, hosts: map[string]bool{}}
+		c.dealers[dk] = dl
+		c.l.addReader(s, c.onResponse)
+	}
+	for _, h := range hosts {
+		if !dl.hosts[h] {
+			if err := dl.s.Connect("tcp://" + h); err != nil {
+				c.d.log.Warn("driver: connect failed", "host", h, "err", err)
+				continue
+			}
+			dl.hosts[h] = true
+		}
+	}
+	return dl, nil
+}
+
+func (c *client) onResponse(frames [][]byte) {
+	r, err := ParseDirectResponse(frames)
+	if err != nil {
+		c.d.log.Warn("driver: dropping response", "err", err)
+		return
+	}
+	if r.Type != Reply {
+		c.d.log.Warn("driver: dropping an ACK in direct mode", "message_id", r.MsgID)
+		return
+	}
+	c.pmu.Lock()
+	ch := c.pending[r.MsgID]
+	delete(c.pending, r.MsgID)
+	c.pmu.Unlock()
+	if ch == nil {
+		c.d.log.Debug("driver: reply for a call no longer waiting", "message_id", r.MsgID)
+		return
+	}
+	ch <- r.Payload
+}
+
+// trySend sends on the loop goroutine; a message no peer is ready for yet
+// (a connection still being made) is retried on each tick until its deadline.
+func (c *client) trySend(o *outgoing) bool {
+	hosts := c.dealers[o.key]
+	if hosts == nil {
+		o.done <- fmt.Errorf("driver: no socket for %s", o.key)
+		return true
+	}
+	if o.fanout {
+		// One copy per connected host: DEALER round-robin spreads them.
+		for range hosts.hosts {
+			if _, err := hosts.s.SendMessageDontwait(framesAsAny(o.frames)...); err != nil {
+				o.done <- err
+				return true
+			}
+		}
+		o.done <- nil
+		return true
+	}
+	_, err := hosts.s.SendMessageDontwait(framesAsAny(o.frames)...)
+	if err == nil {
+		o.done <- nil
+		return true
+	}
+	if zmq.AsErrno(err) == zmq.Errno(11) && time.Now().Before(o.deadline) { // EAGAIN: no ready peer yet
+		return false
+	}
+	o.done <- err
+	return true
+}
+
+func (c *client) tick() time.Duration {
+	if len(c.retries) == 0 {
+		return -1
+	}
+	kept := c.retries[:0]
+	for _, o := range c.retries {
+		if !c.trySend(o) {
+			kept = append(kept, o)
+		}
+	}
+	c.retries = kept
+	if len(kept) == 0 {
+		return -1
+	}
+	return time.Millisecond
+}
+
+func framesAsAny(frames [][]byte) []any {
+	out := make([]any, len(frames))
+	for i, f := range frames {
+		out[i] = f
+	}
+	return out
+}
+
+// send resolves the target and hands the frames to the loop.
+func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id string, payload []byte, deadline time.Time) error {
+	fanout := mt.IsMultisend()
+	key, hosts, err := c.hosts(ctx, t, fanout)
+	if err != nil {
+		return err
+	}
+	if len(hosts) == 0 {
+		return matchmaker.ErrNoHosts
+	}
+	o := &outgoing{key: key, fanout: fanout, frames: DirectRequest(mt, id, payload), deadline: deadline, done: make(chan error, 1)}
+	if fanout {
+		o.key = "fanout:" + key
+	}
+	err = c.l.do(func() {
+		if _, err := c.dealerFor(key, fanout, hosts); err != nil {
+			o.done <- err
+			return
+		}
+		if !c.trySend(o) {
+			c.retries = append(c.retries, o)
+		}
+	})
+	if err != nil {
+		return ErrClosed
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Call sends a CALL and waits for its reply payload. The deadline comes
+// from ctx, or rpc_response_timeout when ctx has none. The reply slot is
+// registered before the first frame leaves, so no fast reply is lost.
+func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte, error) {
+	c, err := d.client()
+	if err != nil {
+		return nil, err
+	}
+	timeout := d.opts.ResponseTimout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	id := NewUUID1()
+	ch := make(chan []byte, 1)
+	c.pmu.Lock()
+	c.pending[id] = ch
+	c.pmu.Unlock()
+	defer func() {
+		c.pmu.Lock()
+		delete(c.pending, id)
+		c.pmu.Unlock()
+	}()
+	dl, _ := ctx.Deadline()
+	if err := c.send(ctx, t, Call, id, payload, dl); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, matchmaker.ErrNoHosts) {
+			return nil, &TimeoutError{MsgID: id, Timeout: timeout, NoHosts: errors.Is(err, matchmaker.ErrNoHosts)}
+		}
+		return nil, err
+	}
+	select {
+	case p := <-ch:
+		return p, nil
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &TimeoutError{MsgID: id, Timeout: timeout}
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// Cast sends a CAST (or, with t.Fanout, a CAST_FANOUT) without waiting for
+// anything but the send. With no registered host, a cast is dropped with a
+// warning and matchmaker.ErrNoHosts is returned.
+func (d *ZMQ) Cast(ctx context.Context, t compat.Target, payload []byte) error {
+	mt := Cast
+	if t.Fanout {
+		mt = CastFanout
+	}
+	return d.post(ctx, t, mt, payload)
+}
+
+// Notify sends a NOTIFY to every listener of t (topic "<topic>.<priority>").
+func (d *ZMQ) Notify(ctx context.Context, t compat.Target, payload []byte) error {
+	return d.post(ctx, t, Notify, payload)
+}
+
+func (d *ZMQ) post(ctx context.Context, t compat.Target, mt MsgType, payload []byte) error {
+	c, err := d.client()
+	if err != nil {
+		return err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.opts.ResponseTimout)
+		defer cancel()
+	}
+	dl, _ := ctx.Deadline()
+	id := NewUUID1()
+	err = c.send(ctx, t, mt, id, payload, dl)
+	if err != nil {
+		d.log.Warn("driver: message dropped", "type", mt.String(), "message_id", id, "target", t.String(), "err", err)
+	}
+	return err
+}
+
+// Close closes every server (without unregistering: use Server.Stop for a
+// clean stop) and the client sockets, then the zmq context.
+func (d *ZMQ) Close() error {
+	d.close.Do(func() {
+		d.mu.Lock()
+		srvs := make([]*Server, 0, len(d.srvs))
+		for s := range d.srvs {
+			srvs = append(srvs, s)
+		}
+		cl := d.cl
+		d.mu.Unlock()
+		for _, s := range srvs {
+			s.shutdown()
+		}
+		if cl != nil {
+			cl.l.close(func() {
+				for _, dl := range cl.dealers {
+					cl.l.removeReader(dl.s)
+					_ = dl.s.SetLinger(0)
+					_ = dl.s.Close()
+				}
+				for _, o := range cl.retries {
+					o.done <- ErrClosed
+				}
+				cl.retries = nil
+			})
+		}
+		d.mu.Lock()
+		z := d.zctx
+		d.zctx = nil
+		d.mu.Unlock()
+		_ = z.Term()
+	})
+	return nil
+}
+
+// ---------------------------------------------------------------- server
+
+// Request is one request a server received.
+type Request struct {
+	Type    MsgType
+	MsgID   string
+	Payload []byte
+	s       *Server
+	ident   []byte
+}
+
+// Reply sends the reply payload of a CALL. It is a no-op for other types.
+func (r *Request) Reply(payload []byte) error {
+	if r.Type != Call {
+		return nil
+	}
+	frames := DirectReply(r.ident, r.MsgID, payload)
+	return r.s.l.do(func() {
+		if r.s.sock == nil {
+			return
+		}
+		if _, err := r.s.sock.SendMessageDontwait(framesAsAny(frames)...); err != nil {
+			r.s.d.log.Warn("driver: reply not sent", "message_id", r.MsgID, "err", err)
+		}
+	})
+}
+
+// Handler serves one request on a worker goroutine.
+type Handler func(r *Request)
+
+// Server is a direct-mode ROUTER consumer registered in the matchmaker.
+type Server struct {
+	d      *ZMQ
+	target compat.Target
+	addr   string
+	l      *loop
+	sock   *zmq.Socket // owned by l
+	keeper *matchmaker.Keeper
+	work   chan *Request
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// Listen binds a ROUTER on a random port of the range, registers
+// "<host>:<port>" for target (ROUTER/topic[/server]) through a keeper, and
+// runs h for each request on a bounded pool of workers.
+func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, error) {
+	d.mu.Lock()
+	if d.zctx == nil {
+		d.mu.Unlock()
+		return nil, ErrClosed
+	}
+	d.mu.Unlock()
+	sock, err := d.socket(zmq.ROUTER, NewUUID4())
+	if err != nil {
+		return nil, err
+	}
+	port := 0
+	tries := max(d.opts.BindRetries, 1)
+	for i := 0; i < tries; i++ {
+		p := d.opts.MinPort + rand.IntN(d.opts.MaxPort-d.opts.MinPort)
+		if p > 65535 {
+			continue
+		}
+		if err = sock.Bind(fmt.Sprintf("tcp://%s:%d", d.opts.BindAddress, p)); err == nil {
+			port = p
+			break
+		}
+	}
+	if port == 0 {
+		sock.Close()
+		return nil, fmt.Errorf("driver: no free port in [%d, %d) on %s after %d tries: %v", d.opts.MinPort, d.opts.MaxPort, d.opts.BindAddress, tries, err)
+	}
+	l, err := newLoop(d.zctx, "server-"+t.Topic, d.log, nil)
+	if err != nil {
+		sock.Close()
+		return nil, err
+	}
+	s := &Server{d: d, target: t, addr: compat.HostPort(d.opts.Host, port), l: l, sock: sock, work: make(chan *Request, d.opts.Workers)}
+	for i := 0; i < d.opts.Workers; i++ {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for r := range s.work {
+				h(r)
+			}
+		}()
+	}
+	if err := l.sync(func() { l.addReader(sock, s.onRequest) }); err != nil {
+		s.shutdown()
+		return nil, err
+	}
+	s.keeper, err = matchmaker.StartKeeper(context.WithoutCancel(ctx),
+		func(ctx context.Context) error { return d.mm.Register(ctx, t, s.addr, compat.Router, d.opts.TargetExpire) },
+		func(ctx context.Context) error { return d.mm.Unregister(ctx, t, s.addr, compat.Router) },
+		d.opts.TargetUpdate, d.log)
+	if err != nil {
+		d.log.Warn("driver: server not registered yet; the keeper retries", "target", t.String(), "addr", s.addr, "err", err)
+	}
+	d.mu.Lock()
+	d.srvs[s] = true
+	d.mu.Unlock()
+	return s, nil
+}
+
+// Addr is the advertised "<host>:<port>".
+func (s *Server) Addr() string { return s.addr }
+
+func (s *Server) onRequest(frames [][]byte) {
+	in, err := ParseDirectRequest(frames)
+	if err != nil {
+		var fe *FrameError
+		errors.As(err, &fe)
+		s.d.log.Warn("driver: dropping request", "target", s.target.String(), "err", err)
+		return
+	}
+	// Blocks the loop when every worker is busy and the queue is full:
+	// back-pressure to the senders through the socket's high-water mark.
+	s.work <- &Request{Type: in.Type, MsgID: in.MsgID, Payload: in.Payload, s: s, ident: in.Identity}
+}
+
+// Stop unregisters, stops taking requests, lets in-flight handlers finish
+// and send their replies (bounded by ctx), then closes the socket.
+func (s *Server) Stop(ctx context.Context) error {
+	var err error
+	if s.keeper != nil {
+		err = s.keeper.Stop(ctx)
+	}
+	s.shutdown()
+	return err
+}
+
+func (s *Server) shutdown() {
+	s.once.Do(func() {
+		if s.keeper != nil {
+			s.keeper.Close()
+		}
+		// Stop reading, drain the workers, flush replies, close.
+		_ = s.l.sync(func() { s.l.removeReader(s.sock) })
+		close(s.work)
+		s.wg.Wait()
+		s.l.close(func() {
+			_ = s.sock.Close()
+			s.sock = nil
+		})
+		s.d.mu.Lock()
+		delete(s.d.srvs, s)
+		s.d.mu.Unlock()
+	})
+}

@@ -1,0 +1,97 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/matchmaker"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func testDriver(t *testing.T, mm matchmaker.Matchmaker) *ZMQ {
+	c := compat.DefaultConfig("127.0.0.1")
+	c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+	o := OptionsFrom(c)
+	o.Workers = 4
+	d, err := NewZMQ(mm, o)
+	require.NoError(t, err)
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func TestDirectCallCastFanoutNotify(t *testing.T) {
+	mm := matchmaker.NewDummy(matchmaker.DefaultConfig())
+	defer mm.Close()
+	srvD, cliD := testDriver(t, mm), testDriver(t, mm)
+	ctx := context.Background()
+
+	var mu sync.Mutex
+	got := map[MsgType]int{}
+	handler := func(r *Request) {
+		mu.Lock()
+		got[r.Type]++
+		mu.Unlock()
+		_ = r.Reply(append([]byte("echo:"), r.Payload...))
+	}
+	target := compat.Target{Topic: "demo", Server: "srv1"}
+	s1, err := srvD.Listen(ctx, target, handler)
+	require.NoError(t, err)
+	s2, err := srvD.Listen(ctx, compat.Target{Topic: "demo", Server: "srv2"}, handler)
+	require.NoError(t, err)
+	ln, err := srvD.Listen(ctx, compat.Target{Topic: compat.NotificationTopic("notifications", "info")}, handler)
+	require.NoError(t, err)
+
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	reply, err := cliD.Call(cctx, target, []byte("hi"))
+	require.NoError(t, err)
+	require.Equal(t, "echo:hi", string(reply))
+	for i := 0; i < 200; i++ {
+		reply, err = cliD.Call(cctx, target, []byte{byte(i)})
+		require.NoError(t, err)
+		require.Equal(t, byte(i), reply[5])
+	}
+	require.NoError(t, cliD.Cast(cctx, target, []byte("c")))
+	require.NoError(t, cliD.Cast(cctx, compat.Target{Topic: "demo", Fanout: true}, []byte("f")))
+	require.NoError(t, cliD.Notify(cctx, compat.Target{Topic: "notifications.info"}, []byte("n")))
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return got[Cast] == 1 && got[CastFanout] == 2 && got[Notify] == 1
+	}, 5*time.Second, 10*time.Millisecond)
+	mu.Lock()
+	require.Equal(t, 201, got[Call])
+	mu.Unlock()
+
+	// No server for the target: the call times out with MessagingTimeout.
+	tctx, tcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer tcancel()
+	_, err = cliD.Call(tctx, compat.Target{Topic: "nobody", Server: "x"}, []byte("?"))
+	require.ErrorIs(t, err, envelope.ErrMessagingTimeout)
+	var te *TimeoutError
+	require.True(t, errors.As(err, &te))
+	require.Len(t, te.MsgID, 36)
+
+	// A server that never replies: the call times out, nothing leaks.
+	slow, err := srvD.Listen(ctx, compat.Target{Topic: "slow", Server: "s"}, func(r *Request) {})
+	require.NoError(t, err)
+	tctx2, tcancel2 := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer tcancel2()
+	_, err = cliD.Call(tctx2, compat.Target{Topic: "slow", Server: "s"}, []byte("?"))
+	require.ErrorIs(t, err, envelope.ErrMessagingTimeout)
+
+	for _, s := range []*Server{s1, s2, ln, slow} {
+		require.NoError(t, s.Stop(ctx))
+	}
+	hosts, _ := mm.Hosts(ctx, target, compat.Router)
+	require.Empty(t, hosts, "Stop unregisters")
+}
