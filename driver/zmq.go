@@ -548,7 +548,9 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 		return nil, err
 	}
 	s.keeper, err = matchmaker.StartKeeper(context.WithoutCancel(ctx),
-		func(ctx context.Context) error { return d.mm.Register(ctx, t, s.addr, compat.Router, d.opts.TargetExpire) },
+		func(ctx context.Context) error {
+			return d.mm.Register(ctx, t, s.addr, compat.Router, d.opts.TargetExpire)
+		},
 		func(ctx context.Context) error { return d.mm.Unregister(ctx, t, s.addr, compat.Router) },
 		d.opts.TargetUpdate, d.log)
 	if err != nil {
