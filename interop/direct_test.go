@@ -1,0 +1,219 @@
+package interop
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/driver"
+	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/internal/redistest"
+	"github.com/goslo/goslo/matchmaker"
+)
+
+// goDriver is a goslo zmq driver on the Redis at addr, with the options a
+// Python peer of the same deployment uses.
+func goDriver(t *testing.T, addr string) *driver.ZMQ {
+	ctx := context.Background()
+	cfg := compat.DefaultConfig("127.0.0.1")
+	cfg.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+	mm, err := matchmaker.NewRedis(ctx, []matchmaker.RedisAddr{{Addr: addr}}, matchmaker.ConfigFrom(cfg))
+	require.NoError(t, err)
+	d, err := driver.NewZMQ(mm, driver.OptionsFrom(cfg))
+	require.NoError(t, err)
+	t.Cleanup(func() { d.Close(); mm.Close() })
+	return d
+}
+
+func pyTransportURL(addr string) string {
+	return "zmq+redis://" + addr + "?rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1"
+}
+
+// richArgs are args with unicode, a datetime, a big int and nesting.
+func richArgs() *envelope.Map {
+	return envelope.NewMap(
+		"text", "na\u00efve caf\u00e9 \u65e5\u672c \U0001F680",
+		"when", time.Date(2017, 3, 14, 15, 9, 26, 535897000, time.UTC),
+		"big", int64(1)<<40,
+		"nested", envelope.NewMap("l", []any{int64(1), "two", 3.5, nil, true}),
+	)
+}
+
+// TestGoClientPythonServer: a goslo client calls, casts and fans out to a
+// real oslo.messaging 8.1.4 RPC server (direct mode, JSON, Redis matchmaker).
+func TestGoClientPythonServer(t *testing.T) {
+	r := redistest.Start(t)
+	py := StartProc(t, EnvZMQ814, "rpc_peer.py", "server", pyTransportURL(r.Addr), "demo", "srv1")
+	d := goDriver(t, r.Addr)
+	target := compat.Target{Topic: "demo", Server: "srv1", Version: "1.0"}
+	ctxDict := envelope.NewMap("user", "alice", "roles", []any{"admin"}, "user_name", "Zo\u00eb")
+
+	call := func(method string, args *envelope.Map, version string) (any, *envelope.RemoteError) {
+		t.Helper()
+		payload, err := envelope.EncodeRequest(envelope.JSON, ctxDict, envelope.Request{Method: method, Args: args, Version: version})
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		reply, err := d.Call(ctx, target, payload)
+		require.NoError(t, err, method)
+		body, remote, err := envelope.DecodeReply(envelope.JSON, reply)
+		require.NoError(t, err)
+		return body, remote
+	}
+
+	body, remote := call("echo", richArgs(), "1.0")
+	require.Nil(t, remote)
+	want := richArgs()
+	want.Set("when", "2017-03-14T15:09:26.535897") // a datetime arrives as its JSON string
+	require.True(t, envelope.Equal(want, body), "echo returned %s", envelope.Repr(body))
+	var seen struct {
+		Type, Method string
+		Context      any
+	}
+	py.NextJSON(10*time.Second, &seen)
+	require.Equal(t, "echo", seen.Method)
+
+	body, remote = call("context", envelope.NewMap(), "1.0")
+	require.Nil(t, remote)
+	require.True(t, envelope.Equal(ctxDict, body), "context round trip: %s", envelope.Repr(body))
+	py.Next(10 * time.Second)
+
+	_, remote = call("fail", envelope.NewMap("message", "kaboom \u2603"), "1.0")
+	require.NotNil(t, remote)
+	require.Equal(t, "ValueError", remote.Class)
+	require.Equal(t, "builtins", remote.Module)
+	require.Equal(t, "kaboom \u2603", remote.Message)
+	py.Next(10 * time.Second)
+
+	_, remote = call("no_such_method", envelope.NewMap(), "1.0")
+	require.ErrorIs(t, remote, envelope.ErrNoSuchMethod)
+	_, remote = call("echo", envelope.NewMap(), "2.0")
+	require.ErrorIs(t, remote, envelope.ErrUnsupportedVersion)
+	require.Equal(t, "Endpoint does not support RPC version 2.0. Attempted method: echo", remote.Message)
+
+	body, remote = call("whoami", envelope.NewMap(), "")
+	require.Nil(t, remote)
+	require.Equal(t, "srv1", body)
+	py.Next(10 * time.Second)
+
+	// A cast and a fanout reach the endpoint; nothing comes back.
+	for _, tg := range []compat.Target{target, {Topic: "demo", Fanout: true}} {
+		payload, err := envelope.EncodeRequest(envelope.JSON, ctxDict, envelope.Request{Method: "echo", Args: envelope.NewMap("cast", tg.Fanout), Version: "1.0"})
+		require.NoError(t, err)
+		require.NoError(t, d.Cast(context.Background(), tg, payload))
+		var got struct {
+			Method string
+			Args   any
+		}
+		py.NextJSON(10*time.Second, &got)
+		require.Equal(t, "echo", got.Method)
+	}
+	t.Log("goslo client -> python 8.1.4 server: call (rich args), context, ValueError, NoSuchMethod, UnsupportedVersion, whoami, cast, fanout")
+}
+
+// goEndpoint serves the contract of `goslo serve` on the driver directly:
+// echo, context, fail, whoami; NoSuchMethod and UnsupportedVersion as oslo.
+func goEndpoint(t *testing.T, name string) driver.Handler {
+	return func(r *driver.Request) {
+		ctxv, msg, err := envelope.DecodePair(envelope.JSON, r.Payload)
+		if err != nil {
+			t.Errorf("bad payload from python: %v", err)
+			return
+		}
+		req, err := envelope.ParseRequest(msg)
+		var body any
+		if err == nil {
+			ok, verr := compat.VersionIsCompatible("1.3", req.DispatchVersion())
+			switch {
+			case verr != nil:
+				err = verr
+			case !ok:
+				err = envelope.UnsupportedVersionError(req.DispatchVersion(), req.Method)
+			case req.Method == "echo":
+				body = req.Args
+			case req.Method == "context":
+				body = ctxv
+			case req.Method == "whoami":
+				body = name
+			case req.Method == "fail":
+				m, _ := req.Args.Get("message")
+				s, _ := m.(string)
+				err = envelope.ValueError(s)
+			default:
+				err = envelope.NoSuchMethodError(req.Method)
+			}
+		}
+		out, eerr := envelope.EncodeReply(envelope.JSON, body, err)
+		if eerr != nil {
+			t.Errorf("encode reply: %v", eerr)
+			return
+		}
+		_ = r.Reply(out)
+	}
+}
+
+// TestPythonClientGoServer: a real oslo.messaging 8.1.4 RPC client calls a
+// goslo server and gets what a Python server would give it.
+func TestPythonClientGoServer(t *testing.T) {
+	r := redistest.Start(t)
+	d := goDriver(t, r.Addr)
+	srv, err := d.Listen(context.Background(), compat.Target{Topic: "gotopic", Server: "gosrv"}, goEndpoint(t, "gosrv"))
+	require.NoError(t, err)
+	defer srv.Stop(context.Background())
+	py := StartProc(t, EnvZMQ814, "rpc_peer.py", "client", pyTransportURL(r.Addr))
+
+	type result struct {
+		OK     bool            `json:"ok"`
+		Result json.RawMessage `json:"result"`
+		Error  *struct {
+			Class, Module, Message string
+		} `json:"error"`
+	}
+	do := func(req map[string]any) result {
+		t.Helper()
+		req["topic"], req["server"] = "gotopic", "gosrv"
+		py.Send(req)
+		var res result
+		py.NextJSON(60*time.Second, &res)
+		return res
+	}
+	args, err := ToTagged(richArgs())
+	require.NoError(t, err)
+	res := do(map[string]any{"op": "call", "method": "echo", "args": args})
+	require.True(t, res.OK, "%+v", res.Error)
+	var tagged any
+	require.NoError(t, json.Unmarshal(res.Result, &tagged))
+	require.Contains(t, string(res.Result), `"2017-03-14T15:09:26.535897"`)
+	require.Contains(t, string(res.Result), "1099511627776")
+
+	ctxT, _ := ToTagged(envelope.NewMap("user", "bob", "is_admin", false))
+	res = do(map[string]any{"op": "call", "method": "context", "context": ctxT})
+	require.True(t, res.OK)
+	require.JSONEq(t, `{"$dict": [["user", "bob"], ["is_admin", false]]}`, string(res.Result))
+
+	res = do(map[string]any{"op": "call", "method": "fail", "args": map[string]any{"$dict": [][]any{{"message", "bad \u2603"}}}})
+	require.False(t, res.OK)
+	require.Equal(t, "ValueError", res.Error.Class, "a Python caller gets a real ValueError")
+	require.Contains(t, res.Error.Message, "bad \u2603")
+
+	res = do(map[string]any{"op": "call", "method": "nope"})
+	require.False(t, res.OK)
+	require.Equal(t, "RemoteError", res.Error.Class)
+	require.Contains(t, res.Error.Message, "NoSuchMethod")
+
+	res = do(map[string]any{"op": "call", "method": "echo", "version": "2.0"})
+	require.False(t, res.OK)
+	require.Contains(t, res.Error.Message, "UnsupportedVersion")
+
+	res = do(map[string]any{"op": "call", "method": "whoami"})
+	require.True(t, res.OK)
+	require.Equal(t, `"gosrv"`, string(res.Result))
+
+	res = do(map[string]any{"op": "cast", "method": "echo"})
+	require.True(t, res.OK)
+	t.Log("python 8.1.4 client -> goslo server: call (rich args), context, ValueError, NoSuchMethod, UnsupportedVersion, whoami, cast")
+}

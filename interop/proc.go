@@ -1,0 +1,116 @@
+package interop
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Proc is a Python process speaking JSON lines (testdata/python/rpc_peer.py).
+type Proc struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan string
+	stderr *strings.Builder
+	mu     sync.Mutex
+}
+
+// StartProc runs script with args under a tox environment and waits for
+// its {"ready": ...} line. It is stopped ("quit", then a kill) at cleanup.
+func StartProc(t testing.TB, env, script string, args ...string) *Proc {
+	t.Helper()
+	py := Python(t, env)
+	cmd := exec.Command(py, append([]string{filepath.Join(RepoRoot(), "testdata", "python", script)}, args...)...)
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONWARNINGS=ignore")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proc{t: t, cmd: cmd, stdin: stdin, lines: make(chan string, 1024), stderr: &strings.Builder{}}
+	cmd.Stderr = &lockedWriter{w: p.stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	t.Cleanup(p.Stop)
+	line := p.Next(60 * time.Second)
+	if !strings.Contains(line, `"ready"`) {
+		t.Fatalf("%s did not start: %q\nstderr:\n%s", script, line, p.stderr)
+	}
+	return p
+}
+
+// Next returns the next stdout line, failing the test after timeout.
+func (p *Proc) Next(timeout time.Duration) string {
+	p.t.Helper()
+	select {
+	case l, ok := <-p.lines:
+		if !ok {
+			p.t.Fatalf("python process exited; stderr:\n%s", p.stderr)
+		}
+		return l
+	case <-time.After(timeout):
+		p.t.Fatalf("python process silent for %v; stderr:\n%s", timeout, p.stderr)
+	}
+	return ""
+}
+
+// NextJSON decodes the next line into v.
+func (p *Proc) NextJSON(timeout time.Duration, v any) {
+	p.t.Helper()
+	l := p.Next(timeout)
+	dec := json.NewDecoder(strings.NewReader(l))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		p.t.Fatalf("bad line %q: %v", l, err)
+	}
+}
+
+// Send writes one JSON line.
+func (p *Proc) Send(v any) {
+	p.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.stdin.Write(append(b, '\n')); err != nil {
+		p.t.Fatalf("write to python: %v\nstderr:\n%s", err, p.stderr)
+	}
+}
+
+// Stop asks the process to quit, then kills it after 10 s.
+func (p *Proc) Stop() {
+	p.mu.Lock()
+	_, _ = io.WriteString(p.stdin, "quit\n")
+	_ = p.stdin.Close()
+	p.mu.Unlock()
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+}

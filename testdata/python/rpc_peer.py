@@ -1,0 +1,131 @@
+"""A real oslo.messaging 8.1.4 RPC server or client on the zmq driver, for
+goslo's interop tests. Usage:
+
+  rpc_peer.py server URL TOPIC SERVER   serves the endpoint below; prints
+                                        {"ready": ...}, then one JSON line per
+                                        request; stops on "quit" or EOF
+  rpc_peer.py client URL                reads JSON lines
+                                        {"op": "call"|"cast", "topic", "server",
+                                         "fanout", "method", "args", "context",
+                                         "timeout", "version"}
+                                        and prints {"ok": ..., "result"|"error"}
+
+URL is a transport URL; its query sets [oslo_messaging_zmq] options
+(e.g. zmq+redis://127.0.0.1:6379?rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1).
+"""
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import goslo_shims  # noqa: E402
+
+goslo_shims.apply()
+
+from oslo_config import cfg  # noqa: E402
+import oslo_messaging  # noqa: E402
+
+from tagged import from_tagged, to_tagged  # noqa: E402
+
+_out_lock = threading.Lock()
+
+
+def emit(obj):
+    with _out_lock:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+
+def transport(url):
+    conf = cfg.ConfigOpts()
+    conf([], project="goslo-interop", default_config_files=[],
+         default_config_dirs=[])
+    return oslo_messaging.get_rpc_transport(conf, url=url), conf
+
+
+class Endpoint(object):
+    target = oslo_messaging.Target(version="1.3")
+
+    def __init__(self, name):
+        self.name = name
+
+    def _seen(self, kind, method, ctxt, args):
+        emit({"type": kind, "method": method, "args": to_tagged(args),
+              "context": to_tagged(ctxt)})
+
+    def echo(self, ctxt, **args):
+        self._seen("call", "echo", ctxt, args)
+        return args
+
+    def context(self, ctxt):
+        self._seen("call", "context", ctxt, {})
+        return ctxt
+
+    def fail(self, ctxt, message):
+        self._seen("call", "fail", ctxt, {"message": message})
+        raise ValueError(message)
+
+    def sleep(self, ctxt, seconds):
+        self._seen("call", "sleep", ctxt, {"seconds": seconds})
+        time.sleep(seconds)
+        return seconds
+
+    def whoami(self, ctxt):
+        self._seen("call", "whoami", ctxt, {})
+        return self.name
+
+
+def serve(url, topic, server):
+    tr, _ = transport(url)
+    target = oslo_messaging.Target(topic=topic, server=server)
+    srv = oslo_messaging.get_rpc_server(tr, target, [Endpoint(server)],
+                                        executor="threading")
+    srv.start()
+    emit({"ready": {"topic": topic, "server": server, "pid": os.getpid()}})
+    try:
+        for line in sys.stdin:
+            if line.strip() == "quit":
+                break
+    finally:
+        srv.stop()
+        srv.wait()
+        tr.cleanup()
+
+
+def client(url):
+    tr, _ = transport(url)
+    emit({"ready": {"pid": os.getpid()}})
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        if line == "quit":
+            break
+        req = json.loads(line)
+        target = oslo_messaging.Target(topic=req["topic"], version=req.get("version", "1.0"))
+        c = oslo_messaging.RPCClient(tr, target, timeout=req.get("timeout", 10))
+        c = c.prepare(server=req.get("server"), fanout=req.get("fanout", False))
+        ctxt = from_tagged(req.get("context", {}))
+        args = from_tagged(req.get("args", {}))
+        try:
+            if req["op"] == "call":
+                res = c.call(ctxt, req["method"], **args)
+                emit({"ok": True, "result": to_tagged(res)})
+            else:
+                c.cast(ctxt, req["method"], **args)
+                emit({"ok": True, "result": None})
+        except Exception as exc:
+            emit({"ok": False, "error": {"class": type(exc).__name__,
+                                         "module": type(exc).__module__,
+                                         "message": str(exc)}})
+    tr.cleanup()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "server":
+        serve(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        client(sys.argv[2])
