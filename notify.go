@@ -1,0 +1,182 @@
+package goslo
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/driver"
+	"github.com/goslo/goslo/envelope"
+)
+
+// Notifier is oslo's Notifier: it sends a notification dict to
+// "<topic>.<priority>" for each of its topics, to every listener there.
+// As in oslo, send failures are logged; they are also returned.
+type Notifier struct {
+	t           *Transport
+	publisherID string
+	topics      []string
+	serializer  Serializer
+	now         func() time.Time
+}
+
+// NewNotifier returns a notifier; topics default to ["notifications"].
+func NewNotifier(t *Transport, publisherID string, topics ...string) *Notifier {
+	if len(topics) == 0 {
+		topics = []string{"notifications"}
+	}
+	return &Notifier{t: t, publisherID: publisherID, topics: topics, serializer: NoOpSerializer{}, now: time.Now}
+}
+
+func (n *Notifier) notify(ctx context.Context, rctx *Map, priority, eventType string, payload any) error {
+	sctx, err := n.serializer.SerializeContext(rctx)
+	if err != nil {
+		return err
+	}
+	sp, err := n.serializer.SerializeEntity(rctx, payload)
+	if err != nil {
+		return err
+	}
+	msg := envelope.Notification{
+		MessageID: driver.NewUUID4(), PublisherID: n.publisherID, EventType: eventType,
+		Priority: priority, Payload: sp, Timestamp: envelope.FormatTimestamp(n.now()),
+	}
+	p, err := envelope.AppendPair(n.t.codec, nil, sctx, msg.Map())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, topic := range n.topics {
+		target := compat.Target{Topic: compat.NotificationTopic(topic, priority)}
+		if err := n.t.drv.Notify(ctx, target, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Notifier) Audit(ctx context.Context, rctx *Map, eventType string, payload any) error {
+	return n.notify(ctx, rctx, envelope.PriorityAudit, eventType, payload)
+}
+func (n *Notifier) Debug(ctx context.Context, rctx *Map, eventType string, payload any) error {
+	return n.notify(ctx, rctx, envelope.PriorityDebug, eventType, payload)
+}
+func (n *Notifier) Info(ctx context.Context, rctx *Map, eventType string, payload any) error {
+	return n.notify(ctx, rctx, envelope.PriorityInfo, eventType, payload)
+}
+func (n *Notifier) Warn(ctx context.Context, rctx *Map, eventType string, payload any) error {
+	return n.notify(ctx, rctx, envelope.PriorityWarn, eventType, payload)
+}
+func (n *Notifier) Error(ctx context.Context, rctx *Map, eventType string, payload any) error {
+	return n.notify(ctx, rctx, envelope.PriorityError, eventType, payload)
+}
+func (n *Notifier) Critical(ctx context.Context, rctx *Map, eventType string, payload any) error {
+	return n.notify(ctx, rctx, envelope.PriorityCritical, eventType, payload)
+}
+func (n *Notifier) Sample(ctx context.Context, rctx *Map, eventType string, payload any) error {
+	return n.notify(ctx, rctx, envelope.PrioritySample, eventType, payload)
+}
+
+// Notification is one received notification with its context.
+type Notification struct {
+	envelope.Notification
+	Context *Map
+}
+
+// NotificationHandler handles notifications of one priority.
+type NotificationHandler func(ctx context.Context, n Notification) error
+
+// NotificationEndpoint routes notifications by priority (lower case:
+// "info", "error", ...) after optional filters on event_type and
+// publisher_id (regular expressions that must match, as oslo's
+// NotificationFilter).
+type NotificationEndpoint struct {
+	Handlers    map[string]NotificationHandler
+	EventType   *regexp.Regexp
+	PublisherID *regexp.Regexp
+}
+
+// NotificationListener listens on "<topic>.<priority>" for each topic and
+// each priority some endpoint handles.
+type NotificationListener struct {
+	t         *Transport
+	topics    []string
+	endpoints []*NotificationEndpoint
+	mu        sync.Mutex
+	servers   []*driver.Server
+}
+
+// NewNotificationListener returns a listener; Start makes it listen.
+func NewNotificationListener(t *Transport, topics []string, endpoints ...*NotificationEndpoint) *NotificationListener {
+	return &NotificationListener{t: t, topics: topics, endpoints: endpoints}
+}
+
+// Start registers one consumer per topic and priority.
+func (l *NotificationListener) Start(ctx context.Context) error {
+	prios := map[string]bool{}
+	for _, e := range l.endpoints {
+		for p := range e.Handlers {
+			prios[strings.ToLower(p)] = true
+		}
+	}
+	for _, topic := range l.topics {
+		for p := range prios {
+			s, err := l.t.drv.Listen(ctx, compat.Target{Topic: compat.NotificationTopic(topic, p)}, l.handle)
+			if err != nil {
+				_ = l.Stop(ctx)
+				return err
+			}
+			l.mu.Lock()
+			l.servers = append(l.servers, s)
+			l.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+func (l *NotificationListener) handle(r *driver.Request) {
+	ctxv, msg, err := envelope.DecodePair(l.t.codec, r.Payload)
+	if err != nil {
+		l.t.log.Warn("goslo: dropping notification", "message_id", r.MsgID, "err", err)
+		return
+	}
+	n, err := envelope.ParseNotification(msg)
+	if err != nil {
+		l.t.log.Warn("goslo: dropping notification", "message_id", r.MsgID, "err", err)
+		return
+	}
+	rctx, _ := ctxv.(*Map)
+	prio := strings.ToLower(n.Priority)
+	for _, e := range l.endpoints {
+		h := e.Handlers[prio]
+		if h == nil {
+			continue
+		}
+		if e.EventType != nil && !e.EventType.MatchString(n.EventType) {
+			continue
+		}
+		if e.PublisherID != nil && !e.PublisherID.MatchString(n.PublisherID) {
+			continue
+		}
+		if err := h(context.Background(), Notification{Notification: n, Context: rctx}); err != nil {
+			l.t.log.Warn("goslo: notification handler failed (zmq cannot requeue)", "message_id", n.MessageID, "err", err)
+		}
+	}
+}
+
+// Stop unregisters and stops every consumer.
+func (l *NotificationListener) Stop(ctx context.Context) error {
+	l.mu.Lock()
+	srvs := l.servers
+	l.servers = nil
+	l.mu.Unlock()
+	var errs []error
+	for _, s := range srvs {
+		errs = append(errs, s.Stop(ctx))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,146 @@
+package goslo
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/driver"
+	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/matchmaker"
+)
+
+// Target is oslo_messaging.Target.
+type Target = compat.Target
+
+// Errors a caller tells apart with errors.Is; a *RemoteError carries the
+// remote class, module, message, traceback, args and kwargs (errors.As).
+var (
+	ErrMessagingTimeout   = envelope.ErrMessagingTimeout
+	ErrNoSuchMethod       = envelope.ErrNoSuchMethod
+	ErrUnsupportedVersion = envelope.ErrUnsupportedVersion
+	ErrRemote             = envelope.ErrRemote
+	ErrClosed             = errors.New("goslo: closed")
+)
+
+// RemoteError is an exception raised by the remote end of a call.
+type RemoteError = envelope.RemoteError
+
+// Transport is oslo's Transport: one zmq driver (one zmq context), its
+// matchmaker and its codec, shared by clients, servers, notifiers and
+// listeners.
+type Transport struct {
+	cfg    *compat.Config
+	url    *compat.TransportURL
+	codec  envelope.Codec
+	mm     matchmaker.Matchmaker
+	drv    *driver.ZMQ
+	log    *slog.Logger
+	closed bool
+}
+
+// Option adjusts a Transport.
+type Option func(*transportOptions)
+
+type transportOptions struct {
+	cfg    *compat.Config
+	log    *slog.Logger
+	mutate []func(*compat.Config)
+}
+
+// WithConfig starts from a loaded oslo configuration (compat.ParseConfig)
+// instead of the defaults.
+func WithConfig(c *compat.Config) Option { return func(o *transportOptions) { o.cfg = c } }
+
+// WithLogger sets the logger (slog.Default() otherwise).
+func WithLogger(l *slog.Logger) Option { return func(o *transportOptions) { o.log = l } }
+
+// WithOptions changes configuration values before the transport is built,
+// e.g. WithOptions(func(c *compat.Config) { c.ZMQ.RPCZMQHost = "10.0.0.5" }).
+func WithOptions(f func(*compat.Config)) Option {
+	return func(o *transportOptions) { o.mutate = append(o.mutate, f) }
+}
+
+// NewTransport builds a transport from a URL such as
+// "zmq+redis://127.0.0.1:6379?rpc_zmq_serialization=msgpack". An empty URL
+// takes [DEFAULT] transport_url from the configuration, then oslo's default
+// "zmq://" (the Redis matchmaker on 127.0.0.1:6379). Query parameters
+// override [oslo_messaging_zmq] options, as in oslo.
+func NewTransport(ctx context.Context, rawURL string, opts ...Option) (*Transport, error) {
+	var o transportOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.log == nil {
+		o.log = slog.Default()
+	}
+	cfg := o.cfg
+	if cfg == nil {
+		host, _ := os.Hostname()
+		cfg = compat.DefaultConfig(host)
+	}
+	for _, f := range o.mutate {
+		f(cfg)
+	}
+	if rawURL == "" {
+		rawURL = cfg.Default.TransportURL
+	}
+	if rawURL == "" {
+		rawURL = "zmq://"
+	}
+	u, err := compat.ParseTransportURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if u.Driver() != "zmq" {
+		return nil, errors.New("goslo: only the zmq driver is implemented (transport " + u.Transport + ")")
+	}
+	if err := cfg.ApplyURLQuery(u); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	codec, err := envelope.CodecByName(cfg.ZMQ.RPCZMQSerialization)
+	if err != nil {
+		return nil, err
+	}
+	mcfg := matchmaker.ConfigFrom(cfg)
+	mcfg.Logger = o.log
+	mm, err := matchmaker.New(ctx, u, cfg.ZMQ.RPCZMQMatchmaker, mcfg)
+	if err != nil {
+		return nil, err
+	}
+	dopts := driver.OptionsFrom(cfg)
+	dopts.Logger = o.log
+	drv, err := driver.NewZMQ(mm, dopts)
+	if err != nil {
+		mm.Close()
+		return nil, err
+	}
+	return &Transport{cfg: cfg, url: u, codec: codec, mm: mm, drv: drv, log: o.log}, nil
+}
+
+// Config is the configuration in force.
+func (t *Transport) Config() *compat.Config { return t.cfg }
+
+// Codec is the payload codec (rpc_zmq_serialization).
+func (t *Transport) Codec() envelope.Codec { return t.codec }
+
+// Close closes the driver and the matchmaker. Servers and listeners should
+// be stopped first to unregister cleanly.
+func (t *Transport) Close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	err := t.drv.Close()
+	return errors.Join(err, t.mm.Close())
+}
+
+func (t *Transport) defaultTimeout() time.Duration {
+	return time.Duration(t.cfg.Default.RPCResponseTimeout) * time.Second
+}
