@@ -30,14 +30,14 @@ func localTransport(t *testing.T, opts ...Option) *Transport {
 type demoEndpoint struct{ name string }
 
 func (e *demoEndpoint) Echo(_ context.Context, _ *Map, args *Map) (any, error) { return args, nil }
-func (e *demoEndpoint) WhoAmI(context.Context, *Map, *Map) (any, error)         { return e.name, nil }
+func (e *demoEndpoint) WhoAmI(context.Context, *Map, *Map) (any, error)        { return e.name, nil }
 func (e *demoEndpoint) Fail(_ context.Context, _ *Map, args *Map) (any, error) {
 	m, _ := args.Get("message")
 	s, _ := m.(string)
 	return nil, envelope.ValueError(s)
 }
 func (e *demoEndpoint) Context(_ context.Context, rctx *Map, _ *Map) (any, error) { return rctx, nil }
-func (e *demoEndpoint) NotAHandler(int) {}
+func (e *demoEndpoint) NotAHandler(int)                                           {}
 
 func TestRPCRoundTrip(t *testing.T) {
 	for _, ser := range []string{"json", "msgpack"} {
