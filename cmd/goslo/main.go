@@ -1,8 +1,8 @@
 // Command goslo is the command-line face of goslo.
 //
-// Until the zmq driver lands, it offers:
+// Commands:
 //
-//	goslo demo      a transcript of what the foundation does with one call
+//	goslo demo      one process: server, client, notifier and listener on real zmq sockets
 //	goslo version   the goslo version and the oslo.messaging release it follows
 package main
 
@@ -46,8 +46,8 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: goslo <command>
 
 commands:
-  demo      show, step by step, the frames and payloads of a call, a failing
-            call and a notification, exactly as oslo.messaging 8.1.4 writes them
+  demo      run a server, a client (call, cast, fanout, failing call), a
+            notifier and a listener in one process on the dummy matchmaker
   version   print the version
 `)
 }
