@@ -12,7 +12,7 @@ func TestDemoTranscript(t *testing.T) {
 	var out, errb bytes.Buffer
 	require.Equal(t, 0, run([]string{"demo"}, &out, &errb), errb.String())
 	s := out.String()
-	require.Contains(t, s, `on srv1 -> {"greeting": "h\u00e9llo", "n": 42}`)
+	require.Contains(t, s, "on srv1 -> {\"greeting\": \"h\u00e9llo\", \"n\": 42}")
 	require.Contains(t, s, `srv1 got [{"seq": 1}]`)
 	require.Contains(t, s, `srv2 got [{"to": "all"}], srv3 got [{"to": "all"}]`)
 	require.Contains(t, s, "builtins.ValueError: kaboom")
