@@ -3,11 +3,13 @@ package interop
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/goslo/goslo"
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/envelope"
@@ -216,4 +218,64 @@ func TestPythonClientGoServer(t *testing.T) {
 	res = do(map[string]any{"op": "cast", "method": "echo"})
 	require.True(t, res.OK)
 	t.Log("python 8.1.4 client -> goslo server: call (rich args), context, ValueError, NoSuchMethod, UnsupportedVersion, whoami, cast")
+}
+
+// TestNotificationsInterop: goslo's Notifier reaches a real 8.1.4
+// notification listener, and a real 8.1.4 Notifier reaches goslo's
+// listener, at two priorities, through one Redis.
+func TestNotificationsInterop(t *testing.T) {
+	r := redistest.Start(t)
+	ctx := context.Background()
+	url := pyTransportURL(r.Addr)
+	tr, err := goslo.NewTransport(ctx, "zmq+redis://"+r.Addr, goslo.WithOptions(func(c *compat.Config) {
+		c.ZMQ.RPCZMQHost, c.ZMQ.RPCZMQBindAddress = "127.0.0.1", "127.0.0.1"
+	}))
+	require.NoError(t, err)
+	defer tr.Close()
+
+	// Go -> Python.
+	pyl := StartProc(t, EnvZMQ814, "rpc_peer.py", "listen", url, "notifications")
+	n := goslo.NewNotifier(tr, "compute.go-host")
+	payload := goslo.NewMap("instance_id", "i-1", "when", time.Date(2017, 3, 14, 15, 9, 26, 535897000, time.UTC))
+	require.NoError(t, n.Info(ctx, goslo.NewMap("user", "alice"), "compute.instance.create.end", payload))
+	require.NoError(t, n.Error(ctx, goslo.NewMap("user", "alice"), "compute.instance.create.error", "boom"))
+	for _, want := range []string{"info", "error"} {
+		var got struct {
+			Priority  string `json:"priority"`
+			Publisher string `json:"publisher_id"`
+			Event     string `json:"event_type"`
+			Metadata  any    `json:"metadata"`
+		}
+		pyl.NextJSON(20*time.Second, &got)
+		require.Equal(t, want, got.Priority)
+		require.Equal(t, "compute.go-host", got.Publisher)
+	}
+
+	// Python -> Go.
+	got := make(chan goslo.Notification, 4)
+	l := goslo.NewNotificationListener(tr, []string{"notifications"}, &goslo.NotificationEndpoint{
+		Handlers: map[string]goslo.NotificationHandler{
+			"info":  func(_ context.Context, n goslo.Notification) error { got <- n; return nil },
+			"error": func(_ context.Context, n goslo.Notification) error { got <- n; return nil },
+		}})
+	require.NoError(t, l.Start(ctx))
+	defer l.Stop(ctx)
+	pyn := StartProc(t, EnvZMQ814, "rpc_peer.py", "notify", url)
+	for _, prio := range []string{"info", "error"} {
+		pyn.Send(map[string]any{"publisher_id": "compute.py-host", "priority": prio, "event_type": "x." + prio,
+			"payload": map[string]any{"$dict": [][]any{{"k", "v"}}}, "context": map[string]any{"$dict": [][]any{{"user", "bob"}}}})
+		pyn.Next(20 * time.Second)
+		select {
+		case n := <-got:
+			require.Equal(t, "compute.py-host", n.PublisherID)
+			require.Equal(t, "x."+prio, n.EventType)
+			require.Equal(t, strings.ToUpper(prio), n.Priority)
+			require.True(t, envelope.Equal(goslo.NewMap("k", "v"), n.Payload))
+			u, _ := n.Context.Get("user")
+			require.Equal(t, "bob", u)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no %s notification from python", prio)
+		}
+	}
+	t.Log("notifications: goslo -> python 8.1.4 listener and python 8.1.4 notifier -> goslo listener, at info and error")
 }

@@ -4,6 +4,10 @@ goslo's interop tests. Usage:
   rpc_peer.py server URL TOPIC SERVER   serves the endpoint below; prints
                                         {"ready": ...}, then one JSON line per
                                         request; stops on "quit" or EOF
+  rpc_peer.py listen URL TOPIC          a notification listener (info, error)
+                                        printing one JSON line per notification
+  rpc_peer.py notify URL                reads {"publisher_id", "priority",
+                                        "event_type", "payload", "context"}
   rpc_peer.py client URL                reads JSON lines
                                         {"op": "call"|"cast", "topic", "server",
                                          "fanout", "method", "args", "context",
@@ -95,6 +99,50 @@ def serve(url, topic, server):
         tr.cleanup()
 
 
+class NotifyEndpoint(object):
+    def _seen(self, priority, ctxt, publisher_id, event_type, payload, metadata):
+        emit({"priority": priority, "publisher_id": publisher_id,
+              "event_type": event_type, "payload": to_tagged(payload),
+              "context": to_tagged(ctxt), "metadata": to_tagged(metadata)})
+
+    def info(self, ctxt, publisher_id, event_type, payload, metadata):
+        self._seen("info", ctxt, publisher_id, event_type, payload, metadata)
+
+    def error(self, ctxt, publisher_id, event_type, payload, metadata):
+        self._seen("error", ctxt, publisher_id, event_type, payload, metadata)
+
+
+def listen(url, topic):
+    tr = oslo_messaging.get_notification_transport(transport(url)[1], url=url)
+    lst = oslo_messaging.get_notification_listener(
+        tr, [oslo_messaging.Target(topic=topic)], [NotifyEndpoint()],
+        executor="threading")
+    lst.start()
+    emit({"ready": {"topic": topic}})
+    try:
+        for line in sys.stdin:
+            if line.strip() == "quit":
+                break
+    finally:
+        lst.stop()
+        lst.wait()
+
+
+def notify(url):
+    tr = oslo_messaging.get_notification_transport(transport(url)[1], url=url)
+    emit({"ready": {}})
+    for line in sys.stdin:
+        line = line.strip()
+        if not line or line == "quit":
+            break
+        req = json.loads(line)
+        n = oslo_messaging.Notifier(tr, publisher_id=req["publisher_id"],
+                                    driver="messaging", topics=[req.get("topic", "notifications")])
+        getattr(n, req["priority"])(from_tagged(req.get("context", {})),
+                                    req["event_type"], from_tagged(req["payload"]))
+        emit({"ok": True})
+
+
 def client(url):
     tr, _ = transport(url)
     emit({"ready": {"pid": os.getpid()}})
@@ -125,7 +173,12 @@ def client(url):
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "server":
+    mode = sys.argv[1]
+    if mode == "server":
         serve(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif mode == "listen":
+        listen(sys.argv[2], sys.argv[3])
+    elif mode == "notify":
+        notify(sys.argv[2])
     else:
         client(sys.argv[2])
