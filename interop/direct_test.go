@@ -23,6 +23,7 @@ func goDriver(t *testing.T, addr string) *driver.ZMQ {
 	ctx := context.Background()
 	cfg := compat.DefaultConfig("127.0.0.1")
 	cfg.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+	cfg.ZMQ.RPCZMQSerialization = "json" // the codec is the caller's: the driver moves bytes
 	mm, err := matchmaker.NewRedis(ctx, []matchmaker.RedisAddr{{Addr: addr}}, matchmaker.ConfigFrom(cfg))
 	require.NoError(t, err)
 	d, err := driver.NewZMQ(mm, driver.OptionsFrom(cfg))
@@ -31,9 +32,15 @@ func goDriver(t *testing.T, addr string) *driver.ZMQ {
 	return d
 }
 
-func pyTransportURL(addr string) string {
-	return "zmq+redis://" + addr + "?rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1"
+func pyTransportURL(addr string, codec ...string) string {
+	u := "zmq+redis://" + addr + "?rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1"
+	if len(codec) > 0 {
+		u += "&rpc_zmq_serialization=" + codec[0]
+	}
+	return u
 }
+
+var codecs = []envelope.Codec{envelope.JSON, envelope.Msgpack}
 
 // richArgs are args with unicode, a datetime, a big int and nesting.
 func richArgs() *envelope.Map {
@@ -48,21 +55,27 @@ func richArgs() *envelope.Map {
 // TestGoClientPythonServer: a goslo client calls, casts and fans out to a
 // real oslo.messaging 8.1.4 RPC server (direct mode, JSON, Redis matchmaker).
 func TestGoClientPythonServer(t *testing.T) {
+	for _, c := range codecs {
+		t.Run(c.Name(), func(t *testing.T) { goClientPythonServer(t, c) })
+	}
+}
+
+func goClientPythonServer(t *testing.T, codec envelope.Codec) {
 	r := redistest.Start(t)
-	py := StartProc(t, EnvZMQ814, "rpc_peer.py", "server", pyTransportURL(r.Addr), "demo", "srv1")
+	py := StartProc(t, EnvZMQ814, "rpc_peer.py", "server", pyTransportURL(r.Addr, codec.Name()), "demo", "srv1")
 	d := goDriver(t, r.Addr)
 	target := compat.Target{Topic: "demo", Server: "srv1", Version: "1.0"}
 	ctxDict := envelope.NewMap("user", "alice", "roles", []any{"admin"}, "user_name", "Zo\u00eb")
 
 	call := func(method string, args *envelope.Map, version string) (any, *envelope.RemoteError) {
 		t.Helper()
-		payload, err := envelope.EncodeRequest(envelope.JSON, ctxDict, envelope.Request{Method: method, Args: args, Version: version})
+		payload, err := envelope.EncodeRequest(codec, ctxDict, envelope.Request{Method: method, Args: args, Version: version})
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		reply, err := d.Call(ctx, target, payload)
 		require.NoError(t, err, method)
-		body, remote, err := envelope.DecodeReply(envelope.JSON, reply)
+		body, remote, err := envelope.DecodeReply(codec, reply)
 		require.NoError(t, err)
 		return body, remote
 	}
@@ -70,7 +83,9 @@ func TestGoClientPythonServer(t *testing.T) {
 	body, remote := call("echo", richArgs(), "1.0")
 	require.Nil(t, remote)
 	want := richArgs()
-	want.Set("when", "2017-03-14T15:09:26.535897") // a datetime arrives as its JSON string
+	if codec == envelope.JSON {
+		want.Set("when", "2017-03-14T15:09:26.535897") // a datetime arrives as its JSON string
+	}
 	require.True(t, envelope.Equal(want, body), "echo returned %s", envelope.Repr(body))
 	var seen struct {
 		Type, Method string
@@ -104,7 +119,7 @@ func TestGoClientPythonServer(t *testing.T) {
 
 	// A cast and a fanout reach the endpoint; nothing comes back.
 	for _, tg := range []compat.Target{target, {Topic: "demo", Fanout: true}} {
-		payload, err := envelope.EncodeRequest(envelope.JSON, ctxDict, envelope.Request{Method: "echo", Args: envelope.NewMap("cast", tg.Fanout), Version: "1.0"})
+		payload, err := envelope.EncodeRequest(codec, ctxDict, envelope.Request{Method: "echo", Args: envelope.NewMap("cast", tg.Fanout), Version: "1.0"})
 		require.NoError(t, err)
 		require.NoError(t, d.Cast(context.Background(), tg, payload))
 		var got struct {
@@ -119,9 +134,9 @@ func TestGoClientPythonServer(t *testing.T) {
 
 // goEndpoint serves the contract of `goslo serve` on the driver directly:
 // echo, context, fail, whoami; NoSuchMethod and UnsupportedVersion as oslo.
-func goEndpoint(t *testing.T, name string) driver.Handler {
+func goEndpoint(t *testing.T, name string, codec envelope.Codec) driver.Handler {
 	return func(r *driver.Request) {
-		ctxv, msg, err := envelope.DecodePair(envelope.JSON, r.Payload)
+		ctxv, msg, err := envelope.DecodePair(codec, r.Payload)
 		if err != nil {
 			t.Errorf("bad payload from python: %v", err)
 			return
@@ -149,7 +164,7 @@ func goEndpoint(t *testing.T, name string) driver.Handler {
 				err = envelope.NoSuchMethodError(req.Method)
 			}
 		}
-		out, eerr := envelope.EncodeReply(envelope.JSON, body, err)
+		out, eerr := envelope.EncodeReply(codec, body, err)
 		if eerr != nil {
 			t.Errorf("encode reply: %v", eerr)
 			return
@@ -161,12 +176,18 @@ func goEndpoint(t *testing.T, name string) driver.Handler {
 // TestPythonClientGoServer: a real oslo.messaging 8.1.4 RPC client calls a
 // goslo server and gets what a Python server would give it.
 func TestPythonClientGoServer(t *testing.T) {
+	for _, c := range codecs {
+		t.Run(c.Name(), func(t *testing.T) { pythonClientGoServer(t, c) })
+	}
+}
+
+func pythonClientGoServer(t *testing.T, codec envelope.Codec) {
 	r := redistest.Start(t)
 	d := goDriver(t, r.Addr)
-	srv, err := d.Listen(context.Background(), compat.Target{Topic: "gotopic", Server: "gosrv"}, goEndpoint(t, "gosrv"))
+	srv, err := d.Listen(context.Background(), compat.Target{Topic: "gotopic", Server: "gosrv"}, goEndpoint(t, "gosrv", codec))
 	require.NoError(t, err)
 	defer srv.Stop(context.Background())
-	py := StartProc(t, EnvZMQ814, "rpc_peer.py", "client", pyTransportURL(r.Addr))
+	py := StartProc(t, EnvZMQ814, "rpc_peer.py", "client", pyTransportURL(r.Addr, codec.Name()))
 
 	type result struct {
 		OK     bool            `json:"ok"`
@@ -189,7 +210,11 @@ func TestPythonClientGoServer(t *testing.T) {
 	require.True(t, res.OK, "%+v", res.Error)
 	var tagged any
 	require.NoError(t, json.Unmarshal(res.Result, &tagged))
-	require.Contains(t, string(res.Result), `"2017-03-14T15:09:26.535897"`)
+	if codec == envelope.JSON {
+		require.Contains(t, string(res.Result), `"2017-03-14T15:09:26.535897"`)
+	} else {
+		require.Contains(t, string(res.Result), `{"$datetime": [2017, 3, 14, 15, 9, 26, 535897, null]}`)
+	}
 	require.Contains(t, string(res.Result), "1099511627776")
 
 	ctxT, _ := ToTagged(envelope.NewMap("user", "bob", "is_admin", false))
@@ -278,4 +303,44 @@ func TestNotificationsInterop(t *testing.T) {
 		}
 	}
 	t.Log("notifications: goslo -> python 8.1.4 listener and python 8.1.4 notifier -> goslo listener, at info and error")
+}
+
+// TestMixedFanout: one fanout from goslo reaches a Go server and a Python
+// server of the same topic, and so does one from a Python client.
+func TestMixedFanout(t *testing.T) {
+	r := redistest.Start(t)
+	ctx := context.Background()
+	py := StartProc(t, EnvZMQ814, "rpc_peer.py", "server", pyTransportURL(r.Addr), "mixed", "pysrv")
+	d := goDriver(t, r.Addr)
+	got := make(chan string, 4)
+	srv, err := d.Listen(ctx, compat.Target{Topic: "mixed", Server: "gosrv"}, func(req *driver.Request) {
+		_, msg, err := envelope.DecodePair(envelope.JSON, req.Payload)
+		if err == nil {
+			rq, _ := envelope.ParseRequest(msg)
+			from, _ := rq.Args.Get("from")
+			got <- req.Type.String() + " " + from.(string)
+		}
+	})
+	require.NoError(t, err)
+	defer srv.Stop(ctx)
+
+	payload, err := envelope.EncodeRequest(envelope.JSON, envelope.NewMap(), envelope.Request{Method: "echo", Args: envelope.NewMap("from", "go"), Version: "1.0"})
+	require.NoError(t, err)
+	require.NoError(t, d.Cast(ctx, compat.Target{Topic: "mixed", Fanout: true}, payload))
+	require.Equal(t, "CAST_FANOUT go", <-got)
+	var seen struct{ Method string }
+	py.NextJSON(20*time.Second, &seen)
+	require.Equal(t, "echo", seen.Method)
+
+	pc := StartProc(t, EnvZMQ814, "rpc_peer.py", "client", pyTransportURL(r.Addr))
+	pc.Send(map[string]any{"op": "cast", "topic": "mixed", "fanout": true, "method": "echo", "args": map[string]any{"$dict": [][]any{{"from", "python"}}}})
+	pc.Next(20 * time.Second)
+	select {
+	case s := <-got:
+		require.Equal(t, "CAST_FANOUT python", s)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the python fanout never reached the go server")
+	}
+	py.NextJSON(20*time.Second, &seen)
+	t.Log("a fanout from goslo and one from python 8.1.4 each reached both a Go and a Python server")
 }
