@@ -287,7 +287,21 @@ type RPCServer struct {
 	srv        *driver.Server
 	inflight   sync.WaitGroup
 	stopped    chan struct{}
+	observer   func(RequestInfo)
 }
+
+// RequestInfo describes one request a server received, for observers.
+type RequestInfo struct {
+	Type      string // "call", "cast" or "fanout"
+	MessageID string
+	Method    string
+	Args      *Map
+	Context   any
+}
+
+// SetObserver registers f, called (on the worker) for every well-formed
+// request before it is dispatched. Set it before Start.
+func (s *RPCServer) SetObserver(f func(RequestInfo)) { s.observer = f }
 
 // NewRPCServer returns a server; Start makes it listen.
 func NewRPCServer(t *Transport, target Target, endpoints ...*Endpoint) (*RPCServer, error) {
@@ -327,6 +341,12 @@ func (s *RPCServer) handle(r *driver.Request) {
 	if err != nil {
 		s.t.log.Warn("goslo: dropping request", "message_id", r.MsgID, "type", r.Type.String(), "target", s.target.String(), "err", err)
 		return
+	}
+	if s.observer != nil {
+		if req, perr := envelope.ParseRequest(msg); perr == nil {
+			kind := map[driver.MsgType]string{driver.Call: "call", driver.Cast: "cast", driver.CastFanout: "fanout"}[r.Type]
+			s.observer(RequestInfo{Type: kind, MessageID: r.MsgID, Method: req.Method, Args: req.Args, Context: ctxv})
+		}
 	}
 	body, err := s.invoke(ctxv, msg)
 	if r.Type != driver.Call {

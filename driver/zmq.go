@@ -437,7 +437,8 @@ func (d *ZMQ) Close() error {
 			cl.l.close(func() {
 				for _, dl := range cl.dealers {
 					cl.l.removeReader(dl.s)
-					_ = dl.s.SetLinger(0)
+					// Keep the socket's linger (500 ms): messages already
+					// queued, such as a notification just sent, still leave.
 					_ = dl.s.Close()
 				}
 				for _, o := range cl.retries {

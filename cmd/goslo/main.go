@@ -3,6 +3,11 @@
 // Commands:
 //
 //	goslo demo      one process: server, client, notifier and listener on real zmq sockets
+//	goslo serve     an RPC server with a built-in endpoint (echo, context, fail, sleep, whoami)
+//	goslo call      call a method and print its result as JSON
+//	goslo cast      cast a method
+//	goslo notify    send a notification
+//	goslo listen    print notifications as JSON lines
 //	goslo version   the goslo version and the oslo.messaging release it follows
 package main
 
@@ -15,10 +20,10 @@ import (
 const version = "0.1.0-dev"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
@@ -30,6 +35,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "serve":
+		return serve(args[1:], stdin, stdout, stderr)
+	case "call", "cast":
+		return callOrCast(args[0], args[1:], stdout, stderr)
+	case "notify":
+		return notifyCmd(args[1:], stdout, stderr)
+	case "listen":
+		return listenCmd(args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-V":
 		fmt.Fprintf(stdout, "goslo %s (wire-compatible with oslo.messaging 8.1.4, zmq message version 1.0)\n", version)
 		return 0
@@ -48,6 +61,15 @@ func usage(w io.Writer) {
 commands:
   demo      run a server, a client (call, cast, fanout, failing call), a
             notifier and a listener in one process on the dummy matchmaker
+  serve     --url URL [--config FILE] --topic T [--server S]
+            an RPC server with echo, context, fail, sleep and whoami; one
+            JSON line per request; stops on SIGINT, SIGTERM or "quit"
+  call      --url URL --topic T [--server S] [--timeout SECONDS] [--version V]
+            [--namespace NS] [--context JSON] METHOD [ARGS_JSON]
+  cast      the same as call, plus [--fanout]; waits for nothing
+  notify    --url URL --topic T --priority P --event-type E [--publisher-id ID]
+            [--context JSON] PAYLOAD_JSON
+  listen    --url URL --topic T [--priority P]... [--count N]
   version   print the version
 `)
 }

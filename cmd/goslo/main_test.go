@@ -10,7 +10,7 @@ import (
 
 func TestDemoTranscript(t *testing.T) {
 	var out, errb bytes.Buffer
-	require.Equal(t, 0, run([]string{"demo"}, &out, &errb), errb.String())
+	require.Equal(t, 0, run([]string{"demo"}, nil, &out, &errb), errb.String())
 	s := out.String()
 	require.Contains(t, s, "on srv1 -> {\"greeting\": \"h\u00e9llo\", \"n\": 42}")
 	require.Contains(t, s, `srv1 got [{"seq": 1}]`)
@@ -23,7 +23,7 @@ func TestDemoTranscript(t *testing.T) {
 
 func TestUnknownCommand(t *testing.T) {
 	var out, errb bytes.Buffer
-	require.Equal(t, 2, run([]string{"frobnicate"}, &out, &errb))
+	require.Equal(t, 2, run([]string{"frobnicate"}, nil, &out, &errb))
 	require.Contains(t, errb.String(), "unknown command")
-	require.Equal(t, 2, run(nil, &out, &errb))
+	require.Equal(t, 2, run(nil, nil, &out, &errb))
 }
