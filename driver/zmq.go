@@ -151,7 +151,19 @@ type outgoing struct {
 	fanout   bool
 	frames   [][]byte
 	deadline time.Time
-	done     chan error
+	done     chan error // nil for casts: the loop logs their failures
+	log      *slog.Logger
+	desc     string
+}
+
+func (o *outgoing) finish(err error) {
+	if o.done != nil {
+		o.done <- err
+		return
+	}
+	if err != nil {
+		o.log.Warn("driver: message dropped", "message", o.desc, "key", o.key, "err", err)
+	}
 }
 
 func (d *ZMQ) client() (*client, error) {
@@ -255,29 +267,29 @@ func (c *client) onResponse(frames [][]byte) {
 func (c *client) trySend(o *outgoing) bool {
 	hosts := c.dealers[o.key]
 	if hosts == nil {
-		o.done <- fmt.Errorf("driver: no socket for %s", o.key)
+		o.finish(fmt.Errorf("driver: no socket for %s", o.key))
 		return true
 	}
 	if o.fanout {
 		// One copy per connected host: DEALER round-robin spreads them.
 		for range hosts.hosts {
 			if _, err := hosts.s.SendMessageDontwait(framesAsAny(o.frames)...); err != nil {
-				o.done <- err
+				o.finish(err)
 				return true
 			}
 		}
-		o.done <- nil
+		o.finish(nil)
 		return true
 	}
 	_, err := hosts.s.SendMessageDontwait(framesAsAny(o.frames)...)
 	if err == nil {
-		o.done <- nil
+		o.finish(nil)
 		return true
 	}
 	if zmq.AsErrno(err) == zmq.Errno(11) && time.Now().Before(o.deadline) { // EAGAIN: no ready peer yet
 		return false
 	}
-	o.done <- err
+	o.finish(err)
 	return true
 }
 
@@ -316,13 +328,17 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 	if len(hosts) == 0 {
 		return matchmaker.ErrNoHosts
 	}
-	o := &outgoing{key: key, fanout: fanout, frames: DirectRequest(mt, id, payload), deadline: deadline, done: make(chan error, 1)}
+	o := &outgoing{key: key, fanout: fanout, frames: DirectRequest(mt, id, payload), deadline: deadline,
+		log: c.d.log, desc: mt.String() + " " + id}
+	if mt == Call {
+		o.done = make(chan error, 1)
+	}
 	if fanout {
 		o.key = "fanout:" + key
 	}
 	err = c.l.do(func() {
 		if _, err := c.dealerFor(key, fanout, hosts); err != nil {
-			o.done <- err
+			o.finish(err)
 			return
 		}
 		if !c.trySend(o) {
@@ -331,6 +347,11 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 	})
 	if err != nil {
 		return ErrClosed
+	}
+	if mt != Call {
+		// A cast returns once the socket loop has it, as oslo's casts are
+		// asynchronous; a failure to send is logged by the loop.
+		return nil
 	}
 	select {
 	case err := <-o.done:
@@ -442,7 +463,7 @@ func (d *ZMQ) Close() error {
 					_ = dl.s.Close()
 				}
 				for _, o := range cl.retries {
-					o.done <- ErrClosed
+					o.finish(ErrClosed)
 				}
 				cl.retries = nil
 			})
