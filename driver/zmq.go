@@ -130,12 +130,11 @@ type route struct {
 }
 
 type client struct {
-	d       *ZMQ
-	l       *loop
-	pmu     sync.Mutex
-	pending map[string]chan []byte
-	rmu     sync.Mutex
-	routes  map[string]route
+	d      *ZMQ
+	l      *loop
+	rmu    sync.Mutex
+	routes map[string]route
+	calls  callPool
 	// owned by the loop goroutine
 	dealers map[string]*dealer
 	retries []*outgoing
@@ -175,7 +174,7 @@ func (d *ZMQ) client() (*client, error) {
 	if d.cl != nil {
 		return d.cl, nil
 	}
-	c := &client{d: d, pending: map[string]chan []byte{}, routes: map[string]route{}, dealers: map[string]*dealer{}}
+	c := &client{d: d, routes: map[string]route{}, dealers: map[string]*dealer{}}
 	l, err := newLoop(d.zctx, "client", d.log, c.tick)
 	if err != nil {
 		return nil, err
@@ -241,25 +240,15 @@ func (c *client) dealerFor(key string, fanout bool, hosts []string) (*dealer, er
 	return dl, nil
 }
 
+// onResponse handles what arrives on the cast and fanout DEALERs: nothing
+// is expected there (direct mode has no ACKs, and CALLs use call sockets).
 func (c *client) onResponse(frames [][]byte) {
 	r, err := ParseDirectResponse(frames)
 	if err != nil {
 		c.d.log.Warn("driver: dropping response", "err", err)
 		return
 	}
-	if r.Type != Reply {
-		c.d.log.Warn("driver: dropping an ACK in direct mode", "message_id", r.MsgID)
-		return
-	}
-	c.pmu.Lock()
-	ch := c.pending[r.MsgID]
-	delete(c.pending, r.MsgID)
-	c.pmu.Unlock()
-	if ch == nil {
-		c.d.log.Debug("driver: reply for a call no longer waiting", "message_id", r.MsgID)
-		return
-	}
-	ch <- r.Payload
+	c.d.log.Warn("driver: dropping an unexpected response on a cast socket", "type", r.Type.String(), "message_id", r.MsgID)
 }
 
 // trySend sends on the loop goroutine; a message no peer is ready for yet
@@ -362,8 +351,10 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 }
 
 // Call sends a CALL and waits for its reply payload. The deadline comes
-// from ctx, or rpc_response_timeout when ctx has none. The reply slot is
-// registered before the first frame leaves, so no fast reply is lost.
+// from ctx, or rpc_response_timeout when ctx has none. The calling
+// goroutine owns a pooled DEALER of the target key for the whole round
+// trip, so the reply is read by the one waiting for it: no reply slot can be
+// missed, and a late reply to an abandoned call is recognised and dropped.
 func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte, error) {
 	c, err := d.client()
 	if err != nil {
@@ -378,31 +369,29 @@ func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		defer cancel()
 	}
 	id := NewUUID1()
-	ch := make(chan []byte, 1)
-	c.pmu.Lock()
-	c.pending[id] = ch
-	c.pmu.Unlock()
-	defer func() {
-		c.pmu.Lock()
-		delete(c.pending, id)
-		c.pmu.Unlock()
-	}()
-	dl, _ := ctx.Deadline()
-	if err := c.send(ctx, t, Call, id, payload, dl); err != nil {
+	key, hosts, err := c.hosts(ctx, t, false)
+	if err == nil && len(hosts) == 0 {
+		err = matchmaker.ErrNoHosts
+	}
+	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, matchmaker.ErrNoHosts) {
 			return nil, &TimeoutError{MsgID: id, Timeout: timeout, NoHosts: errors.Is(err, matchmaker.ErrNoHosts)}
 		}
 		return nil, err
 	}
-	select {
-	case p := <-ch:
-		return p, nil
-	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, &TimeoutError{MsgID: id, Timeout: timeout}
-		}
-		return nil, ctx.Err()
+	cs, err := c.checkout(key, hosts)
+	if err != nil {
+		return nil, err
 	}
+	reply, err := cs.roundTrip(ctx, DirectRequest(Call, id, payload), id, d.log)
+	c.checkin(key, cs)
+	switch {
+	case err == nil:
+		return reply, nil
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, &TimeoutError{MsgID: id, Timeout: timeout}
+	}
+	return nil, err
 }
 
 // Cast sends a CAST (or, with t.Fanout, a CAST_FANOUT) without waiting for
@@ -455,6 +444,7 @@ func (d *ZMQ) Close() error {
 			s.shutdown()
 		}
 		if cl != nil {
+			cl.closeCalls()
 			cl.l.close(func() {
 				for _, dl := range cl.dealers {
 					cl.l.removeReader(dl.s)

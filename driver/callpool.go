@@ -1,0 +1,151 @@
+package driver
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// callSocket is a DEALER that one calling goroutine owns for the length of
+// a CALL: it sends, then polls for the reply itself, with no hand-off to a
+// loop goroutine. Sockets wait in a per-key pool between calls; taking one
+// from the pool (a channel) is the hand-over of ownership.
+type callSocket struct {
+	s      *zmq.Socket
+	poller *zmq.Poller
+	hosts  map[string]bool
+}
+
+type callPool struct {
+	mu     sync.Mutex
+	idle   map[string][]*callSocket
+	all    []*callSocket
+	closed bool
+}
+
+func (c *client) checkout(key string, hosts []string) (*callSocket, error) {
+	p := &c.calls
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	var cs *callSocket
+	if l := p.idle[key]; len(l) > 0 {
+		cs = l[len(l)-1]
+		p.idle[key] = l[:len(l)-1]
+	}
+	p.mu.Unlock()
+	if cs == nil {
+		s, err := c.d.socket(zmq.DEALER, NewUUID4())
+		if err != nil {
+			return nil, err
+		}
+		_ = s.SetImmediate(true)
+		_ = s.SetLinger(0)
+		cs = &callSocket{s: s, poller: zmq.NewPoller(), hosts: map[string]bool{}}
+		cs.poller.Add(s, zmq.POLLIN)
+		p.mu.Lock()
+		p.all = append(p.all, cs)
+		p.mu.Unlock()
+	}
+	for _, h := range hosts {
+		if !cs.hosts[h] {
+			if err := cs.s.Connect("tcp://" + h); err != nil {
+				c.d.log.Warn("driver: connect failed", "host", h, "err", err)
+				continue
+			}
+			cs.hosts[h] = true
+		}
+	}
+	return cs, nil
+}
+
+func (c *client) checkin(key string, cs *callSocket) {
+	p := &c.calls
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		_ = cs.s.Close()
+		return
+	}
+	if p.idle == nil {
+		p.idle = map[string][]*callSocket{}
+	}
+	p.idle[key] = append(p.idle[key], cs)
+}
+
+func (c *client) closeCalls() {
+	p := &c.calls
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for _, l := range p.idle {
+		for _, cs := range l {
+			_ = cs.s.Close()
+		}
+	}
+	p.idle = nil
+}
+
+// pollSlice bounds how long a caller sits in zmq_poll before it looks at
+// its context again.
+const pollSlice = 100 * time.Millisecond
+
+// roundTrip sends frames and waits for the reply with id. Replies for
+// other ids (late answers to an earlier, timed-out call on this socket)
+// are dropped. A send with no ready peer (the connection is still being
+// made) is retried until the deadline, as the reference does.
+func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string, log interface{ Debug(string, ...any) }) ([]byte, error) {
+	parts := framesAsAny(frames)
+	for {
+		_, err := cs.s.SendMessageDontwait(parts...)
+		if err == nil {
+			break
+		}
+		if zmq.AsErrno(err) != zmq.Errno(11) {
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	for {
+		wait := pollSlice
+		if dl, ok := ctx.Deadline(); ok {
+			if left := time.Until(dl); left < wait {
+				wait = left
+			}
+		}
+		if wait <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+		polled, err := cs.poller.Poll(wait)
+		if err != nil && zmq.AsErrno(err) != zmq.Errno(4) {
+			return nil, err
+		}
+		if len(polled) == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		msg, err := cs.s.RecvMessageBytes(zmq.DONTWAIT)
+		if err != nil {
+			continue
+		}
+		r, perr := ParseDirectResponse(msg)
+		if perr != nil {
+			log.Debug("driver: dropping response", "err", perr)
+			continue
+		}
+		if r.MsgID != id || r.Type != Reply {
+			log.Debug("driver: dropping a reply for a call no longer waiting", "message_id", r.MsgID)
+			continue
+		}
+		return r.Payload, nil
+	}
+}
