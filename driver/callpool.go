@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -90,6 +91,12 @@ func (c *client) closeCalls() {
 	p.idle = nil
 }
 
+// errNoReadyPeer: no connection of the socket came up in noPeerAfter; the
+// hosts it knows are probably gone, so the caller re-resolves the key.
+var errNoReadyPeer = errors.New("driver: no server of the target is reachable")
+
+const noPeerAfter = 250 * time.Millisecond
+
 // pollSlice bounds how long a caller sits in zmq_poll before it looks at
 // its context again.
 const pollSlice = 100 * time.Millisecond
@@ -100,6 +107,7 @@ const pollSlice = 100 * time.Millisecond
 // made) is retried until the deadline, as the reference does.
 func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string, log interface{ Debug(string, ...any) }) ([]byte, error) {
 	parts := framesAsAny(frames)
+	start := time.Now()
 	for {
 		_, err := cs.s.SendMessageDontwait(parts...)
 		if err == nil {
@@ -110,6 +118,9 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if time.Since(start) > noPeerAfter {
+			return nil, errNoReadyPeer
 		}
 		time.Sleep(200 * time.Microsecond)
 	}

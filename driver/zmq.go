@@ -211,6 +211,13 @@ func (c *client) hosts(ctx context.Context, t compat.Target, fanout bool) (strin
 	return key, hosts, nil
 }
 
+// invalidate forgets a key's hosts, so the next use reads the matchmaker.
+func (c *client) invalidate(key string) {
+	c.rmu.Lock()
+	delete(c.routes, key)
+	c.rmu.Unlock()
+}
+
 // dealerFor returns the DEALER of a key connected to every host (loop only).
 func (c *client) dealerFor(key string, fanout bool, hosts []string) (*dealer, error) {
 	dk := key
@@ -369,29 +376,40 @@ func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		defer cancel()
 	}
 	id := NewUUID1()
-	key, hosts, err := c.hosts(ctx, t, false)
-	if err == nil && len(hosts) == 0 {
-		err = matchmaker.ErrNoHosts
-	}
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, matchmaker.ErrNoHosts) {
-			return nil, &TimeoutError{MsgID: id, Timeout: timeout, NoHosts: errors.Is(err, matchmaker.ErrNoHosts)}
+	frames := DirectRequest(Call, id, payload)
+	for attempt := 0; ; attempt++ {
+		key, hosts, err := c.hosts(ctx, t, false)
+		if err == nil && len(hosts) == 0 {
+			err = matchmaker.ErrNoHosts
+		}
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, matchmaker.ErrNoHosts) {
+				return nil, &TimeoutError{MsgID: id, Timeout: timeout, NoHosts: errors.Is(err, matchmaker.ErrNoHosts)}
+			}
+			return nil, err
+		}
+		cs, err := c.checkout(key, hosts)
+		if err != nil {
+			return nil, err
+		}
+		reply, err := cs.roundTrip(ctx, frames, id, d.log)
+		c.checkin(key, cs)
+		switch {
+		case err == nil:
+			return reply, nil
+		case errors.Is(err, errNoReadyPeer):
+			// Every known host is gone (a restarted server has a new port):
+			// read the key again and retry, where the reference would wait
+			// for its next routing-table refresh.
+			c.invalidate(key)
+			d.log.Info("driver: no reachable server; re-resolving", "key", key, "message_id", id, "attempt", attempt+1)
+			continue
+		case errors.Is(err, context.DeadlineExceeded):
+			c.invalidate(key)
+			return nil, &TimeoutError{MsgID: id, Timeout: timeout}
 		}
 		return nil, err
 	}
-	cs, err := c.checkout(key, hosts)
-	if err != nil {
-		return nil, err
-	}
-	reply, err := cs.roundTrip(ctx, DirectRequest(Call, id, payload), id, d.log)
-	c.checkin(key, cs)
-	switch {
-	case err == nil:
-		return reply, nil
-	case errors.Is(err, context.DeadlineExceeded):
-		return nil, &TimeoutError{MsgID: id, Timeout: timeout}
-	}
-	return nil, err
 }
 
 // Cast sends a CAST (or, with t.Fanout, a CAST_FANOUT) without waiting for
