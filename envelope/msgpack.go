@@ -6,8 +6,6 @@ import (
 	"math"
 	"math/big"
 	"net/netip"
-	"reflect"
-	"sort"
 	"sync"
 	"time"
 	_ "time/tzdata" // zone names in datetimes must resolve on any machine
@@ -143,16 +141,7 @@ func (e *mpEncoder) value(v any, depth int) error {
 	case Map:
 		return e.object(x.items, depth)
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		items := make([]KV, len(keys))
-		for i, k := range keys {
-			items[i] = KV{k, x[k]}
-		}
-		return e.object(items, depth)
+		return e.object(sortedItems(x), depth)
 	case []any:
 		return e.array(x, depth)
 	case []string:
@@ -228,42 +217,11 @@ func (e *mpEncoder) value(v any, depth int) error {
 }
 
 func (e *mpEncoder) reflectValue(v any, depth int) error {
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Slice, reflect.Array:
-		l := make([]any, rv.Len())
-		for i := range l {
-			l[i] = rv.Index(i).Interface()
-		}
-		return e.array(l, depth)
-	case reflect.Map:
-		if rv.Type().Key().Kind() != reflect.String {
-			return e.fail(v, "map keys must be strings")
-		}
-		keys := rv.MapKeys()
-		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
-		items := make([]KV, len(keys))
-		for i, k := range keys {
-			items[i] = KV{k.String(), rv.MapIndex(k).Interface()}
-		}
-		return e.object(items, depth)
-	case reflect.Pointer:
-		if rv.IsNil() {
-			return e.enc.EncodeNil()
-		}
-		return e.value(rv.Elem().Interface(), depth+1)
-	case reflect.String:
-		return e.value(rv.String(), depth)
-	case reflect.Bool:
-		return e.value(rv.Bool(), depth)
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return e.value(rv.Int(), depth)
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return e.value(rv.Uint(), depth)
-	case reflect.Float32, reflect.Float64:
-		return e.value(rv.Float(), depth)
+	w, ok, reason := fromReflect(v)
+	if !ok {
+		return e.fail(v, reason)
 	}
-	return e.fail(v, "unsupported type")
+	return e.value(w, depth+1)
 }
 
 func (e *mpEncoder) object(items []KV, depth int) error {

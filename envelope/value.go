@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/big"
 	"net/netip"
+	"reflect"
+	"sort"
 	"strings"
 	"time"
 )
@@ -441,4 +443,61 @@ func (b *mapBuilder) set(k string, v any) {
 	}
 	b.idx[k] = len(items)
 	b.m.items = append(items, KV{k, v})
+}
+
+// sortedItems lists a Go map's entries in key order (Go maps have none).
+func sortedItems(m map[string]any) []KV {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	items := make([]KV, len(keys))
+	for i, k := range keys {
+		items[i] = KV{k, m[k]}
+	}
+	return items
+}
+
+// fromReflect turns the less common Go spellings into model values for the
+// encoders: other slices and arrays become []any, string-keyed maps a *Map
+// in key order, pointers their target (or nil), named basic kinds their
+// basic value. ok is false for anything else.
+func fromReflect(v any) (out any, ok bool, reason string) {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		l := make([]any, rv.Len())
+		for i := range l {
+			l[i] = rv.Index(i).Interface()
+		}
+		return l, true, ""
+	case reflect.Map:
+		if rv.Type().Key().Kind() != reflect.String {
+			return nil, false, "map keys must be strings"
+		}
+		keys := rv.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+		m := MapWithCap(len(keys))
+		for _, k := range keys {
+			m.Append(k.String(), rv.MapIndex(k).Interface())
+		}
+		return m, true, ""
+	case reflect.Pointer:
+		if rv.IsNil() {
+			return nil, true, ""
+		}
+		return rv.Elem().Interface(), true, ""
+	case reflect.String:
+		return rv.String(), true, ""
+	case reflect.Bool:
+		return rv.Bool(), true, ""
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int(), true, ""
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return rv.Uint(), true, ""
+	case reflect.Float32, reflect.Float64:
+		return rv.Float(), true, ""
+	}
+	return nil, false, "unsupported type"
 }
