@@ -418,5 +418,15 @@ func (s *RPCServer) Stop(ctx context.Context) error {
 	return err
 }
 
+// Addr is the advertised "<host>:<port>" of a started server ("" before Start).
+func (s *RPCServer) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return ""
+	}
+	return s.srv.Addr()
+}
+
 // Wait blocks until Stop has run.
 func (s *RPCServer) Wait() { <-s.stopped }

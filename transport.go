@@ -127,6 +127,9 @@ func NewTransport(ctx context.Context, rawURL string, opts ...Option) (*Transpor
 // Config is the configuration in force.
 func (t *Transport) Config() *compat.Config { return t.cfg }
 
+// Matchmaker is the transport's name service.
+func (t *Transport) Matchmaker() matchmaker.Matchmaker { return t.mm }
+
 // Codec is the payload codec (rpc_zmq_serialization).
 func (t *Transport) Codec() envelope.Codec { return t.codec }
 
