@@ -8,6 +8,7 @@
 //	goslo cast      cast a method
 //	goslo notify    send a notification
 //	goslo listen    print notifications as JSON lines
+//	goslo bench     rpc-server, rpc-client and the raw zmq baseline, in the style of oslo's simulator
 //	goslo version   the goslo version and the oslo.messaging release it follows
 package main
 
@@ -43,6 +44,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return notifyCmd(args[1:], stdout, stderr)
 	case "listen":
 		return listenCmd(args[1:], stdin, stdout, stderr)
+	case "bench":
+		return bench(args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-V":
 		fmt.Fprintf(stdout, "goslo %s (wire-compatible with oslo.messaging 8.1.4, zmq message version 1.0)\n", version)
 		return 0
@@ -70,6 +73,12 @@ commands:
   notify    --url URL --topic T --priority P --event-type E [--publisher-id ID]
             [--context JSON] PAYLOAD_JSON
   listen    --url URL --topic T [--priority P]... [--count N]
+  bench     rpc-server --url URL --topic T [--server S]
+            rpc-client --url URL --topic T [--server S] --mode call|cast
+                       --concurrency N --duration SECONDS [--payload-bytes B]
+            raw --mode call|cast --concurrency N --duration SECONDS
+            (clients print one JSON line: mode, concurrency, duration_s, sent,
+            received, errors, per_s, p50_us, p99_us)
   version   print the version
 `)
 }

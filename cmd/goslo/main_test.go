@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/goslo/goslo/internal/redistest"
 )
 
 func TestDemoTranscript(t *testing.T) {
@@ -26,4 +31,47 @@ func TestUnknownCommand(t *testing.T) {
 	require.Equal(t, 2, run([]string{"frobnicate"}, nil, &out, &errb))
 	require.Contains(t, errb.String(), "unknown command")
 	require.Equal(t, 2, run(nil, nil, &out, &errb))
+}
+
+func TestBenchRawAndRPC(t *testing.T) {
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run([]string{"bench", "raw", "--mode", "call", "--duration", "0.3"}, nil, &out, &errb), errb.String())
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lastLine(out.String())), &res))
+	for _, k := range []string{"mode", "concurrency", "duration_s", "sent", "received", "errors", "per_s", "p50_us", "p99_us"} {
+		require.Contains(t, res, k)
+	}
+	require.Greater(t, res["received"], 0.0)
+
+	r := redistest.Start(t)
+	url := "zmq+redis://" + r.Addr + "?rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1"
+	stdinR, stdinW := io.Pipe()
+	done := make(chan int, 1)
+	var serr bytes.Buffer
+	go func() {
+		done <- run([]string{"bench", "rpc-server", "--url", url, "--topic", "b", "--server", "s"}, stdinR, io.Discard, &serr)
+	}()
+	defer func() {
+		_, _ = stdinW.Write([]byte("quit\n"))
+		require.Equal(t, 0, <-done, serr.String())
+	}()
+	for _, mode := range []string{"call", "cast"} {
+		out.Reset()
+		errb.Reset()
+		var code int
+		require.Eventually(t, func() bool {
+			out.Reset()
+			code = run([]string{"bench", "rpc-client", "--url", url, "--topic", "b", "--server", "s", "--mode", mode, "--concurrency", "2", "--duration", "0.5"}, nil, &out, &errb)
+			return code == 0
+		}, 20*time.Second, 200*time.Millisecond, errb.String())
+		require.NoError(t, json.Unmarshal([]byte(lastLine(out.String())), &res))
+		require.Equal(t, mode, res["mode"])
+		require.Equal(t, res["sent"], res["received"], "every %s reached the server", mode)
+		require.Equal(t, 0.0, res["errors"])
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/goslo/goslo"
+	"github.com/goslo/goslo/internal/rawecho"
+)
+
+// benchResult is the last stdout line of every bench client.
+type benchResult struct {
+	Mode        string  `json:"mode"`
+	Concurrency int     `json:"concurrency"`
+	DurationS   float64 `json:"duration_s"`
+	Sent        int64   `json:"sent"`
+	Received    int64   `json:"received"`
+	Errors      int64   `json:"errors"`
+	PerS        float64 `json:"per_s"`
+	P50us       float64 `json:"p50_us"`
+	P99us       float64 `json:"p99_us"`
+}
+
+func (r benchResult) write(w io.Writer) error {
+	m := goslo.NewMap("mode", r.Mode, "concurrency", int64(r.Concurrency), "duration_s", r.DurationS,
+		"sent", r.Sent, "received", r.Received, "errors", r.Errors, "per_s", math.Round(r.PerS*10)/10,
+		"p50_us", math.Round(r.P50us*10)/10, "p99_us", math.Round(r.P99us*10)/10)
+	return jsonLine(w, m)
+}
+
+func percentile(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	if i < 0 {
+		i = 0
+	}
+	return float64(sorted[i]) / float64(time.Microsecond)
+}
+
+// progress prints a live rate on a terminal and plain lines otherwise.
+type progress struct {
+	w        io.Writer
+	terminal bool
+}
+
+func newProgress(w io.Writer) progress {
+	f, ok := w.(*os.File)
+	if !ok {
+		return progress{w: w}
+	}
+	st, err := f.Stat()
+	return progress{w: w, terminal: err == nil && st.Mode()&os.ModeCharDevice != 0}
+}
+
+func (p progress) report(done int64, elapsed time.Duration) {
+	rate := float64(done) / elapsed.Seconds()
+	if p.terminal {
+		fmt.Fprintf(p.w, "\r%8.1fs %10d done %10.0f/s", elapsed.Seconds(), done, rate)
+	} else {
+		fmt.Fprintf(p.w, "progress: %.1fs %d done %.0f/s\n", elapsed.Seconds(), done, rate)
+	}
+}
+
+// drive runs n workers for d, each calling op in a loop, and measures.
+func drive(n int, d time.Duration, prog progress, op func(worker int) error) (sent, errs int64, lat []time.Duration) {
+	var wg sync.WaitGroup
+	var sentN, errN atomic.Int64
+	lats := make([][]time.Duration, n)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				prog.report(sentN.Load(), time.Since(start))
+			}
+		}
+	}()
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				if err := op(i); err != nil {
+					errN.Add(1)
+					continue
+				}
+				lats[i] = append(lats[i], time.Since(t0))
+				sentN.Add(1)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(stop)
+	if prog.terminal {
+		fmt.Fprintln(prog.w)
+	}
+	for _, l := range lats {
+		lat = append(lat, l...)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return sentN.Load(), errN.Load(), lat
+}
+
+type benchFlags struct {
+	mode        string
+	concurrency int
+	duration    float64
+	payload     int
+}
+
+func (b *benchFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&b.mode, "mode", "call", "call or cast")
+	fs.IntVar(&b.concurrency, "concurrency", 1, "concurrent callers")
+	fs.Float64Var(&b.duration, "duration", 5, "seconds")
+	fs.IntVar(&b.payload, "payload-bytes", 16, "size of the string argument")
+}
+
+func bench(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: goslo bench rpc-server|rpc-client|raw [flags]")
+		return 2
+	}
+	switch args[0] {
+	case "rpc-server":
+		return benchServer(args[1:], stdin, stderr)
+	case "rpc-client":
+		return benchClient(args[1:], stdout, stderr)
+	case "raw":
+		return benchRaw(args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "goslo bench: unknown %q (rpc-server, rpc-client, raw)\n", args[0])
+	return 2
+}
+
+func benchServer(args []string, stdin io.Reader, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench rpc-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var b busFlags
+	b.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if b.topic == "" {
+		fmt.Fprintln(stderr, "goslo bench rpc-server: --topic is required")
+		return 2
+	}
+	if b.server == "" {
+		b.server, _ = os.Hostname()
+	}
+	ctx, cancel := untilStopped(stdin)
+	defer cancel()
+	tr, err := b.transport(ctx, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "goslo bench:", err)
+		return 1
+	}
+	defer tr.Close()
+	var received atomic.Int64
+	ep := goslo.NewEndpoint("", "1.0").
+		Handle("echo", func(_ context.Context, _ *goslo.Map, a *goslo.Map) (any, error) {
+			received.Add(1)
+			return a, nil
+		}).
+		Handle("bench_stats", func(context.Context, *goslo.Map, *goslo.Map) (any, error) {
+			return goslo.NewMap("received", received.Load()), nil
+		})
+	srv, err := goslo.NewRPCServer(tr, goslo.Target{Topic: b.topic, Server: b.server}, ep)
+	if err == nil {
+		err = srv.Start(ctx)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "goslo bench:", err)
+		return 1
+	}
+	<-ctx.Done()
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	_ = srv.Stop(sctx)
+	return 0
+}
+
+func benchClient(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench rpc-client", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var b busFlags
+	b.register(fs)
+	var bf benchFlags
+	bf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if b.topic == "" || (bf.mode != "call" && bf.mode != "cast") || bf.concurrency < 1 {
+		fmt.Fprintln(stderr, "usage: goslo bench rpc-client --url URL --topic T [--server S] --mode call|cast --concurrency N --duration SECONDS [--payload-bytes B]")
+		return 2
+	}
+	ctx := context.Background()
+	tr, err := b.transport(ctx, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "goslo bench:", err)
+		return 1
+	}
+	defer tr.Close()
+	cl := goslo.NewRPCClient(tr, goslo.Target{Topic: b.topic}).Prepare(goslo.PrepareOptions{Server: b.server, Timeout: 30 * time.Second})
+	stats := func() (int64, error) {
+		v, err := cl.Call(ctx, goslo.NewMap(), "bench_stats", nil)
+		if err != nil {
+			return 0, err
+		}
+		n, _ := v.(*goslo.Map).Get("received")
+		x, _ := n.(int64)
+		return x, nil
+	}
+	before, err := stats()
+	if err != nil {
+		fmt.Fprintln(stderr, "goslo bench: the server does not answer bench_stats:", err)
+		return 1
+	}
+	args2 := goslo.NewMap("data", strings.Repeat("x", bf.payload))
+	rctx := goslo.NewMap("user", "bench")
+	d := time.Duration(bf.duration * float64(time.Second))
+	sent, errs, lat := drive(bf.concurrency, d, newProgress(stderr), func(int) error {
+		if bf.mode == "call" {
+			_, err := cl.Call(ctx, rctx, "echo", args2)
+			return err
+		}
+		return cl.Cast(ctx, rctx, "echo", args2)
+	})
+	// Ask the server what it got; casts may still be in flight, so wait
+	// until the count stops moving.
+	var received int64
+	last := int64(-1)
+	for i := 0; i < 50; i++ {
+		after, err := stats()
+		if err != nil {
+			fmt.Fprintln(stderr, "goslo bench: bench_stats:", err)
+			return 1
+		}
+		received = after - before // only echo counts; bench_stats does not
+		if after == last {
+			break
+		}
+		last = after
+		time.Sleep(100 * time.Millisecond)
+	}
+	res := benchResult{Mode: bf.mode, Concurrency: bf.concurrency, DurationS: bf.duration, Sent: sent, Received: received, Errors: errs,
+		PerS: float64(received) / bf.duration, P50us: percentile(lat, 0.5), P99us: percentile(lat, 0.99)}
+	if bf.mode == "cast" {
+		res.P50us, res.P99us = 0, 0
+	}
+	if err := res.write(stdout); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func benchRaw(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench raw", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var bf benchFlags
+	bf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	srv, err := rawecho.Start()
+	if err != nil {
+		fmt.Fprintln(stderr, "goslo bench raw:", err)
+		return 1
+	}
+	defer srv.Close()
+	clients := make([]*rawecho.Client, bf.concurrency)
+	for i := range clients {
+		if clients[i], err = rawecho.Dial(srv.Addr); err != nil {
+			fmt.Fprintln(stderr, "goslo bench raw:", err)
+			return 1
+		}
+		defer clients[i].Close()
+	}
+	payload := []byte(`[{"user": "bench"}, {"method": "echo", "args": {"data": "` + strings.Repeat("x", bf.payload) + `"}}]`)
+	d := time.Duration(bf.duration * float64(time.Second))
+	sent, errs, lat := drive(bf.concurrency, d, newProgress(stderr), func(i int) error {
+		if bf.mode == "call" {
+			return clients[i].Call(payload)
+		}
+		return clients[i].Cast(payload)
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Received() < sent && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	res := benchResult{Mode: bf.mode, Concurrency: bf.concurrency, DurationS: bf.duration, Sent: sent, Received: srv.Received(), Errors: errs,
+		PerS: float64(srv.Received()) / bf.duration, P50us: percentile(lat, 0.5), P99us: percentile(lat, 0.99)}
+	if bf.mode == "cast" {
+		res.P50us, res.P99us = 0, 0
+	}
+	if err := res.write(stdout); err != nil {
+		return 1
+	}
+	return 0
+}
