@@ -36,9 +36,10 @@ interop:
 fuzz:
 	./scripts/fuzz.sh
 
-## bench: the Go benchmarks.
+## bench: the Go benchmarks, then goslo against the raw zmq echo across processes.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	./scripts/bench-compare.sh
 
 clean:
 	rm -rf .tox
