@@ -160,3 +160,70 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 		return r.Payload, nil
 	}
 }
+
+// pickHosts is the dynamic mode's choice: the next host of the key in
+// round-robin order, plus the first zmq_failover_connections hosts.
+func (c *client) pickHosts(key string, hosts []string) []string {
+	c.rmu.Lock()
+	if c.rr == nil {
+		c.rr = map[string]int{}
+	}
+	i := c.rr[key] % len(hosts)
+	c.rr[key] = i + 1
+	c.rmu.Unlock()
+	out := []string{hosts[i]}
+	for j := 0; j < len(hosts) && j < c.d.opts.Failover; j++ {
+		if j != i {
+			out = append(out, hosts[j])
+		}
+	}
+	return out
+}
+
+// dynamicSocket is a fresh DEALER for one message (dynamic connections),
+// owned by the caller and closed by it.
+func (c *client) dynamicSocket(hosts []string) (*callSocket, error) {
+	s, err := c.d.socket(zmq.DEALER, NewUUID4())
+	if err != nil {
+		return nil, err
+	}
+	_ = s.SetImmediate(true)
+	cs := &callSocket{s: s, poller: zmq.NewPoller(), hosts: map[string]bool{}}
+	cs.poller.Add(s, zmq.POLLIN)
+	for _, h := range hosts {
+		if err := s.Connect("tcp://" + h); err == nil {
+			cs.hosts[h] = true
+		}
+	}
+	return cs, nil
+}
+
+// sendOnce sends frames on a fresh DEALER and closes it, letting its
+// linger deliver them (dynamic casts and multisend copies).
+func (c *client) sendOnce(ctx context.Context, hosts []string, frames [][]byte, copies int) error {
+	cs, err := c.dynamicSocket(hosts)
+	if err != nil {
+		return err
+	}
+	defer cs.s.Close()
+	if copies > 1 {
+		_ = cs.s.SetImmediate(false)
+	}
+	parts := framesAsAny(frames)
+	for i := 0; i < copies; i++ {
+		for {
+			_, err := cs.s.SendMessageDontwait(parts...)
+			if err == nil {
+				break
+			}
+			if zmq.AsErrno(err) != zmq.Errno(11) {
+				return err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+	return nil
+}

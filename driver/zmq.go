@@ -28,8 +28,14 @@ type Options struct {
 	TargetUpdate   time.Duration
 	ResponseTimout time.Duration // rpc_response_timeout: a CALL's default timeout
 	Workers        int           // concurrent handlers per server
-	HWM            int           // send/receive high-water mark of every socket
-	Logger         *slog.Logger
+	// Dynamic is use_dynamic_connections: a new DEALER per message,
+	// connected to the next host of the key plus the first Failover hosts
+	// (zmq_failover_connections), closed after the send (after the reply
+	// for a CALL).
+	Dynamic  bool
+	Failover int
+	HWM      int // send/receive high-water mark of every socket
+	Logger   *slog.Logger
 }
 
 // OptionsFrom takes the driver options from a compat.Config.
@@ -41,6 +47,8 @@ func OptionsFrom(c *compat.Config) Options {
 		TargetUpdate:   time.Duration(c.ZMQ.ZMQTargetUpdate) * time.Second,
 		ResponseTimout: time.Duration(c.Default.RPCResponseTimeout) * time.Second,
 		Workers:        64, HWM: 100000,
+		Dynamic:  c.ZMQ.UseDynamicConnections,
+		Failover: c.ZMQ.ZMQFailoverConnections,
 	}
 }
 
@@ -134,6 +142,7 @@ type client struct {
 	l      *loop
 	rmu    sync.Mutex
 	routes map[string]route
+	rr     map[string]int // dynamic mode's round robin, under rmu
 	calls  callPool
 	// owned by the loop goroutine
 	dealers map[string]*dealer
@@ -324,6 +333,13 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 	if len(hosts) == 0 {
 		return matchmaker.ErrNoHosts
 	}
+	if c.d.opts.Dynamic {
+		frames := DirectRequest(mt, id, payload)
+		if fanout { // a copy per host, from one fresh socket connected to all
+			return c.sendOnce(ctx, hosts, frames, len(hosts))
+		}
+		return c.sendOnce(ctx, c.pickHosts(key, hosts), frames, 1)
+	}
 	o := &outgoing{key: key, fanout: fanout, frames: DirectRequest(mt, id, payload), deadline: deadline,
 		log: c.d.log, desc: mt.String() + " " + id}
 	if mt == Call {
@@ -388,12 +404,21 @@ func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 			}
 			return nil, err
 		}
-		cs, err := c.checkout(key, hosts)
+		var cs *callSocket
+		if d.opts.Dynamic {
+			cs, err = c.dynamicSocket(c.pickHosts(key, hosts))
+		} else {
+			cs, err = c.checkout(key, hosts)
+		}
 		if err != nil {
 			return nil, err
 		}
 		reply, err := cs.roundTrip(ctx, frames, id, d.log)
-		c.checkin(key, cs)
+		if d.opts.Dynamic {
+			_ = cs.s.Close()
+		} else {
+			c.checkin(key, cs)
+		}
 		switch {
 		case err == nil:
 			return reply, nil

@@ -19,9 +19,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func testDriver(t *testing.T, mm matchmaker.Matchmaker) *ZMQ {
+func testDriver(t *testing.T, mm matchmaker.Matchmaker, dynamic ...bool) *ZMQ {
 	c := compat.DefaultConfig("127.0.0.1")
 	c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+	c.ZMQ.UseDynamicConnections = len(dynamic) > 0 && dynamic[0]
 	o := OptionsFrom(c)
 	o.Workers = 4
 	d, err := NewZMQ(mm, o)
@@ -31,9 +32,15 @@ func testDriver(t *testing.T, mm matchmaker.Matchmaker) *ZMQ {
 }
 
 func TestDirectCallCastFanoutNotify(t *testing.T) {
+	for _, dynamic := range []bool{false, true} {
+		t.Run(map[bool]string{false: "static", true: "dynamic"}[dynamic], func(t *testing.T) { directAll(t, dynamic) })
+	}
+}
+
+func directAll(t *testing.T, dynamic bool) {
 	mm := matchmaker.NewDummy(matchmaker.DefaultConfig())
 	defer mm.Close()
-	srvD, cliD := testDriver(t, mm), testDriver(t, mm)
+	srvD, cliD := testDriver(t, mm), testDriver(t, mm, dynamic)
 	ctx := context.Background()
 
 	var mu sync.Mutex

@@ -19,10 +19,11 @@ import (
 
 // goDriver is a goslo zmq driver on the Redis at addr, with the options a
 // Python peer of the same deployment uses.
-func goDriver(t *testing.T, addr string) *driver.ZMQ {
+func goDriver(t *testing.T, addr string, dynamic ...bool) *driver.ZMQ {
 	ctx := context.Background()
 	cfg := compat.DefaultConfig("127.0.0.1")
 	cfg.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+	cfg.ZMQ.UseDynamicConnections = len(dynamic) > 0 && dynamic[0]
 	cfg.ZMQ.RPCZMQSerialization = "json" // the codec is the caller's: the driver moves bytes
 	mm, err := matchmaker.NewRedis(ctx, []matchmaker.RedisAddr{{Addr: addr}}, matchmaker.ConfigFrom(cfg))
 	require.NoError(t, err)
@@ -343,4 +344,48 @@ func TestMixedFanout(t *testing.T) {
 	}
 	py.NextJSON(20*time.Second, &seen)
 	t.Log("a fanout from goslo and one from python 8.1.4 each reached both a Go and a Python server")
+}
+
+// TestDynamicConnections: use_dynamic_connections on either side — a goslo
+// client opening a DEALER per message calls and casts to a Python server,
+// and a Python client in that mode calls a goslo server.
+func TestDynamicConnections(t *testing.T) {
+	r := redistest.Start(t)
+	ctx := context.Background()
+	py := StartProc(t, EnvZMQ814, "rpc_peer.py", "server", pyTransportURL(r.Addr), "dyn", "pysrv")
+	d := goDriver(t, r.Addr, true)
+	payload, err := envelope.EncodeRequest(envelope.JSON, envelope.NewMap("user", "u"), envelope.Request{Method: "whoami", Version: "1.0"})
+	require.NoError(t, err)
+	for i := 0; i < 5; i++ {
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		reply, err := d.Call(cctx, compat.Target{Topic: "dyn", Server: "pysrv"}, payload)
+		cancel()
+		require.NoError(t, err)
+		body, remote, err := envelope.DecodeReply(envelope.JSON, reply)
+		require.NoError(t, err)
+		require.Nil(t, remote)
+		require.Equal(t, "pysrv", body)
+		py.Next(10 * time.Second)
+	}
+	cast, _ := envelope.EncodeRequest(envelope.JSON, envelope.NewMap(), envelope.Request{Method: "echo", Args: envelope.NewMap("dyn", true), Version: "1.0"})
+	require.NoError(t, d.Cast(ctx, compat.Target{Topic: "dyn", Server: "pysrv"}, cast))
+	var seen struct{ Method string }
+	py.NextJSON(10*time.Second, &seen)
+	require.Equal(t, "echo", seen.Method)
+
+	srv, err := goDriver(t, r.Addr).Listen(ctx, compat.Target{Topic: "dyngo", Server: "gosrv"}, goEndpoint(t, "gosrv", envelope.JSON))
+	require.NoError(t, err)
+	defer srv.Stop(ctx)
+	pc := StartProc(t, EnvZMQ814, "rpc_peer.py", "client", pyTransportURL(r.Addr)+"&use_dynamic_connections=true")
+	for i := 0; i < 3; i++ {
+		pc.Send(map[string]any{"op": "call", "topic": "dyngo", "server": "gosrv", "method": "whoami"})
+		var res struct {
+			OK     bool            `json:"ok"`
+			Result json.RawMessage `json:"result"`
+		}
+		pc.NextJSON(30*time.Second, &res)
+		require.True(t, res.OK)
+		require.Equal(t, `"gosrv"`, string(res.Result))
+	}
+	t.Log("dynamic connections: goslo -> python 8.1.4 (5 calls, a cast) and python 8.1.4 -> goslo (3 calls)")
 }
