@@ -1,0 +1,132 @@
+package goslo
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/envelope"
+)
+
+// features of a mode under test, in the style of watermill's test suite.
+type mode struct {
+	name          string
+	dynamic       bool
+	serialization string
+	calls         int // sequential calls that must all succeed
+}
+
+var modes = []mode{
+	{name: "direct-static-json", serialization: "json", calls: 100000},
+	{name: "direct-static-msgpack", serialization: "msgpack", calls: 10000},
+	{name: "direct-dynamic-json", dynamic: true, serialization: "json", calls: 3000},
+}
+
+// TestConformance runs one suite in every mode goslo implements: every
+// message type, timeouts, a server restarted mid-run, and many sequential
+// calls with none lost.
+func TestConformance(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { conformance(t, m) })
+	}
+}
+
+func conformance(t *testing.T, m mode) {
+	calls := m.calls
+	if testing.Short() {
+		calls = 500
+	}
+	tr := localTransport(t, WithOptions(func(c *compat.Config) {
+		c.ZMQ.RPCZMQSerialization = m.serialization
+		c.ZMQ.UseDynamicConnections = m.dynamic
+	}))
+	ctx := context.Background()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	ep := NewEndpoint("", "1.0").
+		Handle("echo", func(_ context.Context, _ *Map, a *Map) (any, error) { return a, nil }).
+		Handle("note", func(_ context.Context, _ *Map, a *Map) (any, error) {
+			v, _ := a.Get("k")
+			mu.Lock()
+			seen[v.(string)]++
+			mu.Unlock()
+			return nil, nil
+		}).
+		Handle("slow", func(ctx context.Context, _ *Map, _ *Map) (any, error) {
+			time.Sleep(300 * time.Millisecond)
+			return "late", nil
+		})
+	start := func(name string) *RPCServer {
+		s, err := NewRPCServer(tr, Target{Topic: "conf", Server: name}, ep)
+		require.NoError(t, err)
+		require.NoError(t, s.Start(ctx))
+		return s
+	}
+	s1, s2 := start("a"), start("b")
+	cl := NewRPCClient(tr, Target{Topic: "conf", Version: "1.0"}).Prepare(PrepareOptions{Server: "a", Timeout: 5 * time.Second})
+
+	// Every message type.
+	res, err := cl.Call(ctx, nil, "echo", NewMap("x", "y"))
+	require.NoError(t, err)
+	require.True(t, envelope.Equal(NewMap("x", "y"), res))
+	require.NoError(t, cl.Cast(ctx, nil, "note", NewMap("k", "cast")))
+	fan := true
+	require.NoError(t, cl.Prepare(PrepareOptions{Fanout: &fan}).Cast(ctx, nil, "note", NewMap("k", "fanout")))
+	got := make(chan string, 2)
+	l := NewNotificationListener(tr, []string{"conf-notes"}, &NotificationEndpoint{Handlers: map[string]NotificationHandler{
+		"info": func(_ context.Context, n Notification) error { got <- n.EventType; return nil }}})
+	require.NoError(t, l.Start(ctx))
+	require.NoError(t, NewNotifier(tr, "p", "conf-notes").Info(ctx, nil, "e.t", nil))
+	select {
+	case e := <-got:
+		require.Equal(t, "e.t", e)
+	case <-time.After(5 * time.Second):
+		t.Fatal("notification lost")
+	}
+	require.NoError(t, l.Stop(ctx))
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen["cast"] == 1 && seen["fanout"] == 2
+	}, 5*time.Second, 10*time.Millisecond)
+
+	// Timeouts: a slow method, and a target nobody serves.
+	tctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	_, err = cl.Call(tctx, nil, "slow", nil)
+	cancel()
+	require.ErrorIs(t, err, ErrMessagingTimeout)
+	tctx, cancel = context.WithTimeout(ctx, 100*time.Millisecond)
+	_, err = NewRPCClient(tr, Target{Topic: "nobody"}).Call(tctx, nil, "echo", nil)
+	cancel()
+	require.ErrorIs(t, err, ErrMessagingTimeout)
+
+	// A server restarted mid-run: calls resume.
+	require.NoError(t, s1.Stop(ctx))
+	s1 = start("a")
+	require.Eventually(t, func() bool {
+		c, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := cl.Call(c, nil, "echo", nil)
+		return err == nil
+	}, 10*time.Second, time.Millisecond)
+
+	// Sequential calls: none lost.
+	began := time.Now()
+	for i := 0; i < calls; i++ {
+		res, err := cl.Call(ctx, nil, "echo", NewMap("i", int64(i)))
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if v, _ := res.(*Map).Get("i"); v != int64(i) {
+			t.Fatalf("call %d answered %s", i, envelope.Repr(res))
+		}
+	}
+	t.Log(fmt.Sprintf("%s: %d sequential calls, none lost (%v)", m.name, calls, time.Since(began).Round(time.Millisecond)))
+	require.NoError(t, s1.Stop(ctx))
+	require.NoError(t, s2.Stop(ctx))
+}
