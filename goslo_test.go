@@ -121,3 +121,35 @@ func TestSnakeCase(t *testing.T) {
 		require.Equal(t, want, SnakeCase(in))
 	}
 }
+
+func TestStopDrainsThenCancels(t *testing.T) {
+	tr := localTransport(t)
+	ctx := context.Background()
+	started := make(chan struct{}, 2)
+	ep := NewEndpoint("", "").
+		Handle("quick", func(ctx context.Context, _ *Map, _ *Map) (any, error) {
+			started <- struct{}{}
+			time.Sleep(100 * time.Millisecond)
+			return "done", nil
+		}).
+		Handle("forever", func(ctx context.Context, _ *Map, _ *Map) (any, error) {
+			started <- struct{}{}
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})
+	srv, err := NewRPCServer(tr, Target{Topic: "drain", Server: "s"}, ep)
+	require.NoError(t, err)
+	require.NoError(t, srv.Start(ctx))
+	cl := NewRPCClient(tr, Target{Topic: "drain", Server: "s"})
+	quick := make(chan any, 1)
+	go func() { v, _ := cl.Call(ctx, nil, "quick", nil); quick <- v }()
+	go func() { _ = cl.Cast(ctx, nil, "forever", nil) }()
+	<-started
+	<-started
+	sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	require.NoError(t, srv.Stop(sctx))
+	require.Less(t, time.Since(t0), 2*time.Second, "Stop cancels handlers once its context ends")
+	require.Equal(t, "done", <-quick, "the in-flight call was drained and answered")
+}

@@ -176,7 +176,8 @@ func (c *RPCClient) Cast(ctx context.Context, rctx *Map, method string, args *Ma
 }
 
 // Handler serves one RPC method: rctx is the request context, args the
-// keyword arguments by name. Return a *RemoteError (e.g. envelope.ValueError)
+// keyword arguments by name. ctx is cancelled when the server's Stop runs
+// out of time. Return a *RemoteError (e.g. envelope.ValueError)
 // to raise a chosen Python class; other errors reach Python callers as
 // RuntimeError.
 type Handler func(ctx context.Context, rctx *Map, args *Map) (any, error)
@@ -288,6 +289,9 @@ type RPCServer struct {
 	inflight   sync.WaitGroup
 	stopped    chan struct{}
 	observer   func(RequestInfo)
+	// handlers run under base, cancelled when Stop's context ends.
+	base       context.Context
+	cancelBase context.CancelFunc
 }
 
 // RequestInfo describes one request a server received, for observers.
@@ -311,7 +315,9 @@ func NewRPCServer(t *Transport, target Target, endpoints ...*Endpoint) (*RPCServ
 	if len(endpoints) == 0 {
 		return nil, errors.New("goslo: a server needs at least one endpoint")
 	}
-	return &RPCServer{t: t, target: target, endpoints: endpoints, serializer: NoOpSerializer{}, stopped: make(chan struct{})}, nil
+	base, cancel := context.WithCancel(context.Background())
+	return &RPCServer{t: t, target: target, endpoints: endpoints, serializer: NoOpSerializer{}, stopped: make(chan struct{}),
+		base: base, cancelBase: cancel}, nil
 }
 
 // SetSerializer replaces the serializer (before Start).
@@ -386,7 +392,7 @@ func (s *RPCServer) invoke(ctxv, msg any) (any, error) {
 		}
 		args.Append(kv.Key, v)
 	}
-	res, err := safeCall(h, rctx, args)
+	res, err := safeCall(s.base, h, rctx, args)
 	if err != nil {
 		return nil, err
 	}
@@ -394,13 +400,13 @@ func (s *RPCServer) invoke(ctxv, msg any) (any, error) {
 }
 
 // safeCall turns a panicking handler into a RuntimeError reply.
-func safeCall(h Handler, rctx, args *Map) (res any, err error) {
+func safeCall(ctx context.Context, h Handler, rctx, args *Map) (res any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = envelope.NewRemoteError(envelope.ModuleBuiltins, "RuntimeError", fmt.Sprintf("handler panicked: %v", p))
 		}
 	}()
-	return h(context.Background(), rctx, args)
+	return h(ctx, rctx, args)
 }
 
 // Stop unregisters, stops taking requests, lets in-flight handlers finish
@@ -413,7 +419,12 @@ func (s *RPCServer) Stop(ctx context.Context) error {
 	if srv == nil {
 		return nil
 	}
+	// In-flight handlers may finish until ctx ends; then their context is
+	// cancelled, and Stop still waits for them to return.
+	stop := context.AfterFunc(ctx, s.cancelBase)
+	defer stop()
 	err := srv.Stop(ctx)
+	s.cancelBase()
 	close(s.stopped)
 	return err
 }
