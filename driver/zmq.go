@@ -19,15 +19,15 @@ import (
 
 // Options configure the zmq driver; the names follow [oslo_messaging_zmq].
 type Options struct {
-	Host           string // rpc_zmq_host: advertised host
-	BindAddress    string // rpc_zmq_bind_address
-	MinPort        int    // rpc_zmq_min_port
-	MaxPort        int    // rpc_zmq_max_port (exclusive)
-	BindRetries    int    // rpc_zmq_bind_port_retries
-	TargetExpire   time.Duration
-	TargetUpdate   time.Duration
-	ResponseTimout time.Duration // rpc_response_timeout: a CALL's default timeout
-	Workers        int           // concurrent handlers per server
+	Host            string // rpc_zmq_host: advertised host
+	BindAddress     string // rpc_zmq_bind_address
+	MinPort         int    // rpc_zmq_min_port
+	MaxPort         int    // rpc_zmq_max_port (exclusive)
+	BindRetries     int    // rpc_zmq_bind_port_retries
+	TargetExpire    time.Duration
+	TargetUpdate    time.Duration
+	ResponseTimeout time.Duration // rpc_response_timeout: a CALL's default timeout
+	Workers         int           // concurrent handlers per server
 	// Dynamic is use_dynamic_connections: a new DEALER per message,
 	// connected to the next host of the key plus the first Failover hosts
 	// (zmq_failover_connections), closed after the send (after the reply
@@ -35,7 +35,10 @@ type Options struct {
 	Dynamic  bool
 	Failover int
 	HWM      int // send/receive high-water mark of every socket
-	Logger   *slog.Logger
+	// MaxMessageSize bounds one received message (ZMQ_MAXMSGSIZE); a peer
+	// that sends more is disconnected by libzmq. Default 64 MiB.
+	MaxMessageSize int64
+	Logger         *slog.Logger
 }
 
 // OptionsFrom takes the driver options from a compat.Config.
@@ -43,10 +46,10 @@ func OptionsFrom(c *compat.Config) Options {
 	return Options{
 		Host: c.ZMQ.RPCZMQHost, BindAddress: c.ZMQ.RPCZMQBindAddress,
 		MinPort: c.ZMQ.RPCZMQMinPort, MaxPort: c.ZMQ.RPCZMQMaxPort, BindRetries: c.ZMQ.RPCZMQBindPortRetries,
-		TargetExpire:   time.Duration(c.ZMQ.ZMQTargetExpire) * time.Second,
-		TargetUpdate:   time.Duration(c.ZMQ.ZMQTargetUpdate) * time.Second,
-		ResponseTimout: time.Duration(c.Default.RPCResponseTimeout) * time.Second,
-		Workers:        64, HWM: 100000,
+		TargetExpire:    time.Duration(c.ZMQ.ZMQTargetExpire) * time.Second,
+		TargetUpdate:    time.Duration(c.ZMQ.ZMQTargetUpdate) * time.Second,
+		ResponseTimeout: time.Duration(c.Default.RPCResponseTimeout) * time.Second,
+		Workers:         64, HWM: 100000,
 		Dynamic:  c.ZMQ.UseDynamicConnections,
 		Failover: c.ZMQ.ZMQFailoverConnections,
 	}
@@ -77,8 +80,11 @@ func NewZMQ(mm matchmaker.Matchmaker, opts Options) (*ZMQ, error) {
 	if opts.HWM <= 0 {
 		opts.HWM = 100000
 	}
-	if opts.ResponseTimout <= 0 {
-		opts.ResponseTimout = 60 * time.Second
+	if opts.MaxMessageSize <= 0 {
+		opts.MaxMessageSize = 64 << 20
+	}
+	if opts.ResponseTimeout <= 0 {
+		opts.ResponseTimeout = 60 * time.Second
 	}
 	if opts.MaxPort <= opts.MinPort {
 		return nil, fmt.Errorf("driver: port range [%d, %d) is empty", opts.MinPort, opts.MaxPort)
@@ -98,6 +104,7 @@ func (d *ZMQ) socket(t zmq.Type, identity string) (*zmq.Socket, error) {
 	_ = s.SetSndhwm(d.opts.HWM)
 	_ = s.SetRcvhwm(d.opts.HWM)
 	_ = s.SetLinger(500 * time.Millisecond)
+	_ = s.SetMaxmsgsize(d.opts.MaxMessageSize)
 	if identity != "" {
 		if err := s.SetIdentity(identity); err != nil {
 			s.Close()
@@ -383,7 +390,7 @@ func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	timeout := d.opts.ResponseTimout
+	timeout := d.opts.ResponseTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	} else {
@@ -460,7 +467,7 @@ func (d *ZMQ) post(ctx context.Context, t compat.Target, mt MsgType, payload []b
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.opts.ResponseTimout)
+		ctx, cancel = context.WithTimeout(ctx, d.opts.ResponseTimeout)
 		defer cancel()
 	}
 	dl, _ := ctx.Deadline()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -150,4 +151,52 @@ func TestServerRestartAndNoLoss(t *testing.T) {
 		require.NoError(t, call(i), "call %d after the restart", i)
 	}
 	t.Logf("server restarted on a new port; %d sequential calls after it, none lost", n)
+}
+
+// TestOversizedAndMalformed: a peer sending more than MaxMessageSize is cut
+// off, malformed requests are dropped, and the server keeps serving.
+func TestOversizedAndMalformed(t *testing.T) {
+	mm := matchmaker.NewDummy(matchmaker.DefaultConfig())
+	defer mm.Close()
+	c := compat.DefaultConfig("127.0.0.1")
+	c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+	o := OptionsFrom(c)
+	o.MaxMessageSize = 1024
+	srvD, err := NewZMQ(mm, o)
+	require.NoError(t, err)
+	defer srvD.Close()
+	cliD := testDriver(t, mm)
+	ctx := context.Background()
+	target := compat.Target{Topic: "big", Server: "s"}
+	s, err := srvD.Listen(ctx, target, func(r *Request) { _ = r.Reply(r.Payload) })
+	require.NoError(t, err)
+	defer s.Stop(ctx)
+
+	// Malformed multiparts from a raw DEALER: dropped, no answer.
+	zctx, _ := zmq.NewContext()
+	defer zctx.Term()
+	raw, _ := zctx.NewSocket(zmq.DEALER)
+	defer raw.Close()
+	raw.SetLinger(0)
+	require.NoError(t, raw.Connect("tcp://"+s.Addr()))
+	for _, bad := range [][]any{
+		{"1.0", "1", "id", "p"},              // no delimiter
+		{"", "9.9", "1", "id", "p"},          // unknown version
+		{"", "1.0", "7", "id", "p"},          // not a request type
+		{"", "1.0", "1", "", "p"},            // empty message id
+		{"", "1.0", "1", "id", "p", "extra"}, // extra frame
+		{"", "1.0", "1", "id", make([]byte, 4096)},
+	} {
+		_, err := raw.SendMessage(bad...)
+		require.NoError(t, err)
+	}
+	raw.SetRcvtimeo(300 * time.Millisecond)
+	_, err = raw.RecvMessageBytes(0)
+	require.Error(t, err, "no reply to a malformed or oversized message")
+
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	got, err := cliD.Call(cctx, target, []byte("small"))
+	require.NoError(t, err, "the server still serves")
+	require.Equal(t, "small", string(got))
 }
