@@ -145,8 +145,10 @@ func bench(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return benchClient(args[1:], stdout, stderr)
 	case "raw":
 		return benchRaw(args[1:], stdout, stderr)
+	case "notify":
+		return benchClient(append([]string{"--mode", "notify"}, args[1:]...), stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "goslo bench: unknown %q (rpc-server, rpc-client, raw)\n", args[0])
+	fmt.Fprintf(stderr, "goslo bench: unknown %q (rpc-server, rpc-client, notify, raw)\n", args[0])
 	return 2
 }
 
@@ -173,14 +175,14 @@ func benchServer(args []string, stdin io.Reader, stderr io.Writer) int {
 		return 1
 	}
 	defer tr.Close()
-	var received atomic.Int64
+	var received, notified atomic.Int64
 	ep := goslo.NewEndpoint("", "1.0").
 		Handle("echo", func(_ context.Context, _ *goslo.Map, a *goslo.Map) (any, error) {
 			received.Add(1)
 			return a, nil
 		}).
 		Handle("bench_stats", func(context.Context, *goslo.Map, *goslo.Map) (any, error) {
-			return goslo.NewMap("received", received.Load()), nil
+			return goslo.NewMap("received", received.Load(), "notified", notified.Load()), nil
 		})
 	srv, err := goslo.NewRPCServer(tr, goslo.Target{Topic: b.topic, Server: b.server}, ep)
 	if err == nil {
@@ -190,9 +192,20 @@ func benchServer(args []string, stdin io.Reader, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "goslo bench:", err)
 		return 1
 	}
+	// Notifications of `goslo bench notify` go to <topic>.info.
+	l := goslo.NewNotificationListener(tr, []string{b.topic}, &goslo.NotificationEndpoint{
+		Handlers: map[string]goslo.NotificationHandler{"info": func(context.Context, goslo.Notification) error {
+			notified.Add(1)
+			return nil
+		}}})
+	if err := l.Start(ctx); err != nil {
+		fmt.Fprintln(stderr, "goslo bench:", err)
+		return 1
+	}
 	<-ctx.Done()
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
+	_ = l.Stop(sctx)
 	_ = srv.Stop(sctx)
 	return 0
 }
@@ -207,7 +220,7 @@ func benchClient(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if b.topic == "" || (bf.mode != "call" && bf.mode != "cast") || bf.concurrency < 1 {
+	if b.topic == "" || (bf.mode != "call" && bf.mode != "cast" && bf.mode != "notify") || bf.concurrency < 1 {
 		fmt.Fprintln(stderr, "usage: goslo bench rpc-client --url URL --topic T [--server S] --mode call|cast --concurrency N --duration SECONDS [--payload-bytes B]")
 		return 2
 	}
@@ -224,7 +237,11 @@ func benchClient(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return 0, err
 		}
-		n, _ := v.(*goslo.Map).Get("received")
+		counter := "received"
+		if bf.mode == "notify" {
+			counter = "notified"
+		}
+		n, _ := v.(*goslo.Map).Get(counter)
 		x, _ := n.(int64)
 		return x, nil
 	}
@@ -236,10 +253,14 @@ func benchClient(args []string, stdout, stderr io.Writer) int {
 	args2 := goslo.NewMap("data", strings.Repeat("x", bf.payload))
 	rctx := goslo.NewMap("user", "bench")
 	d := time.Duration(bf.duration * float64(time.Second))
+	notifier := goslo.NewNotifier(tr, "goslo.bench", b.topic)
 	sent, errs, lat := drive(bf.concurrency, d, newProgress(stderr), func(int) error {
-		if bf.mode == "call" {
+		switch bf.mode {
+		case "call":
 			_, err := cl.Call(ctx, rctx, "echo", args2)
 			return err
+		case "notify":
+			return notifier.Info(ctx, rctx, "bench.event", args2)
 		}
 		return cl.Cast(ctx, rctx, "echo", args2)
 	})
@@ -262,7 +283,7 @@ func benchClient(args []string, stdout, stderr io.Writer) int {
 	}
 	res := benchResult{Mode: bf.mode, Concurrency: bf.concurrency, DurationS: bf.duration, Sent: sent, Received: received, Errors: errs,
 		PerS: float64(received) / bf.duration, P50us: percentile(lat, 0.5), P99us: percentile(lat, 0.99)}
-	if bf.mode == "cast" {
+	if bf.mode != "call" {
 		res.P50us, res.P99us = 0, 0
 	}
 	if err := res.write(stdout); err != nil {

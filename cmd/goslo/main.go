@@ -76,6 +76,8 @@ commands:
   bench     rpc-server --url URL --topic T [--server S]
             rpc-client --url URL --topic T [--server S] --mode call|cast
                        --concurrency N --duration SECONDS [--payload-bytes B]
+            notify --url URL --topic T --server S --concurrency N --duration SECONDS
+                   (INFO notifications to T.info, counted by the rpc-server)
             raw --mode call|cast --concurrency N --duration SECONDS
             (clients print one JSON line: mode, concurrency, duration_s, sent,
             received, errors, per_s, p50_us, p99_us)

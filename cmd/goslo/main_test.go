@@ -55,13 +55,17 @@ func TestBenchRawAndRPC(t *testing.T) {
 		_, _ = stdinW.Write([]byte("quit\n"))
 		require.Equal(t, 0, <-done, serr.String())
 	}()
-	for _, mode := range []string{"call", "cast"} {
+	for _, mode := range []string{"call", "cast", "notify"} {
 		out.Reset()
 		errb.Reset()
 		var code int
+		args := []string{"bench", "rpc-client", "--url", url, "--topic", "b", "--server", "s", "--mode", mode, "--concurrency", "2", "--duration", "0.5"}
+		if mode == "notify" {
+			args = []string{"bench", "notify", "--url", url, "--topic", "b", "--server", "s", "--concurrency", "2", "--duration", "0.5"}
+		}
 		require.Eventually(t, func() bool {
 			out.Reset()
-			code = run([]string{"bench", "rpc-client", "--url", url, "--topic", "b", "--server", "s", "--mode", mode, "--concurrency", "2", "--duration", "0.5"}, nil, &out, &errb)
+			code = run(args, nil, &out, &errb)
 			return code == 0
 		}, 20*time.Second, 200*time.Millisecond, errb.String())
 		require.NoError(t, json.Unmarshal([]byte(lastLine(out.String())), &res))
