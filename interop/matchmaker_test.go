@@ -7,11 +7,19 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/internal/redistest"
 	"github.com/goslo/goslo/matchmaker"
 )
+
+// noLeaks checks, after everything the test started has been cleaned up
+// (peer, servers, matchmakers), that no goroutine it started is left.
+func noLeaks(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+}
 
 type pyMM struct {
 	t  *testing.T
@@ -19,9 +27,10 @@ type pyMM struct {
 	id int
 }
 
-func newPyMM(t *testing.T, p *Peer, addr string, expire int) *pyMM {
+// newPyMM builds the real 8.1.4 MatchmakerRedis in the peer for url.
+func newPyMM(t *testing.T, p *Peer, url string, expire int) *pyMM {
 	var id int
-	require.NoError(t, p.Do("mm_new", map[string]any{"url": "zmq+redis://" + addr, "zmq_target_expire": expire}, &id))
+	require.NoError(t, p.Do("mm_new", map[string]any{"url": url, "zmq_target_expire": expire}, &id))
 	return &pyMM{t, p, id}
 }
 
@@ -61,9 +70,10 @@ func sorted(s []string) []string { s = append([]string(nil), s...); sort.Strings
 // one redis-server. Each reads what the other registered; after a TTL
 // expires neither returns the dead host.
 func TestMatchmakerInterop(t *testing.T) {
+	noLeaks(t)
 	r := redistest.Start(t)
 	p := StartPeer(t, EnvZMQ814)
-	py := newPyMM(t, p, r.Addr, 300)
+	py := newPyMM(t, p, "zmq+redis://"+r.Addr, 300)
 	ctx := context.Background()
 	cfg := matchmaker.DefaultConfig()
 	gomm, err := matchmaker.NewRedis(ctx, []matchmaker.RedisAddr{{Addr: r.Addr}}, cfg)
@@ -115,7 +125,7 @@ func TestMatchmakerInterop(t *testing.T) {
 	cases += 2
 
 	// Expiry: records with a 2 s TTL from both sides vanish for both.
-	short := newPyMM(t, p, r.Addr, 2)
+	short := newPyMM(t, p, "zmq+redis://"+r.Addr, 2)
 	dead := compat.Target{Topic: "dying"}
 	short.call("register", map[string]any{"target": pyTarget(dead), "host": "127.0.0.1:50021", "listener_type": "ROUTER", "expire": 2})
 	require.NoError(t, gomm.Register(ctx, dead, "127.0.0.1:50022", compat.Router, 2*time.Second))
@@ -130,4 +140,163 @@ func TestMatchmakerInterop(t *testing.T) {
 	require.Empty(t, py.call("get_hosts", map[string]any{"target": pyTarget(dead), "listener_type": "ROUTER"}), "python still returns dead hosts")
 	cases += 2
 	t.Logf("matchmaker interop with 8.1.4: %d cases agree (python->go reads, go->python reads, unregister, TTL expiry)", cases)
+}
+
+// mmStep is one matchmaker call, run the same way by Python and by Go.
+type mmStep struct {
+	method string
+	target compat.Target
+	key    string // get_hosts_by_key
+	host   string
+	lt     string
+	expire int
+	pub    [2]string
+}
+
+func (s mmStep) py(m *pyMM) []string {
+	args := map[string]any{"target": pyTarget(s.target), "host": s.host, "listener_type": s.lt, "expire": s.expire}
+	switch s.method {
+	case "get_hosts_by_key":
+		args["target"] = s.key
+	case "register_publisher", "unregister_publisher":
+		args["publisher"] = []string{s.pub[0], s.pub[1]}
+	case "register_router", "unregister_router":
+		args["router"] = s.host
+	}
+	return m.call(s.method, args)
+}
+
+func (s mmStep) goCall(t *testing.T, mm matchmaker.Matchmaker) []string {
+	ctx := context.Background()
+	exp := time.Duration(s.expire) * time.Second
+	var out []string
+	var err error
+	switch s.method {
+	case "register":
+		err = mm.Register(ctx, s.target, s.host, s.lt, exp)
+	case "unregister":
+		err = mm.Unregister(ctx, s.target, s.host, s.lt)
+	case "get_hosts":
+		out, err = mm.Hosts(ctx, s.target, s.lt)
+	case "get_hosts_fanout":
+		out, err = mm.HostsFanout(ctx, s.target, s.lt)
+	case "get_hosts_by_key":
+		out, err = mm.HostsByKey(ctx, s.key)
+	case "register_publisher":
+		err = mm.RegisterPublisher(ctx, matchmaker.Publisher{Pub: s.pub[0], Frontend: s.pub[1]}, exp)
+	case "unregister_publisher":
+		err = mm.UnregisterPublisher(ctx, matchmaker.Publisher{Pub: s.pub[0], Frontend: s.pub[1]})
+	case "get_publishers":
+		var pubs []matchmaker.Publisher
+		pubs, err = mm.Publishers(ctx)
+		for _, p := range pubs {
+			out = append(out, p.Pub+","+p.Frontend)
+		}
+	case "register_router":
+		err = mm.RegisterRouter(ctx, s.host, exp)
+	case "unregister_router":
+		err = mm.UnregisterRouter(ctx, s.host)
+	case "get_routers":
+		out, err = mm.Routers(ctx)
+	default:
+		t.Fatalf("unknown step %q", s.method)
+	}
+	require.NoError(t, err, s.method)
+	return sorted(out)
+}
+
+// normalizeReads sorts each run of TTL commands: redis-py iterates the
+// members of a Python set (hash order), go-redis keeps Redis' reply order.
+func normalizeReads(cmds []redistest.Command) [][]string {
+	var out [][]string
+	for i := 0; i < len(cmds); i++ {
+		if cmds[i].Args[0] != "TTL" {
+			out = append(out, cmds[i].Args)
+			continue
+		}
+		j := i
+		for j < len(cmds) && cmds[j].Args[0] == "TTL" {
+			j++
+		}
+		run := make([][]string, 0, j-i)
+		for _, c := range cmds[i:j] {
+			run = append(run, c.Args)
+		}
+		sort.Slice(run, func(a, b int) bool { return run[a][1] < run[b][1] })
+		out = append(out, run...)
+		i = j - 1
+	}
+	return out
+}
+
+// TestMatchmakerInteropSameCommands: the real 8.1.4 matchmaker and goslo's
+// run the same script of calls against one password-protected redis-server;
+// MONITOR shows the same commands, argument for argument and in the same
+// order (connection set-up included: AUTH, then PING), and the calls return
+// the same results.
+func TestMatchmakerInteropSameCommands(t *testing.T) {
+	noLeaks(t)
+	const pw = "s3cret pass"
+	r := redistest.Start(t, "--requirepass", pw)
+	mon := redistest.StartMonitor(t, r.Addr, pw)
+	p := StartPeer(t, EnvZMQ814)
+	srv := compat.Target{Topic: "demo", Server: "srv1@backend"}
+	script := []mmStep{
+		{method: "register", target: srv, host: "127.0.0.1:50001", lt: compat.Router, expire: 300},
+		{method: "register", target: compat.Target{Topic: "demo", Server: "srv2"}, host: "127.0.0.1:50002", lt: compat.Router, expire: 300},
+		{method: "register", target: compat.Target{Topic: "notifications.info"}, host: "127.0.0.1:50003", lt: compat.Router, expire: 0},
+		{method: "register", target: srv, host: "127.0.0.1/demo/srv1/9c1e6b0a-1111-4222-8333-444455556666", lt: compat.Dealer, expire: 300},
+		{method: "get_hosts", target: srv, lt: compat.Router},
+		{method: "get_hosts", target: compat.Target{Topic: "demo", Server: "srv1", Fanout: true}, lt: compat.Router},
+		{method: "get_hosts_fanout", target: compat.Target{Topic: "demo", Fanout: true}, lt: compat.Router},
+		{method: "get_hosts", target: compat.Target{Topic: "notifications.info"}, lt: compat.Router},
+		{method: "get_hosts_by_key", key: compat.TargetKey(compat.Dealer, srv)},
+		{method: "register_publisher", pub: [2]string{"127.0.0.1:50010", "127.0.0.1:50011"}, expire: 300},
+		{method: "register_router", host: "127.0.0.1:50012", expire: 300},
+		{method: "get_publishers"},
+		{method: "get_routers"},
+		{method: "unregister", target: srv, host: "127.0.0.1:50001", lt: compat.Router},
+		{method: "unregister", target: compat.Target{Topic: "demo", Server: "srv2"}, host: "127.0.0.1:50002", lt: compat.Router},
+		{method: "unregister", target: compat.Target{Topic: "notifications.info"}, host: "127.0.0.1:50003", lt: compat.Router},
+		{method: "unregister", target: srv, host: "127.0.0.1/demo/srv1/9c1e6b0a-1111-4222-8333-444455556666", lt: compat.Dealer},
+		{method: "unregister_publisher", pub: [2]string{"127.0.0.1:50010", "127.0.0.1:50011"}},
+		{method: "unregister_router", host: "127.0.0.1:50012"},
+		{method: "get_hosts_fanout", target: compat.Target{Topic: "demo"}, lt: compat.Router},
+		{method: "get_publishers"},
+	}
+	settle := func() []redistest.Command { // MONITOR is asynchronous
+		time.Sleep(200 * time.Millisecond)
+		return mon.Commands()
+	}
+
+	py := newPyMM(t, p, "zmq+redis://:s3cret%20pass@"+r.Addr, 300)
+	var pyResults [][]string
+	for _, s := range script {
+		pyResults = append(pyResults, s.py(py))
+	}
+	pyCmds := settle()
+
+	gomm, err := matchmaker.NewRedis(context.Background(), []matchmaker.RedisAddr{{Addr: r.Addr, Password: pw}}, matchmaker.DefaultConfig())
+	require.NoError(t, err)
+	defer gomm.Close()
+	var goResults [][]string
+	for _, s := range script {
+		goResults = append(goResults, s.goCall(t, gomm))
+	}
+	goCmds := settle()[len(pyCmds):]
+
+	pyClients, goClients := map[string]bool{}, map[string]bool{}
+	for _, c := range pyCmds {
+		pyClients[c.Client] = true
+	}
+	for _, c := range goCmds {
+		require.False(t, pyClients[c.Client], "phases overlap")
+		goClients[c.Client] = true
+	}
+	require.Equal(t, pyResults, goResults, "results of the script")
+	require.Equal(t, normalizeReads(pyCmds), normalizeReads(goCmds), "MONITOR: commands of 8.1.4 vs goslo")
+	require.Equal(t, "AUTH", pyCmds[0].Args[0]) // Redis 7 shows the password as "(redacted)"
+	require.Equal(t, []string{"PING"}, pyCmds[1].Args)
+	t.Logf("same %d commands from 8.1.4 (%d connection) and goslo (%d connection), %d steps with equal results",
+		len(goCmds), len(pyClients), len(goClients), len(script))
 }

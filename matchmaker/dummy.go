@@ -10,11 +10,14 @@ import (
 )
 
 // Dummy is the in-process matchmaker (zmq+dummy://), the embedded default
-// of goslo's demo: one process talking to itself. Records age as in the
-// reference (visible until their expiry), with two fixes: an expiry <= 0
-// means "never expires" (the reference makes such records invisible), and
-// HostsByKey exists (the reference lacks it, so its routing-table refresh
-// dies on first use).
+// of one process talking to itself. Records age as in the reference: a
+// record is visible until its expiry passes, and re-registering refreshes
+// it. Where the reference is broken it is fixed (see the package doc): an
+// expiry <= 0 means "never expires" (the reference makes such records
+// invisible), ages are kept per key and member (the reference keeps one per
+// host, and unregistering one target breaks the others), HostsByKey exists
+// (the reference lacks it), and the *Retry lookups retry. Aging needs no
+// goroutine: records carry a deadline.
 type Dummy struct {
 	mu     sync.Mutex
 	cfg    Config

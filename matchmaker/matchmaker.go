@@ -158,6 +158,24 @@ func ConfigFrom(c *compat.Config) Config {
 	return m
 }
 
+// Validate reports options that cannot work: negative durations, and a
+// re-registration period that is not below the record expiry (records would
+// vanish between updates).
+func (c *Config) Validate() error {
+	for name, d := range map[string]time.Duration{
+		"wait_timeout": c.WaitTimeout, "check_timeout": c.CheckTimeout, "socket_timeout": c.SocketTimeout,
+		"zmq_target_update": c.TargetUpdate, "min_check_interval": c.MinCheckInterval,
+	} {
+		if d < 0 {
+			return fmt.Errorf("matchmaker: %s is negative (%v)", name, d)
+		}
+	}
+	if c.TargetExpire > 0 && c.TargetUpdate >= c.TargetExpire {
+		return fmt.Errorf("matchmaker: zmq_target_update (%v) must be below zmq_target_expire (%v)", c.TargetUpdate, c.TargetExpire)
+	}
+	return nil
+}
+
 func (c *Config) logger() *slog.Logger {
 	if c.Logger != nil {
 		return c.Logger
@@ -196,7 +214,9 @@ type RedisAddr struct {
 func redisAddrs(u *compat.TransportURL, cfg Config) []RedisAddr {
 	var out []RedisAddr
 	for _, h := range u.Hosts {
-		port := 6379 // the reference passes None to redis-py, which means 6379
+		// The reference passes port None to redis-py 4.3, whose connection
+		// fails with TypeError; goslo takes Redis' default port instead.
+		port := 6379
 		if h.HasPort {
 			port = h.Port
 		}
@@ -211,7 +231,7 @@ func redisAddrs(u *compat.TransportURL, cfg Config) []RedisAddr {
 func sentinelParams(u *compat.TransportURL, cfg Config) (addrs []string, password, group string) {
 	group = cfg.SentinelGroup
 	for _, h := range u.Hosts {
-		port := 26379
+		port := 26379 // Sentinel's default (the reference passes None, which fails)
 		if h.HasPort {
 			port = h.Port
 		}
@@ -237,11 +257,18 @@ func expireSeconds(d time.Duration) int64 {
 	return s
 }
 
-// retry is the reference's _retry_method: call f while it returns an empty
-// list, pausing wait between calls, for at most check.
+// minWait floors wait_timeout in the retry loops, so that a zero
+// wait_timeout cannot make them spin.
+const minWait = 10 * time.Millisecond
+
+// retry is the reference's _retry_method (tenacity: retry while the result
+// is empty, wait_fixed(wait), stop_after_delay(check)): call f; while it
+// returns an empty list and less than check has passed since the first
+// call, wait and call again. Errors are not retried. The context ends it
+// early.
 func retry(ctx context.Context, key string, wait, check time.Duration, f func(context.Context) ([]string, error)) ([]string, error) {
+	wait = max(wait, minWait)
 	start := time.Now()
-	deadline := start.Add(check)
 	n := 0
 	for {
 		hosts, err := f(ctx)
@@ -249,7 +276,7 @@ func retry(ctx context.Context, key string, wait, check time.Duration, f func(co
 		if err != nil || len(hosts) > 0 {
 			return hosts, err
 		}
-		if !time.Now().Add(wait).Before(deadline) {
+		if time.Since(start) >= check {
 			return nil, &NoHostsError{Key: key, Waited: time.Since(start), Retries: n}
 		}
 		t := time.NewTimer(wait)

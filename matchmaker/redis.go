@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +27,6 @@ type store interface {
 // and upper-case names, so that MONITOR shows exactly what redis-py sends.
 type rdb interface {
 	Do(ctx context.Context, args ...any) *redis.Cmd
-	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
 }
 
 // schema implements the Matchmaker interface on the reference's Redis
@@ -78,26 +78,21 @@ func (s *schema) removeMember(ctx context.Context, key, member string) error {
 }
 
 // smembers is the reference's _smembers: SMEMBERS, then TTL of each
-// member's liveness key, keeping those whose TTL is >= -1.
+// member's liveness key, one command at a time on the same instance (as
+// redis-py does: no pipeline), keeping those whose TTL is >= -1.
 func (s *schema) smembers(ctx context.Context, key string) ([]string, error) {
 	return s.st.read(ctx, func(c rdb) ([]string, error) {
 		members, err := c.Do(ctx, "SMEMBERS", key).StringSlice()
 		if err != nil || len(members) == 0 {
 			return nil, err
 		}
-		cmds := make([]*redis.Cmd, len(members))
-		_, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, m := range members {
-				cmds[i] = p.Do(ctx, "TTL", m)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
 		live := members[:0]
-		for i, m := range members {
-			if ttl, err := cmds[i].Int64(); err == nil && ttl >= -1 {
+		for _, m := range members {
+			ttl, err := c.Do(ctx, "TTL", m).Int64()
+			if err != nil {
+				return nil, err
+			}
+			if ttl >= -1 {
 				live = append(live, m)
 			}
 		}
@@ -181,13 +176,11 @@ func (s *schema) Unregister(ctx context.Context, t compat.Target, host, listener
 	return first
 }
 
-// hostsKey is the key get_hosts reads: the server key when the target has
-// a server, else the topic key; no fallback between them.
+// hostsKey is the key get_hosts reads: target_to_key(t) when the target
+// has a server (L/topic/server, or L/topic with fanout), else L/topic; both
+// are compat.TargetKey. There is no fallback from one key to the other.
 func hostsKey(t compat.Target, listenerType string) string {
-	if t.Server != "" {
-		return compat.PrefixedKey(listenerType, t.Topic+"/"+compat.ServerName(t.Server))
-	}
-	return compat.TopicKey(listenerType, t)
+	return compat.TargetKey(listenerType, t)
 }
 
 func (s *schema) Hosts(ctx context.Context, t compat.Target, listenerType string) ([]string, error) {
@@ -240,21 +233,22 @@ func NewRedis(ctx context.Context, addrs []RedisAddr, cfg Config) (*Redis, error
 	if len(addrs) == 0 {
 		return nil, errors.New("matchmaker: no Redis address")
 	}
-	ms := &multiStore{cfg: cfg, log: cfg.logger(), stop: make(chan struct{})}
+	ms := &multiStore{cfg: cfg, log: cfg.logger()}
+	ms.ctx, ms.cancel = context.WithCancel(context.Background())
 	for _, a := range addrs {
 		c := redis.NewClient(&redis.Options{
 			Addr: a.Addr, Password: a.Password, DB: 0,
-			Protocol:        2,    // RESP2 and no HELLO, as redis-py 4.3 speaks
-			DisableIdentity: true, // no CLIENT SETINFO: MONITOR shows only the schema's commands
+			Protocol:        2,    // RESP2, as redis-py 4.3 speaks
+			DisableIdentity: true, // no CLIENT SETINFO
 			MaxRetries:      -1,   // a failure marks the instance unavailable at once
 			DialTimeout:     2 * time.Second,
 		})
+		c.AddHook(pyWire{})
 		inst := &instance{addr: a.Addr, c: c}
 		if err := c.Do(ctx, "PING").Err(); err == nil {
 			inst.available, inst.readyFrom = true, time.Now()
 		} else {
 			ms.log.Warn("matchmaker: Redis is not available now", "addr", a.Addr, "err", err)
-			inst.readyFrom = time.Time{}
 		}
 		ms.instances = append(ms.instances, inst)
 	}
@@ -264,37 +258,95 @@ func NewRedis(ctx context.Context, addrs []RedisAddr, cfg Config) (*Redis, error
 	return &Redis{schema{st: ms, cfg: cfg}}, nil
 }
 
+// Addrs lists the instances in the order writes and reads visit them (the
+// shuffled order).
+func (r *Redis) Addrs() []string {
+	ms := r.st.(*multiStore)
+	out := make([]string, len(ms.instances))
+	for i, in := range ms.instances {
+		out[i] = in.addr
+	}
+	return out
+}
+
+// pyWire makes go-redis put on the wire what redis-py 4.3 puts there:
+// upper-case command names, and no HELLO on a new connection. The HELLO is
+// answered locally with an error reply, which sends go-redis down its path
+// for servers without HELLO: RESP2, plus "AUTH <password>" when there is a
+// password, exactly redis-py's connection set-up.
+type pyWire struct{}
+
+type noHello struct{}
+
+func (noHello) Error() string { return "matchmaker: HELLO not sent (redis-py does not send it)" }
+func (noHello) RedisError()   {}
+
+func (pyWire) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (pyWire) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "hello" {
+			cmd.SetErr(noHello{})
+			return cmd.Err()
+		}
+		upperName(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (pyWire) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			upperName(cmd)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func upperName(cmd redis.Cmder) {
+	if args := cmd.Args(); len(args) > 0 {
+		if name, ok := args[0].(string); ok {
+			args[0] = strings.ToUpper(name)
+		}
+	}
+}
+
 type instance struct {
 	addr      string
 	c         *redis.Client
 	available bool
-	readyFrom time.Time
+	readyFrom time.Time // meaningful while available
 }
 
 type multiStore struct {
 	cfg       Config
 	log       *slog.Logger
 	mu        sync.Mutex
-	instances []*instance
-	stop      chan struct{}
-	stopOnce  sync.Once
+	instances []*instance     // shuffled once; never reordered
+	ctx       context.Context // ends on close: stops the checker, cuts its PING
+	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 }
 
-// isConnErr tells a broken connection (the instance goes unavailable) from
-// an error reply of a working server.
+// isConnErr tells a broken or refused connection (the instance goes
+// unavailable, as redis-py's ConnectionError does) from an error reply of a
+// working server. Authentication failures count as connection errors, as
+// redis-py's AuthenticationError is a ConnectionError.
 func isConnErr(err error) bool {
 	if err == nil {
 		return false
 	}
-	var rerr redis.Error // an error reply: the server works
-	return !errors.As(err, &rerr)
-}
-
-func (m *multiStore) snapshot() []*instance {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]*instance(nil), m.instances...)
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return true // network, timeout, closed pool: not a reply
+	}
+	msg := rerr.Error()
+	for _, p := range []string{"NOAUTH", "WRONGPASS", "ERR invalid password", "ERR Client sent AUTH", "ERR AUTH", "ERR max number of clients"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *multiStore) markDown(in *instance, err error) {
@@ -303,19 +355,27 @@ func (m *multiStore) markDown(in *instance, err error) {
 	in.available = false
 	m.mu.Unlock()
 	if was {
-		m.log.Warn("matchmaker: Redis connection failed; instance marked unavailable", "addr", in.addr, "err", err)
+		m.log.Warn("matchmaker: Redis is not available now", "addr", in.addr, "err", err)
 	}
 }
 
+func (m *multiStore) state(in *instance) (available bool, readyFrom time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return in.available, in.readyFrom
+}
+
+// write runs f on every available instance in order. A connection error
+// marks that instance unavailable and the others are still written; when
+// none succeeded the result is an *UnavailableError. An error reply (e.g.
+// WRONGTYPE) is returned as is, as the reference lets redis-py's
+// ResponseError through.
 func (m *multiStore) write(ctx context.Context, f func(c rdb) error) error {
 	var tried []string
 	var last error
 	ok := 0
-	for _, in := range m.snapshot() {
-		m.mu.Lock()
-		avail := in.available
-		m.mu.Unlock()
-		if !avail {
+	for _, in := range m.instances {
+		if avail, _ := m.state(in); !avail {
 			continue
 		}
 		tried = append(tried, in.addr)
@@ -339,15 +399,14 @@ func (m *multiStore) write(ctx context.Context, f func(c rdb) error) error {
 	return nil
 }
 
+// read runs f on the first instance that is available and ready
+// (ready-from reached); a connection error marks it unavailable and the
+// next one is tried.
 func (m *multiStore) read(ctx context.Context, f func(c rdb) ([]string, error)) ([]string, error) {
 	var tried []string
 	var last error
-	now := time.Now()
-	for _, in := range m.snapshot() {
-		m.mu.Lock()
-		usable := in.available && !in.readyFrom.After(now)
-		m.mu.Unlock()
-		if !usable {
+	for _, in := range m.instances {
+		if avail, ready := m.state(in); !avail || ready.After(time.Now()) {
 			continue
 		}
 		tried = append(tried, in.addr)
@@ -368,35 +427,34 @@ func (m *multiStore) read(ctx context.Context, f func(c rdb) ([]string, error)) 
 }
 
 // checker is the reference's availability updater: it PINGs unavailable
-// instances; one that answers takes writes at once and reads only after
-// zmq_target_expire, when every peer has re-registered into it.
+// instances (first run at once); one that answers takes writes at once and
+// reads only after zmq_target_expire, when every peer has re-registered
+// into it. It sleeps max(zmq_target_update x fraction available, 10 s)
+// between runs.
 func (m *multiStore) checker() {
 	defer m.wg.Done()
 	sleep := time.Duration(0)
 	for {
 		t := time.NewTimer(sleep)
 		select {
-		case <-m.stop:
+		case <-m.ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
 		}
 		avail := 0
-		all := m.snapshot()
-		for _, in := range all {
-			m.mu.Lock()
-			up := in.available
-			m.mu.Unlock()
+		for _, in := range m.instances {
+			up, _ := m.state(in)
 			if !up {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				err := in.c.Do(ctx, "PING").Err()
-				cancel()
+				pctx, pcancel := context.WithTimeout(m.ctx, 2*time.Second)
+				err := in.c.Do(pctx, "PING").Err()
+				pcancel()
 				if err == nil {
+					ready := time.Now().Add(m.cfg.TargetExpire)
 					m.mu.Lock()
-					in.available = true
-					in.readyFrom = time.Now().Add(m.cfg.TargetExpire)
+					in.available, in.readyFrom = true, ready
 					m.mu.Unlock()
-					m.log.Info("matchmaker: Redis is available again", "addr", in.addr, "readable_from", in.readyFrom.Format(time.RFC3339))
+					m.log.Info("matchmaker: Redis is available again", "addr", in.addr, "readable_from", ready.Format(time.RFC3339Nano))
 					up = true
 				}
 			}
@@ -404,18 +462,13 @@ func (m *multiStore) checker() {
 				avail++
 			}
 		}
-		sleep = time.Duration(float64(m.cfg.TargetUpdate) * float64(avail) / float64(len(all)))
-		if sleep < m.cfg.MinCheckInterval {
-			sleep = m.cfg.MinCheckInterval
-		}
-		if sleep < 100*time.Millisecond {
-			sleep = 100 * time.Millisecond // never spin, whatever the config says
-		}
+		sleep = max(time.Duration(float64(m.cfg.TargetUpdate)*float64(avail)/float64(len(m.instances))), m.cfg.MinCheckInterval)
+		sleep = max(sleep, 100*time.Millisecond) // never spin, whatever the config says
 	}
 }
 
 func (m *multiStore) close() error {
-	m.stopOnce.Do(func() { close(m.stop) })
+	m.cancel()
 	m.wg.Wait()
 	var first error
 	for _, in := range m.instances {

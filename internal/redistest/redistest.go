@@ -38,6 +38,7 @@ type Server struct {
 	dir  string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has been reaped
 }
 
 func binary(t testing.TB, name string) string {
@@ -63,8 +64,10 @@ func Start(t testing.TB, extra ...string) *Server {
 }
 
 // StartSentinel runs a redis-sentinel monitoring master as group, with
-// short failure timings for tests.
-func StartSentinel(t testing.TB, group, masterAddr string, quorum int) *Server {
+// short failure timings for tests (down-after-milliseconds 1000,
+// failover-timeout 3000). Extra lines are appended to its configuration,
+// e.g. "sentinel auth-pass <group> <password>".
+func StartSentinel(t testing.TB, group, masterAddr string, quorum int, extraConf ...string) *Server {
 	t.Helper()
 	port := FreePort(t)
 	dir := t.TempDir()
@@ -73,6 +76,9 @@ func StartSentinel(t testing.TB, group, masterAddr string, quorum int) *Server {
 	body := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\nsentinel monitor %s %s %s %d\n"+
 		"sentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 3000\nsentinel parallel-syncs %s 1\n",
 		port, dir, group, host, mport, quorum, group, group, group)
+	for _, l := range extraConf {
+		body += l + "\n"
+	}
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +101,9 @@ func (s *Server) start() {
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start %s: %v", s.bin, err)
 	}
-	go func() { _ = cmd.Wait(); logf.Close() }()
-	s.cmd = cmd
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	s.cmd, s.done = cmd, done
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if Ping(s.Addr) == nil {
@@ -107,7 +114,8 @@ func (s *Server) start() {
 	s.t.Fatalf("%s on %s did not answer PING within 10s", s.bin, s.Addr)
 }
 
-// Kill stops the process (SIGKILL, by pid) and waits until its port is closed.
+// Kill stops the process (SIGKILL, by pid) and waits until it is reaped,
+// so that its port is closed. Killing a stopped server does nothing.
 func (s *Server) Kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,11 +123,8 @@ func (s *Server) Kill() {
 		return
 	}
 	_ = s.cmd.Process.Kill()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && Ping(s.Addr) == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-	s.cmd = nil
+	<-s.done // reaped: its port is closed
+	s.cmd, s.done = nil, nil
 }
 
 // Restart starts the process again on the same port.
@@ -157,22 +162,34 @@ type Monitor struct {
 	done  chan struct{}
 }
 
-// StartMonitor opens a raw MONITOR connection.
-func StartMonitor(t testing.TB, addr string) *Monitor {
+// StartMonitor opens a raw MONITOR connection (after AUTH when a password
+// is given). The connection itself never shows in the stream.
+func StartMonitor(t testing.TB, addr string, password ...string) *Monitor {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Write([]byte("MONITOR\r\n")); err != nil {
-		t.Fatal(err)
+	r := bufio.NewReader(c)
+	send := func(args ...string) string {
+		if _, err := c.Write(EncodeCommand(args...)); err != nil {
+			t.Fatal(err)
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s: %v", args[0], err)
+		}
+		return line
+	}
+	if len(password) > 0 && password[0] != "" {
+		if line := send("AUTH", password[0]); !strings.HasPrefix(line, "+OK") {
+			t.Fatalf("AUTH: %q", line)
+		}
+	}
+	if line := send("MONITOR"); !strings.HasPrefix(line, "+OK") {
+		t.Fatalf("MONITOR: %q", line)
 	}
 	m := &Monitor{conn: c, done: make(chan struct{})}
-	r := bufio.NewReader(c)
-	first, err := r.ReadString('\n')
-	if err != nil || !strings.HasPrefix(first, "+OK") {
-		t.Fatalf("MONITOR: %q %v", first, err)
-	}
 	go func() {
 		defer close(m.done)
 		for {
@@ -189,6 +206,15 @@ func StartMonitor(t testing.TB, addr string) *Monitor {
 	return m
 }
 
+// EncodeCommand is a RESP array of bulk strings.
+func EncodeCommand(args ...string) []byte {
+	b := []byte(fmt.Sprintf("*%d\r\n", len(args)))
+	for _, a := range args {
+		b = append(b, fmt.Sprintf("$%d\r\n%s\r\n", len(a), a)...)
+	}
+	return b
+}
+
 // Lines returns what was recorded so far, in MONITOR's format.
 func (m *Monitor) Lines() []string {
 	m.mu.Lock()
@@ -196,8 +222,89 @@ func (m *Monitor) Lines() []string {
 	return append([]string(nil), m.lines...)
 }
 
+// Commands returns what was recorded so far, parsed.
+func (m *Monitor) Commands() []Command {
+	var out []Command
+	for _, l := range m.Lines() {
+		if c, ok := ParseMonitorLine(l); ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // Stop closes the connection.
 func (m *Monitor) Stop() {
 	_ = m.conn.Close()
 	<-m.done
+}
+
+// Command is one MONITOR line: the client connection ("ip:port") and the
+// arguments, unquoted.
+type Command struct {
+	Client string
+	Args   []string
+}
+
+// ParseMonitorLine parses `<time> [<db> <client>] "ARG" "arg" ...`, undoing
+// Redis' quoting (\" \\ \n \r \t \a \b \xHH).
+func ParseMonitorLine(line string) (Command, bool) {
+	open := strings.IndexByte(line, '[')
+	end := strings.IndexByte(line, ']')
+	if open < 0 || end < open {
+		return Command{}, false
+	}
+	f := strings.Fields(line[open+1 : end])
+	if len(f) != 2 {
+		return Command{}, false
+	}
+	c := Command{Client: f[1]}
+	rest := line[end+1:]
+	for {
+		rest = strings.TrimLeft(rest, " ")
+		if rest == "" {
+			return c, len(c.Args) > 0
+		}
+		if rest[0] != '"' {
+			return Command{}, false
+		}
+		var b strings.Builder
+		i := 1
+		for ; i < len(rest) && rest[i] != '"'; i++ {
+			ch := rest[i]
+			if ch != '\\' || i+1 >= len(rest) {
+				b.WriteByte(ch)
+				continue
+			}
+			i++
+			switch rest[i] {
+			case 'n':
+				b.WriteByte('\n')
+			case 'r':
+				b.WriteByte('\r')
+			case 't':
+				b.WriteByte('\t')
+			case 'a':
+				b.WriteByte('\a')
+			case 'b':
+				b.WriteByte('\b')
+			case 'x':
+				if i+2 < len(rest) {
+					if v, err := strconv.ParseUint(rest[i+1:i+3], 16, 8); err == nil {
+						b.WriteByte(byte(v))
+						i += 2
+						continue
+					}
+				}
+				b.WriteByte('x')
+			default:
+				b.WriteByte(rest[i])
+			}
+		}
+		if i >= len(rest) {
+			return Command{}, false
+		}
+		c.Args = append(c.Args, b.String())
+		rest = rest[i+1:]
+	}
 }

@@ -19,7 +19,9 @@ def _text(v):
 @op("mm_new")
 def mm_new(url, zmq_target_expire=300, zmq_target_update=180,
            wait_timeout=2000, check_timeout=20000):
-    """Build oslo's MatchmakerRedis for url (zmq+redis://host:port)."""
+    """Build oslo's MatchmakerRedis for url (zmq+redis://[:pw@]host:port,...),
+    with the zmq and [matchmaker_redis] options registered as the driver
+    registers them. Returns a handle for mm_call."""
     from oslo_messaging._drivers.zmq_driver import zmq_options
     from oslo_messaging._drivers.zmq_driver.matchmaker import \
         zmq_matchmaker_redis as mm
@@ -28,8 +30,9 @@ def mm_new(url, zmq_target_expire=300, zmq_target_update=180,
     conf.register_opts(mm.matchmaker_redis_opts, group="matchmaker_redis")
     conf([], project="goslo-interop", default_config_files=[],
          default_config_dirs=[])
-    conf.set_override("zmq_target_expire", zmq_target_expire, "oslo_messaging_zmq")
-    conf.set_override("zmq_target_update", zmq_target_update, "oslo_messaging_zmq")
+    zmq_group = "oslo_messaging_zmq"
+    conf.set_override("zmq_target_expire", zmq_target_expire, zmq_group)
+    conf.set_override("zmq_target_update", zmq_target_update, zmq_group)
     conf.set_override("wait_timeout", wait_timeout, "matchmaker_redis")
     conf.set_override("check_timeout", check_timeout, "matchmaker_redis")
     u = oslo_messaging.TransportURL.parse(conf, url)
@@ -47,9 +50,13 @@ def _target(t):
 @op("mm_call")
 def mm_call(mm, method, target=None, host=None, listener_type=None,
             expire=None, publisher=None, router=None):
+    """Call one MatchmakerRedis method; bytes come back as text, lists
+    sorted. For get_hosts_by_key, target is the key string."""
     m = _MATCHMAKERS[mm]
-    if method in ("register", "unregister", "get_hosts", "get_hosts_fanout",
-                  "get_hosts_retry"):
+    if method == "get_hosts_by_key":
+        out = m.get_hosts_by_key(target)
+    elif method in ("register", "unregister", "get_hosts", "get_hosts_fanout",
+                    "get_hosts_retry", "get_hosts_fanout_retry"):
         args = [_target(target)]
         if method in ("register", "unregister"):
             args.append(host)
