@@ -4,27 +4,60 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"net/netip"
+	"reflect"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
-// MaxDepth bounds the nesting of decoded documents (Python's json gives up
-// with RecursionError near 1000 levels; msgpack at 512).
+// MaxDepth bounds the nesting of decoded msgpack documents. JSON documents
+// have their own bound, MaxJSONDepth.
 const MaxDepth = 512
 
-// MarshalJSON encodes v as oslo.serialization's jsonutils.dumps does.
+// MaxJSONDepth bounds the nesting of JSON documents, decoded or encoded.
+// Python's json gives up with RecursionError near 990 levels (less inside a
+// deep call stack), so 1000 refuses nothing a Python peer can write or read,
+// and a cycle in a value being encoded fails instead of recursing forever.
+const MaxJSONDepth = 1000
+
+// maxIntDigits is CPython's sys.int_info.default_max_str_digits: int <-> str
+// conversions of longer numbers raise ValueError, both in json.loads and in
+// json.dumps.
+const maxIntDigits = 4300
+
+// MarshalJSON encodes v as oslo.serialization's jsonutils.dump_as_bytes does.
 func MarshalJSON(v any) ([]byte, error) { return AppendJSON(make([]byte, 0, 256), v) }
 
 // AppendJSON appends v as jsonutils.dump_as_bytes writes it: Python's
-// json.dumps with separators ", " and ": ", ensure_ascii (\uXXXX in lower
-// case, astral characters as surrogate pairs), dict order kept, floats as
-// repr, NaN/Infinity literals, and to_primitive's fallbacks: datetimes as
-// "%Y-%m-%dT%H:%M:%S.%f" (zone dropped), UUIDs and IP addresses as text,
-// bytes as UTF-8 text, sets as arrays. Values to_primitive cannot convert
-// (datetime.date, unknown msgpack ext types) are refused; an itertools.count
-// is written as the text of its repr, as to_primitive's fallback does.
+// json.dumps(v, default=to_primitive) encoded as UTF-8.
+//
+//   - separators ", " and ": "; ensure_ascii: every character outside
+//     0x20..0x7e is escaped, \" \\ \n \r \t \b \f in short form, the others
+//     as \uXXXX in lower case, astral characters as surrogate pairs;
+//   - *Map in insertion order, map[string]any (and other string-keyed Go
+//     maps) in sorted key order;
+//   - every Go int kind, uint64 and *big.Int in decimal (integers of more
+//     than 4300 digits are refused, as CPython's int-to-str limit does);
+//     float64 as repr(float), with the literals NaN, Infinity, -Infinity;
+//   - to_primitive's fallbacks: time.Time as "%Y-%m-%dT%H:%M:%S.%f" (zone
+//     dropped, microseconds truncated, the year not zero-padded below 1000
+//     as glibc's strftime writes it; years outside 1..9999 are refused),
+//     XMLRPCDateTime likewise at second precision, UUID hyphenated,
+//     IPAddress as netaddr's str, []byte as its UTF-8 text (refused when not
+//     UTF-8, as to_primitive's decode fails), Set, FrozenSet and any other
+//     slice or array as an array, Count as the text of its repr;
+//   - a Valuer is written as the value it returns.
+//
+// datetime.date (Date) makes Python fail with "Circular reference
+// detected", and msgpack extension values (Ext) have no JSON form: both are
+// refused, as are strings that are not valid UTF-8 (a Python str cannot
+// hold them), errors, channels, funcs, structs and other Go types. Refusals
+// are *EncodeError naming the path of the value, e.g. "[1].args.when". On
+// error dst is returned unchanged.
 func AppendJSON(dst []byte, v any) ([]byte, error) {
 	e := jsonEncoder{buf: dst}
 	if err := e.value(v, 0); err != nil {
@@ -34,35 +67,53 @@ func AppendJSON(dst []byte, v any) ([]byte, error) {
 }
 
 type jsonEncoder struct {
-	buf  []byte
-	path []pathElem
+	buf []byte
 }
 
-func (e *jsonEncoder) fail(v any, reason string) error {
-	p := formatPath(e.path)
-	return &EncodeError{Codec: "json", Path: p, Type: fmt.Sprintf("%T", v), Reason: reason}
+// jsonRefuse builds the error for v; the path is filled in while the error
+// unwinds (see inKey, inIndex), so the happy path tracks nothing.
+func jsonRefuse(v any, reason string) *EncodeError {
+	return &EncodeError{Codec: "json", Type: fmt.Sprintf("%T", v), Reason: reason}
 }
 
-func (e *jsonEncoder) value(v any, depth int) error {
-	if depth > MaxDepth {
-		return e.fail(v, "nesting deeper than the limit")
-	}
+func inKey(err *EncodeError, k string) *EncodeError {
+	err.Path = "." + k + err.Path
+	return err
+}
+
+func inIndex(err *EncodeError, i int) *EncodeError {
+	err.Path = "[" + strconv.Itoa(i) + "]" + err.Path
+	return err
+}
+
+// value returns a *EncodeError, never a non-nil error interface holding a
+// nil pointer: callers compare with nil before converting.
+func (e *jsonEncoder) value(v any, depth int) *EncodeError {
 	switch x := v.(type) {
 	case nil:
 		e.buf = append(e.buf, "null"...)
+	case string:
+		if !e.str(x) {
+			return jsonRefuse(v, "string is not valid UTF-8 (a Python str cannot hold it)")
+		}
+	case *Map:
+		if x == nil {
+			e.buf = append(e.buf, "null"...)
+			return nil
+		}
+		return e.object(v, x.items, depth)
+	case []any:
+		return e.array(x, depth)
+	case int64:
+		e.buf = strconv.AppendInt(e.buf, x, 10)
 	case bool:
 		if x {
 			e.buf = append(e.buf, "true"...)
 		} else {
 			e.buf = append(e.buf, "false"...)
 		}
-	case string:
-		if !utf8.ValidString(x) {
-			return e.fail(v, "string is not valid UTF-8")
-		}
-		e.str(x)
-	case int64:
-		e.buf = strconv.AppendInt(e.buf, x, 10)
+	case float64:
+		e.buf = AppendPythonFloat(e.buf, x)
 	case int:
 		e.buf = strconv.AppendInt(e.buf, int64(x), 10)
 	case int32:
@@ -84,165 +135,177 @@ func (e *jsonEncoder) value(v any, depth int) error {
 	case *big.Int:
 		if x == nil {
 			e.buf = append(e.buf, "null"...)
-		} else {
-			e.buf = x.Append(e.buf, 10)
+			return nil
 		}
-	case float64:
-		e.buf = AppendPythonFloat(e.buf, x)
+		return e.bigInt(x)
 	case float32:
 		e.buf = AppendPythonFloat(e.buf, float64(x))
 	case []byte:
-		if !utf8.Valid(x) {
-			return e.fail(v, "bytes are not valid UTF-8 (oslo's to_primitive decodes them)")
+		if !e.str(unsafe.String(unsafe.SliceData(x), len(x))) {
+			return jsonRefuse(v, "bytes are not valid UTF-8 (to_primitive decodes them as UTF-8)")
 		}
-		e.str(string(x))
-	case *Map:
-		if x == nil {
-			e.buf = append(e.buf, "null"...)
-			return nil
-		}
-		return e.object(x.items, depth)
 	case Map:
-		return e.object(x.items, depth)
+		return e.object(v, x.items, depth)
 	case map[string]any:
-		return e.object(sortedItems(x), depth)
-	case []any:
-		return e.array(x, depth)
+		return e.object(v, sortedItems(x), depth)
 	case Set:
 		return e.array(x, depth)
 	case FrozenSet:
 		return e.array(x, depth)
 	case []string:
+		if depth >= MaxJSONDepth {
+			return jsonRefuse(v, fmt.Sprintf("nesting deeper than %d (a cycle?)", MaxJSONDepth))
+		}
 		e.buf = append(e.buf, '[')
 		for i, s := range x {
 			if i > 0 {
 				e.buf = append(e.buf, ", "...)
 			}
-			if !utf8.ValidString(s) {
-				return e.fail(v, "string is not valid UTF-8")
+			if !e.str(s) {
+				return inIndex(jsonRefuse(s, "string is not valid UTF-8 (a Python str cannot hold it)"), i)
 			}
-			e.str(s)
 		}
 		e.buf = append(e.buf, ']')
 	case time.Time:
-		e.buf = append(e.buf, '"')
-		e.buf = appendISODatetime(e.buf, x)
-		e.buf = append(e.buf, '"')
+		return e.datetime(v, x)
 	case XMLRPCDateTime:
-		e.buf = append(e.buf, '"')
-		e.buf = appendISODatetime(e.buf, x.Time.Truncate(time.Second))
-		e.buf = append(e.buf, '"')
+		return e.datetime(v, x.Time.Truncate(time.Second))
 	case UUID:
 		e.buf = append(e.buf, '"')
-		e.buf = append(e.buf, x.String()...)
+		e.buf = appendUUID(e.buf, x)
 		e.buf = append(e.buf, '"')
 	case IPAddress:
-		e.str(x.Addr.String())
+		if !x.IsValid() {
+			return jsonRefuse(v, "the zero IPAddress is no address")
+		}
+		e.buf = append(e.buf, '"')
+		e.buf = appendNetaddr(e.buf, x.Addr)
+		e.buf = append(e.buf, '"')
 	case Date:
-		return e.fail(v, "datetime.date has no JSON form in oslo (to_primitive fails)")
+		return jsonRefuse(v, "datetime.date has no JSON form in oslo (to_primitive fails: Circular reference detected)")
 	case Count:
-		// to_primitive's fallback: the text of repr(count).
+		// to_primitive's fallback for itertools.count: str(count).
 		r, err := countRepr(x)
 		if err != nil {
-			return e.fail(v, err.Error())
+			return jsonRefuse(v, err.Error())
 		}
 		e.str(r)
 	case Ext:
-		return e.fail(v, "msgpack extension values have no JSON form")
+		return jsonRefuse(v, "msgpack extension values have no JSON form")
 	case Valuer:
+		if rv := reflect.ValueOf(x); rv.Kind() == reflect.Pointer && rv.IsNil() {
+			e.buf = append(e.buf, "null"...)
+			return nil
+		}
+		if depth >= MaxJSONDepth {
+			return jsonRefuse(v, fmt.Sprintf("nesting deeper than %d (a cycle?)", MaxJSONDepth))
+		}
 		w, err := x.OsloValue()
 		if err != nil {
-			return e.fail(v, err.Error())
+			return jsonRefuse(v, "OsloValue: "+err.Error())
 		}
 		return e.value(w, depth+1)
 	case error:
-		return e.fail(v, "errors travel as failures, not as values")
+		return jsonRefuse(v, "errors travel as failures, not as values")
 	default:
-		return e.reflectValue(v, depth)
+		// The less common Go spellings: other slices and arrays, string-keyed
+		// maps, pointers, named basic types.
+		if depth >= MaxJSONDepth {
+			return jsonRefuse(v, fmt.Sprintf("nesting deeper than %d (a cycle?)", MaxJSONDepth))
+		}
+		w, ok, reason := fromReflect(v)
+		if !ok {
+			return jsonRefuse(v, reason)
+		}
+		return e.value(w, depth+1)
 	}
 	return nil
 }
 
-func countRepr(c Count) (string, error) {
-	num := func(v any) (string, error) {
-		if f, ok := v.(float64); ok {
-			return string(AppendPythonFloat(nil, f)), nil
-		}
-		if n, ok := asBig(v); ok {
-			return n.String(), nil
-		}
-		return "", fmt.Errorf("itertools.count holds %T, not a number", v)
+func (e *jsonEncoder) object(v any, items []KV, depth int) *EncodeError {
+	if depth >= MaxJSONDepth {
+		return jsonRefuse(v, fmt.Sprintf("nesting deeper than %d (a cycle?)", MaxJSONDepth))
 	}
-	s, err := num(c.Start)
-	if err != nil {
-		return "", err
-	}
-	if n, ok := asBig(c.Step); ok && n.IsInt64() && n.Int64() == 1 {
-		return "count(" + s + ")", nil
-	}
-	st, err := num(c.Step)
-	if err != nil {
-		return "", err
-	}
-	return "count(" + s + ", " + st + ")", nil
-}
-
-// reflectValue handles the less common Go spellings: other slices and
-// string-keyed maps.
-func (e *jsonEncoder) reflectValue(v any, depth int) error {
-	w, ok, reason := fromReflect(v)
-	if !ok {
-		return e.fail(v, reason)
-	}
-	return e.value(w, depth+1)
-}
-
-func (e *jsonEncoder) object(items []KV, depth int) error {
 	e.buf = append(e.buf, '{')
 	for i := range items {
 		if i > 0 {
 			e.buf = append(e.buf, ", "...)
 		}
-		if !utf8.ValidString(items[i].Key) {
-			return e.fail(items[i].Key, "key is not valid UTF-8")
+		if !e.str(items[i].Key) {
+			return jsonRefuse(items[i].Key, "key is not valid UTF-8 (a Python str cannot hold it)")
 		}
-		e.str(items[i].Key)
 		e.buf = append(e.buf, ": "...)
-		e.path = append(e.path, pathElem{key: items[i].Key, isKey: true})
 		if err := e.value(items[i].Value, depth+1); err != nil {
-			return err
+			return inKey(err, items[i].Key)
 		}
-		e.path = e.path[:len(e.path)-1]
 	}
 	e.buf = append(e.buf, '}')
 	return nil
 }
 
-func (e *jsonEncoder) array(l []any, depth int) error {
+func (e *jsonEncoder) array(l []any, depth int) *EncodeError {
+	if depth >= MaxJSONDepth {
+		return jsonRefuse(l, fmt.Sprintf("nesting deeper than %d (a cycle?)", MaxJSONDepth))
+	}
 	e.buf = append(e.buf, '[')
 	for i := range l {
 		if i > 0 {
 			e.buf = append(e.buf, ", "...)
 		}
-		e.path = append(e.path, pathElem{idx: i})
 		if err := e.value(l[i], depth+1); err != nil {
-			return err
+			return inIndex(err, i)
 		}
-		e.path = e.path[:len(e.path)-1]
 	}
 	e.buf = append(e.buf, ']')
 	return nil
 }
 
+// bigInt writes x in decimal, refusing what CPython's str(int) refuses.
+func (e *jsonEncoder) bigInt(x *big.Int) *EncodeError {
+	start := len(e.buf)
+	e.buf = x.Append(e.buf, 10)
+	// 2**14284 < 10**4300: shorter numbers need no counting.
+	if x.BitLen() > 14284 {
+		n := len(e.buf) - start
+		if x.Sign() < 0 {
+			n--
+		}
+		if n > maxIntDigits {
+			e.buf = e.buf[:start]
+			return jsonRefuse(x, fmt.Sprintf("integer of %d digits: Python refuses to write ints over %d digits (sys.int_info.default_max_str_digits)", n, maxIntDigits))
+		}
+	}
+	return nil
+}
+
+func (e *jsonEncoder) datetime(v any, t time.Time) *EncodeError {
+	if y := t.Year(); y < 1 || y > 9999 {
+		return jsonRefuse(v, fmt.Sprintf("year %d is outside Python's datetime range 1..9999", y))
+	}
+	e.buf = append(e.buf, '"')
+	e.buf = appendISODatetime(e.buf, t)
+	e.buf = append(e.buf, '"')
+	return nil
+}
+
 const lowerHex = "0123456789abcdef"
 
-// str writes s (valid UTF-8) with ensure_ascii escaping.
-func (e *jsonEncoder) str(s string) {
+// jsonPlain marks the bytes json.dumps(ensure_ascii=True) copies unchanged.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// str writes s with ensure_ascii escaping. It reports false, having written
+// part of s, when s is not valid UTF-8.
+func (e *jsonEncoder) str(s string) bool {
 	e.buf = append(e.buf, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
+		if jsonPlain[c] {
 			i++
 			continue
 		}
@@ -263,7 +326,7 @@ func (e *jsonEncoder) str(s string) {
 				e.buf = append(e.buf, '\\', 'b')
 			case '\f':
 				e.buf = append(e.buf, '\\', 'f')
-			default:
+			default: // other controls and DEL
 				e.u4(rune(c))
 			}
 			i++
@@ -271,6 +334,9 @@ func (e *jsonEncoder) str(s string) {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return false
+		}
 		if r >= 0x10000 {
 			hi, lo := utf16.EncodeRune(r)
 			e.u4(hi)
@@ -283,26 +349,61 @@ func (e *jsonEncoder) str(s string) {
 	}
 	e.buf = append(e.buf, s[start:]...)
 	e.buf = append(e.buf, '"')
+	return true
 }
 
 func (e *jsonEncoder) u4(r rune) {
 	e.buf = append(e.buf, '\\', 'u', lowerHex[r>>12&0xf], lowerHex[r>>8&0xf], lowerHex[r>>4&0xf], lowerHex[r&0xf])
 }
 
+func appendUUID(b []byte, u UUID) []byte {
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, lowerHex[c>>4], lowerHex[c&0xf])
+	}
+	return b
+}
+
+// appendNetaddr writes a as str(netaddr.IPAddress) does. netaddr formats
+// IPv6 with inet_ntop, which is RFC 5952 (as netip) except that an
+// IPv4-compatible address (96 zero bits, then a non-zero 7th group) keeps a
+// dotted tail: "::1.2.3.4", where netip writes "::102:304". A zone, which
+// netaddr cannot hold, is kept as netip writes it ("%eth0").
+func appendNetaddr(b []byte, a netip.Addr) []byte {
+	if a.Is6() && !a.Is4In6() {
+		s := a.As16()
+		if s == [16]byte{12: s[12], 13: s[13], 14: s[14], 15: s[15]} && (s[12] != 0 || s[13] != 0) {
+			b = append(b, "::"...)
+			b = netip.AddrFrom4([4]byte(s[12:])).AppendTo(b)
+			if z := a.Zone(); z != "" {
+				b = append(b, '%')
+				b = append(b, z...)
+			}
+			return b
+		}
+	}
+	return a.AppendTo(b)
+}
+
 // appendISODatetime writes "%Y-%m-%dT%H:%M:%S.%f" as Python's strftime does
-// on Linux (the year is not zero-padded below 1000).
+// on Linux (glibc does not zero-pad the year below 1000; CPython 3.11, the
+// reference peer, passes %Y through to it).
 func appendISODatetime(b []byte, t time.Time) []byte {
-	b = strconv.AppendInt(b, int64(t.Year()), 10)
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	b = strconv.AppendInt(b, int64(year), 10)
 	b = append(b, '-')
-	b = append2(b, int(t.Month()))
+	b = append2(b, int(month))
 	b = append(b, '-')
-	b = append2(b, t.Day())
+	b = append2(b, day)
 	b = append(b, 'T')
-	b = append2(b, t.Hour())
+	b = append2(b, hour)
 	b = append(b, ':')
-	b = append2(b, t.Minute())
+	b = append2(b, minute)
 	b = append(b, ':')
-	b = append2(b, t.Second())
+	b = append2(b, sec)
 	b = append(b, '.')
 	us := t.Nanosecond() / 1000
 	for d := 100000; d > 0; d /= 10 {
@@ -313,14 +414,124 @@ func appendISODatetime(b []byte, t time.Time) []byte {
 
 func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
 
-// DecodeJSON reads one JSON document as Python's json.loads does: objects
-// become *Map (a repeated key keeps its first position and takes the last
-// value), integers int64, uint64 or *big.Int, other numbers float64 (NaN,
-// Infinity and -Infinity accepted, overflow to ±Inf), strings string. A
-// lone surrogate escape, which Python keeps in its str, becomes U+FFFD: Go
-// strings cannot hold it.
+// countRepr is repr(itertools.count(start, step)) as CPython 3.11 writes it:
+// the step is left out when it is the int 1 (True included); with such a
+// step an int start that fits in 64 bits is held as a C integer, so True
+// shows as 1, and 2**63-1, the C sentinel, shows as "<NULL>" (a CPython
+// quirk, reproduced).
+func countRepr(c Count) (string, error) {
+	stepOne := false
+	if n, ok := pyInt(c.Step); ok {
+		stepOne = n.IsInt64() && n.Int64() == 1
+	}
+	if stepOne {
+		if n, ok := pyInt(c.Start); ok && n.IsInt64() {
+			if n.Int64() == math.MaxInt64 {
+				return "count(<NULL>)", nil
+			}
+			return "count(" + n.String() + ")", nil
+		}
+	}
+	s, err := pyNumberRepr(c.Start)
+	if err != nil {
+		return "", err
+	}
+	if stepOne {
+		return "count(" + s + ")", nil
+	}
+	st, err := pyNumberRepr(c.Step)
+	if err != nil {
+		return "", err
+	}
+	return "count(" + s + ", " + st + ")", nil
+}
+
+// pyInt reads a Python int (bool included) as a *big.Int.
+func pyInt(v any) (*big.Int, bool) {
+	if b, ok := v.(bool); ok {
+		if b {
+			return big.NewInt(1), true
+		}
+		return big.NewInt(0), true
+	}
+	return asBig(v)
+}
+
+func pyNumberRepr(v any) (string, error) {
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return "True", nil
+		}
+		return "False", nil
+	case float64:
+		switch {
+		case math.IsNaN(x):
+			return "nan", nil
+		case math.IsInf(x, 1):
+			return "inf", nil
+		case math.IsInf(x, -1):
+			return "-inf", nil
+		}
+		return string(AppendPythonFloat(nil, x)), nil
+	}
+	if n, ok := asBig(v); ok {
+		return n.String(), nil
+	}
+	return "", fmt.Errorf("itertools.count holds %T, not a number", v)
+}
+
+// DecodeJSON reads one JSON document as jsonutils.loads(bytes) does, that
+// is Python's json.loads(b.decode("utf-8")):
+//
+//   - objects become *Map: a repeated key keeps its first position and
+//     takes the last value, as a dict does;
+//   - arrays []any; strings string; true, false, null;
+//   - integers (no fraction, no exponent) int64, else uint64 when they fit,
+//     else *big.Int; more than 4300 digits are refused as CPython does;
+//   - other numbers float64, out-of-range ones ±Inf or ±0 as float() gives;
+//     the literals NaN, Infinity and -Infinity are accepted;
+//   - whitespace is space, \t, \n and \r only.
+//
+// Refused, with a *DecodeError giving the byte offset (Python counts
+// characters): input that is not UTF-8, a leading BOM, control characters
+// inside strings, bad escapes, truncated documents, trailing data, nesting
+// deeper than MaxJSONDepth.
+//
+// One accepted input cannot be kept as Python keeps it: a \ud800-\udfff
+// escape that is not half of a surrogate pair. Python's str holds the lone
+// surrogate; a Go string cannot, so it becomes U+FFFD.
 func DecodeJSON(b []byte) (any, error) {
-	d := jsonDecoder{b: b}
+	d := jsonDecoderPool.Get().(*jsonDecoder)
+	d.b, d.i = b, 0
+	v, err := d.document()
+	d.release()
+	return v, err
+}
+
+var jsonDecoderPool = sync.Pool{New: func() any { return new(jsonDecoder) }}
+
+type jsonDecoder struct {
+	b []byte
+	i int
+	// Scratch stacks for the entries of the objects and arrays being read:
+	// each container is copied out at its end into a slice of exact size.
+	kvs  []KV
+	vals []any
+}
+
+func (d *jsonDecoder) release() {
+	d.b = nil
+	clear(d.kvs)
+	clear(d.vals)
+	d.kvs, d.vals = d.kvs[:0], d.vals[:0]
+	if cap(d.kvs) > 4096 || cap(d.vals) > 4096 {
+		return // let an unusually large scratch go
+	}
+	jsonDecoderPool.Put(d)
+}
+
+func (d *jsonDecoder) document() (any, error) {
 	d.ws()
 	v, err := d.value(0)
 	if err != nil {
@@ -333,13 +544,10 @@ func DecodeJSON(b []byte) (any, error) {
 	return v, nil
 }
 
-type jsonDecoder struct {
-	b []byte
-	i int
-}
+func (d *jsonDecoder) fail(reason string) error { return d.failAt(d.i, reason) }
 
-func (d *jsonDecoder) fail(reason string) error {
-	return &DecodeError{Codec: "json", Offset: d.i, Reason: reason}
+func (d *jsonDecoder) failAt(off int, reason string) error {
+	return &DecodeError{Codec: "json", Offset: off, Reason: reason}
 }
 
 func (d *jsonDecoder) ws() {
@@ -362,63 +570,86 @@ func (d *jsonDecoder) lit(s string) bool {
 }
 
 func (d *jsonDecoder) value(depth int) (any, error) {
-	if depth > MaxDepth {
-		return nil, d.fail(fmt.Sprintf("nesting deeper than %d", MaxDepth))
-	}
 	if d.i >= len(d.b) {
 		return nil, d.fail("unexpected end of input, expecting a value")
 	}
-	switch c := d.b[d.i]; {
-	case c == '{':
-		return d.object(depth)
-	case c == '[':
-		return d.array(depth)
-	case c == '"':
-		return d.str()
-	case c == 'n':
+	switch c := d.b[d.i]; c {
+	case '"':
+		s, err := d.str()
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	case '{':
+		return d.object(depth + 1)
+	case '[':
+		return d.array(depth + 1)
+	case 'n':
 		if d.lit("null") {
 			return nil, nil
 		}
-	case c == 't':
+	case 't':
 		if d.lit("true") {
 			return true, nil
 		}
-	case c == 'f':
+	case 'f':
 		if d.lit("false") {
 			return false, nil
 		}
-	case c == 'N':
+	case 'N':
 		if d.lit("NaN") {
 			return math.NaN(), nil
 		}
-	case c == 'I':
+	case 'I':
 		if d.lit("Infinity") {
 			return math.Inf(1), nil
 		}
-	case c == '-' || (c >= '0' && c <= '9'):
-		if c == '-' && d.lit("-Infinity") {
+	case '-':
+		if d.lit("-Infinity") {
 			return math.Inf(-1), nil
 		}
 		return d.number()
+	default:
+		if c >= '0' && c <= '9' {
+			return d.number()
+		}
 	}
-	return nil, d.fail(fmt.Sprintf("unexpected character %q, expecting a value", rune(d.b[d.i])))
+	return nil, d.fail(fmt.Sprintf("unexpected %s, expecting a value", describeByte(d.b, d.i)))
+}
+
+// describeByte names the character at b[i] for an error message.
+func describeByte(b []byte, i int) string {
+	r, size := utf8.DecodeRune(b[i:])
+	if r == utf8.RuneError && size <= 1 {
+		return fmt.Sprintf("byte 0x%02x", b[i])
+	}
+	return fmt.Sprintf("character %q", r)
+}
+
+func (d *jsonDecoder) tooDeep() error {
+	return d.fail(fmt.Sprintf("nesting deeper than %d", MaxJSONDepth))
 }
 
 func (d *jsonDecoder) object(depth int) (any, error) {
+	if depth > MaxJSONDepth {
+		return nil, d.tooDeep()
+	}
 	d.i++ // {
-	m := &Map{}
-	mb := mapBuilder{m: m}
 	d.ws()
 	if d.i < len(d.b) && d.b[d.i] == '}' {
 		d.i++
-		return m, nil
+		return &Map{}, nil
 	}
+	base := len(d.kvs)
+	var idx map[string]int // key -> entry, for objects too large to scan
 	for {
-		d.ws()
 		if d.i >= len(d.b) || d.b[d.i] != '"' {
-			return nil, d.fail("expecting a property name in double quotes")
+			if d.i >= len(d.b) {
+				return nil, d.fail("unexpected end of input, expecting a property name")
+			}
+			return nil, d.fail(fmt.Sprintf("unexpected %s, expecting a property name in double quotes", describeByte(d.b, d.i)))
 		}
-		k, err := d.str()
+		k, err := d.key()
 		if err != nil {
 			return nil, err
 		}
@@ -428,152 +659,387 @@ func (d *jsonDecoder) object(depth int) (any, error) {
 		}
 		d.i++
 		d.ws()
-		v, err := d.value(depth + 1)
+		v, err := d.value(depth)
 		if err != nil {
 			return nil, err
 		}
-		mb.set(k.(string), v)
+		// A repeated key replaces the value where the key first stood.
+		entries := d.kvs[base:]
+		dup := -1
+		switch {
+		case idx != nil:
+			if j, ok := idx[k]; ok {
+				dup = j
+			}
+		case len(entries) < 16:
+			for j := range entries {
+				if entries[j].Key == k {
+					dup = j
+					break
+				}
+			}
+		default:
+			idx = make(map[string]int, 2*len(entries))
+			for j := range entries {
+				idx[entries[j].Key] = j
+			}
+			if j, ok := idx[k]; ok {
+				dup = j
+			}
+		}
+		if dup >= 0 {
+			entries[dup].Value = v
+		} else {
+			if idx != nil {
+				idx[k] = len(entries)
+			}
+			d.kvs = append(d.kvs, KV{k, v})
+		}
 		d.ws()
 		if d.i >= len(d.b) {
-			return nil, d.fail("unexpected end of input inside an object")
+			return nil, d.fail("unexpected end of input inside an object, expecting ',' or '}'")
 		}
 		switch d.b[d.i] {
 		case ',':
 			d.i++
+			d.ws()
 		case '}':
 			d.i++
-			return m, nil
+			items := make([]KV, len(d.kvs)-base)
+			copy(items, d.kvs[base:])
+			clear(d.kvs[base:])
+			d.kvs = d.kvs[:base]
+			return &Map{items: items}, nil
 		default:
-			return nil, d.fail("expecting ',' or '}' in an object")
+			return nil, d.fail(fmt.Sprintf("unexpected %s in an object, expecting ',' or '}'", describeByte(d.b, d.i)))
 		}
 	}
 }
 
 func (d *jsonDecoder) array(depth int) (any, error) {
+	if depth > MaxJSONDepth {
+		return nil, d.tooDeep()
+	}
 	d.i++ // [
-	l := make([]any, 0, 4)
 	d.ws()
 	if d.i < len(d.b) && d.b[d.i] == ']' {
 		d.i++
-		return l, nil
+		return []any{}, nil
 	}
+	base := len(d.vals)
 	for {
-		d.ws()
-		v, err := d.value(depth + 1)
+		v, err := d.value(depth)
 		if err != nil {
 			return nil, err
 		}
-		l = append(l, v)
+		d.vals = append(d.vals, v)
 		d.ws()
 		if d.i >= len(d.b) {
-			return nil, d.fail("unexpected end of input inside an array")
+			return nil, d.fail("unexpected end of input inside an array, expecting ',' or ']'")
 		}
 		switch d.b[d.i] {
 		case ',':
 			d.i++
+			d.ws()
 		case ']':
 			d.i++
+			l := make([]any, len(d.vals)-base)
+			copy(l, d.vals[base:])
+			clear(d.vals[base:])
+			d.vals = d.vals[:base]
 			return l, nil
 		default:
-			return nil, d.fail("expecting ',' or ']' in an array")
+			return nil, d.fail(fmt.Sprintf("unexpected %s in an array, expecting ',' or ']'", describeByte(d.b, d.i)))
 		}
 	}
 }
 
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// number reads what Python's NUMBER_RE matches,
+// (-?(?:0|[1-9]\d*))(\.\d+)?([eE][-+]?\d+)?, at d.i.
 func (d *jsonDecoder) number() (any, error) {
 	start := d.i
-	if d.b[d.i] == '-' {
+	neg := d.b[d.i] == '-'
+	if neg {
 		d.i++
-	}
-	digits := func() int {
-		n := 0
-		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-			d.i++
-			n++
-		}
-		return n
 	}
 	intStart := d.i
-	if n := digits(); n == 0 {
-		return nil, d.fail("expecting a digit")
+	var u uint64
+	for d.i < len(d.b) && isDigit(d.b[d.i]) {
+		if d.i-intStart < 19 {
+			u = u*10 + uint64(d.b[d.i]-'0')
+		}
+		d.i++
 	}
-	if d.b[intStart] == '0' && d.i-intStart > 1 {
-		// Python's scanner reads "0" and then fails on the extra digits.
-		d.i = intStart + 1
-		return nil, d.fail("extra data: leading zeros are not allowed")
+	nd := d.i - intStart
+	if nd == 0 {
+		return nil, d.failAt(start, "expecting a value: '-' must be followed by a digit or Infinity")
+	}
+	if d.b[intStart] == '0' && nd > 1 {
+		// Python's scanner reads "0" and then stumbles on the next digit.
+		return nil, d.failAt(intStart+1, "leading zeros are not allowed in numbers")
 	}
 	isFloat := false
-	if d.i < len(d.b) && d.b[d.i] == '.' {
-		save := d.i
-		d.i++
-		if digits() == 0 {
-			d.i = save // "1." : Python reads 1 and then fails on "."
-		} else {
-			isFloat = true
-		}
-	}
-	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
-		save := d.i
-		d.i++
-		if d.i < len(d.b) && (d.b[d.i] == '+' || d.b[d.i] == '-') {
+	if d.i+1 < len(d.b) && d.b[d.i] == '.' && isDigit(d.b[d.i+1]) {
+		d.i += 2
+		for d.i < len(d.b) && isDigit(d.b[d.i]) {
 			d.i++
 		}
-		if digits() == 0 {
-			d.i = save
-		} else {
-			isFloat = true
-		}
+		isFloat = true
 	}
-	text := string(d.b[start:d.i])
-	if isFloat {
-		f, err := strconv.ParseFloat(text, 64)
-		if err != nil {
-			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-				return f, nil // ±Inf or 0, as Python's float() gives
+	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
+		j := d.i + 1
+		if j < len(d.b) && (d.b[j] == '+' || d.b[j] == '-') {
+			j++
+		}
+		if j < len(d.b) && isDigit(d.b[j]) {
+			for j < len(d.b) && isDigit(d.b[j]) {
+				j++
 			}
-			return nil, &DecodeError{Codec: "json", Offset: start, Reason: "bad number " + strconv.Quote(text)}
+			d.i = j
+			isFloat = true
+		} // else Python's regex stops before the 'e' and the next token fails
+	}
+	text := d.b[start:d.i]
+	if isFloat {
+		return parsePyFloat(text), nil
+	}
+	switch {
+	case nd <= 19: // u holds the value exactly (19 nines < 2**64)
+		if !neg {
+			if u <= math.MaxInt64 {
+				return int64(u), nil
+			}
+			return u, nil
 		}
-		return f, nil
+		if u <= 1<<63 {
+			return -int64(u), nil // -int64(1<<63) wraps to MinInt64, as wanted
+		}
+	case nd == 20 && !neg:
+		if n, err := strconv.ParseUint(unsafe.String(unsafe.SliceData(text), len(text)), 10, 64); err == nil {
+			return n, nil
+		}
+	case nd > maxIntDigits:
+		return nil, d.failAt(start, fmt.Sprintf("integer of %d digits: Python refuses ints over %d digits (sys.int_info.default_max_str_digits)", nd, maxIntDigits))
 	}
-	if n, err := strconv.ParseInt(text, 10, 64); err == nil {
-		return n, nil
-	}
-	if n, err := strconv.ParseUint(text, 10, 64); err == nil {
-		return n, nil
-	}
-	if len(text) > 4300 {
-		// CPython refuses int literals over 4300 digits (sys.int_info.default_max_str_digits).
-		return nil, &DecodeError{Codec: "json", Offset: start, Reason: "integer literal longer than 4300 digits"}
-	}
-	n, ok := new(big.Int).SetString(text, 10)
-	if !ok {
-		return nil, &DecodeError{Codec: "json", Offset: start, Reason: "bad number " + strconv.Quote(text)}
+	n, ok := new(big.Int).SetString(string(text), 10)
+	if !ok { // cannot happen: text is a valid decimal
+		return nil, d.failAt(start, "bad number "+strconv.Quote(string(text)))
 	}
 	return n, nil
 }
 
+// parsePyFloat converts text matching the JSON number grammar as Python's
+// float() does: correctly rounded, overflowing to ±Inf and underflowing to
+// ±0.
+func parsePyFloat(text []byte) float64 {
+	if len(text) > 100 {
+		return parseLongFloat(text)
+	}
+	f, _ := strconv.ParseFloat(unsafe.String(unsafe.SliceData(text), len(text)), 64)
+	return f // on ErrRange f is ±Inf or ±0, as Python's float() gives
+}
+
+// parseLongFloat handles long number texts, which strconv.ParseFloat gets
+// wrong in two cases (Go 1.26): over 800 digits before the point with a
+// negative exponent ("1" + 4299 zeros + "e-1216" gives 0, not +Inf), and
+// exponents with more than 5 digits against thousands of leading zeros. The
+// text is rewritten as sign "0." digits "e" exponent, a form ParseFloat
+// reads exactly whatever the number of digits, with the exponent computed
+// here.
+func parseLongFloat(text []byte) float64 {
+	neg := text[0] == '-'
+	i := 0
+	if neg {
+		i++
+	}
+	var digits []byte
+	pointPos := 0 // the value is 0.DIGITS * 10**pointPos
+	leading := true
+	for ; i < len(text) && isDigit(text[i]); i++ {
+		if leading && text[i] == '0' {
+			continue
+		}
+		leading = false
+		digits = append(digits, text[i])
+		pointPos++
+	}
+	if i < len(text) && text[i] == '.' {
+		for i++; i < len(text) && isDigit(text[i]); i++ {
+			if leading && text[i] == '0' {
+				pointPos--
+				continue
+			}
+			leading = false
+			digits = append(digits, text[i])
+		}
+	}
+	if i < len(text) { // exponent
+		i++
+		eneg := false
+		if text[i] == '+' || text[i] == '-' {
+			eneg = text[i] == '-'
+			i++
+		}
+		var e int64
+		for ; i < len(text); i++ {
+			if e < 1e12 { // saturate: far beyond any float's range
+				e = e*10 + int64(text[i]-'0')
+			}
+		}
+		if eneg {
+			e = -e
+		}
+		pointPos64 := int64(pointPos) + e
+		switch {
+		case pointPos64 > 1e6:
+			pointPos = 1e6
+		case pointPos64 < -1e6:
+			pointPos = -1e6
+		default:
+			pointPos = int(pointPos64)
+		}
+	}
+	var f float64
+	switch {
+	case len(digits) == 0:
+		f = 0
+	case pointPos > 400:
+		f = math.Inf(1)
+	case pointPos < -400:
+		f = 0
+	default:
+		s := make([]byte, 0, len(digits)+16)
+		s = append(s, "0."...)
+		s = append(s, digits...)
+		s = append(s, 'e')
+		s = strconv.AppendInt(s, int64(pointPos), 10)
+		f, _ = strconv.ParseFloat(string(s), 64)
+	}
+	if neg {
+		f = -f
+	}
+	return f
+}
+
+// jsonStrStop marks the bytes that end the plain run of a string: the
+// quote, the backslash, control characters and the start of non-ASCII.
+var jsonStrStop = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf
+	}
+	return t
+}()
+
+// key reads a property name, sharing the string of common oslo keys.
+func (d *jsonDecoder) key() (string, error) {
+	start := d.i + 1
+	j := start
+	for j < len(d.b) && !jsonStrStop[d.b[j]] {
+		j++
+	}
+	if j < len(d.b) && d.b[j] == '"' {
+		if s, ok := commonKey(d.b[start:j]); ok {
+			d.i = j + 1
+			return s, nil
+		}
+	}
+	return d.str()
+}
+
+// commonKey returns the interned string for keys every message carries.
+func commonKey(b []byte) (string, bool) {
+	switch string(b) { // no allocation: the compiler compares in place
+	case "method":
+		return "method", true
+	case "args":
+		return "args", true
+	case "version":
+		return "version", true
+	case "namespace":
+		return "namespace", true
+	case "message_id":
+		return "message_id", true
+	case "publisher_id":
+		return "publisher_id", true
+	case "event_type":
+		return "event_type", true
+	case "priority":
+		return "priority", true
+	case "payload":
+		return "payload", true
+	case "timestamp":
+		return "timestamp", true
+	case "class":
+		return "class", true
+	case "module":
+		return "module", true
+	case "message":
+		return "message", true
+	case "tb":
+		return "tb", true
+	case "kwargs":
+		return "kwargs", true
+	case "user":
+		return "user", true
+	case "tenant":
+		return "tenant", true
+	case "request_id":
+		return "request_id", true
+	case "global_request_id":
+		return "global_request_id", true
+	case "user_id":
+		return "user_id", true
+	case "project_id":
+		return "project_id", true
+	case "user_name":
+		return "user_name", true
+	case "project_name":
+		return "project_name", true
+	case "roles":
+		return "roles", true
+	case "is_admin":
+		return "is_admin", true
+	case "read_only":
+		return "read_only", true
+	case "auth_token":
+		return "auth_token", true
+	}
+	return "", false
+}
+
 // str reads a string at d.i (which is '"').
-func (d *jsonDecoder) str() (any, error) {
+func (d *jsonDecoder) str() (string, error) {
+	open := d.i
 	d.i++
 	start := d.i
-	// Fast path: no escapes, all ASCII printable.
+	// Fast path: no escapes; non-ASCII only checked for being UTF-8.
 	for d.i < len(d.b) {
 		c := d.b[d.i]
+		if !jsonStrStop[c] {
+			d.i++
+			continue
+		}
 		if c == '"' {
 			s := string(d.b[start:d.i])
 			d.i++
 			return s, nil
 		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
+		if c < utf8.RuneSelf {
+			break // escape or control character
 		}
-		d.i++
+		r, size := utf8.DecodeRune(d.b[d.i:])
+		if r == utf8.RuneError && size == 1 {
+			return "", d.fail("invalid UTF-8 in a string")
+		}
+		d.i += size
 	}
 	out := make([]byte, 0, d.i-start+16)
 	out = append(out, d.b[start:d.i]...)
 	for {
 		if d.i >= len(d.b) {
-			return nil, &DecodeError{Codec: "json", Offset: start - 1, Reason: "unterminated string"}
+			return "", d.failAt(open, "unterminated string")
 		}
 		c := d.b[d.i]
 		switch {
@@ -581,14 +1047,12 @@ func (d *jsonDecoder) str() (any, error) {
 			d.i++
 			return string(out), nil
 		case c < 0x20:
-			return nil, d.fail("invalid control character in a string")
+			return "", d.fail(fmt.Sprintf("invalid control character 0x%02x in a string", c))
 		case c == '\\':
-			d.i++
-			if d.i >= len(d.b) {
-				return nil, &DecodeError{Codec: "json", Offset: start - 1, Reason: "unterminated string"}
+			if d.i+1 >= len(d.b) {
+				return "", d.failAt(open, "unterminated string")
 			}
-			esc := d.b[d.i]
-			d.i++
+			esc := d.b[d.i+1]
 			switch esc {
 			case '"', '\\', '/':
 				out = append(out, esc)
@@ -603,40 +1067,42 @@ func (d *jsonDecoder) str() (any, error) {
 			case 't':
 				out = append(out, '\t')
 			case 'u':
-				r, err := d.hex4()
-				if err != nil {
-					return nil, err
+				r, ok := d.hex4(d.i + 2)
+				if !ok {
+					return "", d.fail("invalid \\u escape: want 4 hex digits")
 				}
+				d.i += 6
 				if utf16.IsSurrogate(r) {
-					if r < 0xdc00 && d.i+6 <= len(d.b) && d.b[d.i] == '\\' && d.b[d.i+1] == 'u' {
-						save := d.i
-						d.i += 2
-						r2, err := d.hex4()
-						if err != nil {
-							return nil, err
+					// Python joins a high surrogate with a following \u low
+					// surrogate (failing on bad hex there); anything else
+					// leaves a lone surrogate, which Go strings cannot hold.
+					r2 := rune(-1)
+					if r < 0xdc00 && d.i+6 < len(d.b) && d.b[d.i] == '\\' && d.b[d.i+1] == 'u' {
+						var ok bool
+						if r2, ok = d.hex4(d.i + 2); !ok {
+							return "", d.fail("invalid \\u escape: want 4 hex digits")
 						}
-						if p := utf16.DecodeRune(r, r2); p != utf8.RuneError {
-							r = p
-						} else {
-							d.i = save
-							r = utf8.RuneError
-						}
+					}
+					if p := utf16.DecodeRune(r, r2); p != utf8.RuneError {
+						r = p
+						d.i += 6
 					} else {
 						r = utf8.RuneError
 					}
 				}
 				out = utf8.AppendRune(out, r)
+				continue
 			default:
-				d.i -= 2
-				return nil, d.fail(fmt.Sprintf("invalid \\escape %q", rune(esc)))
+				return "", d.fail(fmt.Sprintf("invalid \\escape %s", describeByte(d.b, d.i+1)))
 			}
+			d.i += 2
 		case c < utf8.RuneSelf:
 			out = append(out, c)
 			d.i++
 		default:
 			r, size := utf8.DecodeRune(d.b[d.i:])
-			if r == utf8.RuneError && size <= 1 {
-				return nil, d.fail("invalid UTF-8")
+			if r == utf8.RuneError && size == 1 {
+				return "", d.fail("invalid UTF-8 in a string")
 			}
 			out = append(out, d.b[d.i:d.i+size]...)
 			d.i += size
@@ -644,18 +1110,18 @@ func (d *jsonDecoder) str() (any, error) {
 	}
 }
 
-func (d *jsonDecoder) hex4() (rune, error) {
-	if d.i+4 > len(d.b) {
-		return 0, d.fail("truncated \\u escape")
+// hex4 reads the four hex digits at b[at:].
+func (d *jsonDecoder) hex4(at int) (rune, bool) {
+	if at+4 > len(d.b) {
+		return 0, false
 	}
 	var r rune
 	for k := 0; k < 4; k++ {
-		h, ok := unhex(d.b[d.i+k])
+		h, ok := unhex(d.b[at+k])
 		if !ok {
-			return 0, d.fail("invalid \\u escape")
+			return 0, false
 		}
 		r = r<<4 | rune(h)
 	}
-	d.i += 4
-	return r, nil
+	return r, true
 }
