@@ -1,344 +1,553 @@
 package compat
 
 import (
+	"errors"
 	"fmt"
-	"regexp"
+	"io"
+	"io/fs"
+	"math/big"
 	"strconv"
 	"strings"
 )
 
-// Option groups (INI sections) the zmq driver reads.
-const (
-	GroupDefault         = "DEFAULT"
-	GroupZMQ             = "oslo_messaging_zmq"
-	GroupMatchmakerRedis = "matchmaker_redis"
-	GroupZMQProxy        = "zmq_proxy_opts"
-)
-
-// DefaultOptions are the [DEFAULT] options the driver and RPC layer read.
-type DefaultOptions struct {
-	TransportURL       string // transport_url (secret); "" = unset
-	ControlExchange    string // control_exchange
-	RPCResponseTimeout int    // rpc_response_timeout, seconds
-}
-
-// ZMQOptions are [oslo_messaging_zmq] (zmq_options.py of 8.1.4). Most are
-// also accepted under [DEFAULT] under the same name (the deprecated group).
-type ZMQOptions struct {
-	RPCZMQBindAddress       string   // rpc_zmq_bind_address
-	RPCZMQMatchmaker        string   // rpc_zmq_matchmaker: redis, sentinel, dummy
-	RPCZMQContexts          int      // rpc_zmq_contexts (never read by the driver)
-	RPCZMQTopicBacklog      *int     // rpc_zmq_topic_backlog (None by default; never read)
-	RPCZMQIPCDir            string   // rpc_zmq_ipc_dir (never read)
-	RPCZMQHost              string   // rpc_zmq_host: the host name by default
-	ZMQLinger               int      // zmq_linger (deprecated name rpc_cast_timeout in [DEFAULT])
-	RPCPollTimeout          int      // rpc_poll_timeout
-	ZMQTargetExpire         int      // zmq_target_expire, seconds
-	ZMQTargetUpdate         int      // zmq_target_update, seconds
-	UsePubSub               bool     // use_pub_sub
-	UseRouterProxy          bool     // use_router_proxy
-	UseDynamicConnections   bool     // use_dynamic_connections
-	ZMQFailoverConnections  int      // zmq_failover_connections
-	RPCZMQMinPort           int      // rpc_zmq_min_port, port 0..65535
-	RPCZMQMaxPort           int      // rpc_zmq_max_port, 1..65536 (exclusive)
-	RPCZMQBindPortRetries   int      // rpc_zmq_bind_port_retries
-	RPCZMQSerialization     string   // rpc_zmq_serialization: json, msgpack
-	ZMQImmediate            bool     // zmq_immediate
-	ZMQTCPKeepalive         int      // zmq_tcp_keepalive
-	ZMQTCPKeepaliveIdle     int      // zmq_tcp_keepalive_idle
-	ZMQTCPKeepaliveCnt      int      // zmq_tcp_keepalive_cnt
-	ZMQTCPKeepaliveIntvl    int      // zmq_tcp_keepalive_intvl
-	RPCThreadPoolSize       int      // rpc_thread_pool_size
-	RPCMessageTTL           int      // rpc_message_ttl, seconds
-	RPCUseAcks              bool     // rpc_use_acks
-	RPCAckTimeoutBase       int      // rpc_ack_timeout_base, seconds
-	RPCAckTimeoutMultiplier int      // rpc_ack_timeout_multiplier
-	RPCRetryAttempts        int      // rpc_retry_attempts
-	SubscribeOn             []string // subscribe_on, host:port list
-}
-
-// MatchmakerRedisOptions are [matchmaker_redis].
-type MatchmakerRedisOptions struct {
-	Host              string   // host (deprecated: use the URL)
-	Port              int      // port (deprecated)
-	Password          string   // password (deprecated, secret)
-	SentinelHosts     []string // sentinel_hosts (deprecated)
-	SentinelGroupName string   // sentinel_group_name
-	WaitTimeout       int      // wait_timeout, ms
-	CheckTimeout      int      // check_timeout, ms
-	SocketTimeout     int      // socket_timeout, ms
-}
-
-// ZMQProxyOptions are [zmq_proxy_opts] (oslo-messaging-zmq-proxy).
-type ZMQProxyOptions struct {
-	Host           string // host: the host name by default
-	FrontendPort   int    // frontend_port (0 = random)
-	BackendPort    int    // backend_port
-	PublisherPort  int    // publisher_port
-	LocalPublisher bool   // local_publisher
-	AckPubSub      bool   // ack_pub_sub
-	URL            string // url
-}
-
-// Config is every option the zmq driver, its matchmaker and its proxy read,
-// with oslo's names, types, defaults and choices.
+// Config is every option the zmq driver, its matchmaker and its proxy
+// read, with oslo's names, types, defaults and choices.
 type Config struct {
 	Default         DefaultOptions
 	ZMQ             ZMQOptions
 	MatchmakerRedis MatchmakerRedisOptions
 	ZMQProxy        ZMQProxyOptions
+
+	// transportURLNone is true while transport_url is Python's None (its
+	// default) rather than a string, empty or not, read from a file.
+	transportURLNone bool
 }
 
 // DefaultConfig returns the reference's defaults. hostname stands for
-// Python's socket.gethostname(), the default of rpc_zmq_host and of the
-// proxy's host (compat does no I/O: the caller supplies it).
+// Python's socket.gethostname(), the default of [oslo_messaging_zmq]
+// rpc_zmq_host and of [zmq_proxy_opts] host: compat does no I/O, so the
+// caller supplies it (os.Hostname()).
 func DefaultConfig(hostname string) *Config {
-	c := &Config{}
+	c := &Config{transportURLNone: true}
 	for _, o := range options {
-		if err := o.set(c, o.def, nil); err != nil {
+		def := o.def
+		if o.hostDefault {
+			def = hostname
+		}
+		var v pyValue
+		switch {
+		case o.noneDefault:
+			v = pyValue{none: true}
+		default:
+			var msg string
+			if v, msg = o.convert(def); msg != "" {
+				panic("compat: bad default for " + o.name + ": " + msg)
+			}
+		}
+		if err := o.store(c, v, nil); err != nil {
 			panic("compat: bad default for " + o.name + ": " + err.Error())
 		}
 	}
-	c.ZMQ.RPCZMQHost = hostname
-	c.ZMQProxy.Host = hostname
 	return c
 }
 
-type optKind int
-
-const (
-	kindStr optKind = iota
-	kindInt
-	kindBool
-	kindList
-)
-
-type option struct {
-	group, name string
-	kind        optKind
-	def         string // default in INI spelling; "\x00" = None
-	emptyIsNone bool   // a string option whose default is None, kept as ""
-	choices     []string
-	min, max    *int
-	deprecated  [][2]string // (group, name) pairs
-	field       func(c *Config) any
+// ConfigFile is one oslo INI file's name and contents.
+type ConfigFile struct {
+	Name string
+	Data []byte
 }
 
-const noneDefault = "\x00"
-
-func ip(n int) *int { return &n }
-
-func zmqOpt(name string, kind optKind, def string, field func(c *Config) any) option {
-	return option{group: GroupZMQ, name: name, kind: kind, def: def, field: field,
-		deprecated: [][2]string{{GroupDefault, name}}}
+// LoadConfig reads one INI file from r (named "<config>" in errors) as
+// ParseConfig does. compat does no I/O of its own: r is the caller's.
+func LoadConfig(hostname string, r io.Reader) (*Config, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, &ConfigError{File: "<config>", Reason: err.Error()}
+	}
+	return ParseConfig(hostname, ConfigFile{Name: "<config>", Data: b})
 }
 
-// options is the table of every option, in the reference's order.
-var options = func() []option {
-	z := func(c *Config) *ZMQOptions { return &c.ZMQ }
-	m := func(c *Config) *MatchmakerRedisOptions { return &c.MatchmakerRedis }
-	p := func(c *Config) *ZMQProxyOptions { return &c.ZMQProxy }
-	opts := []option{
-		{group: GroupDefault, name: "transport_url", kind: kindStr, def: "", emptyIsNone: true, field: func(c *Config) any { return &c.Default.TransportURL }},
-		{group: GroupDefault, name: "control_exchange", kind: kindStr, def: "openstack", field: func(c *Config) any { return &c.Default.ControlExchange }},
-		{group: GroupDefault, name: "rpc_response_timeout", kind: kindInt, def: "60", field: func(c *Config) any { return &c.Default.RPCResponseTimeout }},
-
-		zmqOpt("rpc_zmq_bind_address", kindStr, "*", func(c *Config) any { return &z(c).RPCZMQBindAddress }),
-		zmqOpt("rpc_zmq_matchmaker", kindStr, "redis", func(c *Config) any { return &z(c).RPCZMQMatchmaker }),
-		zmqOpt("rpc_zmq_contexts", kindInt, "1", func(c *Config) any { return &z(c).RPCZMQContexts }),
-		zmqOpt("rpc_zmq_topic_backlog", kindInt, noneDefault, func(c *Config) any { return &z(c).RPCZMQTopicBacklog }),
-		zmqOpt("rpc_zmq_ipc_dir", kindStr, "/var/run/openstack", func(c *Config) any { return &z(c).RPCZMQIPCDir }),
-		zmqOpt("rpc_zmq_host", kindStr, "localhost", func(c *Config) any { return &z(c).RPCZMQHost }),
-		{group: GroupZMQ, name: "zmq_linger", kind: kindInt, def: "-1", deprecated: [][2]string{{GroupDefault, "rpc_cast_timeout"}}, field: func(c *Config) any { return &z(c).ZMQLinger }},
-		zmqOpt("rpc_poll_timeout", kindInt, "1", func(c *Config) any { return &z(c).RPCPollTimeout }),
-		zmqOpt("zmq_target_expire", kindInt, "300", func(c *Config) any { return &z(c).ZMQTargetExpire }),
-		zmqOpt("zmq_target_update", kindInt, "180", func(c *Config) any { return &z(c).ZMQTargetUpdate }),
-		zmqOpt("use_pub_sub", kindBool, "false", func(c *Config) any { return &z(c).UsePubSub }),
-		zmqOpt("use_router_proxy", kindBool, "false", func(c *Config) any { return &z(c).UseRouterProxy }),
-		{group: GroupZMQ, name: "use_dynamic_connections", kind: kindBool, def: "false", field: func(c *Config) any { return &z(c).UseDynamicConnections }},
-		{group: GroupZMQ, name: "zmq_failover_connections", kind: kindInt, def: "2", field: func(c *Config) any { return &z(c).ZMQFailoverConnections }},
-		zmqOpt("rpc_zmq_min_port", kindInt, "49153", func(c *Config) any { return &z(c).RPCZMQMinPort }),
-		zmqOpt("rpc_zmq_max_port", kindInt, "65536", func(c *Config) any { return &z(c).RPCZMQMaxPort }),
-		zmqOpt("rpc_zmq_bind_port_retries", kindInt, "100", func(c *Config) any { return &z(c).RPCZMQBindPortRetries }),
-		zmqOpt("rpc_zmq_serialization", kindStr, "json", func(c *Config) any { return &z(c).RPCZMQSerialization }),
-	}
-	opts[4].choices = []string{"redis", "sentinel", "dummy"}
-	opts[len(opts)-1].choices = []string{"json", "msgpack"}
-	opts[len(opts)-4].min, opts[len(opts)-4].max = ip(0), ip(65535)
-	opts[len(opts)-3].min, opts[len(opts)-3].max = ip(1), ip(65536)
-	plain := func(name string, kind optKind, def string, field func(c *Config) any) option {
-		return option{group: GroupZMQ, name: name, kind: kind, def: def, field: field}
-	}
-	opts = append(opts,
-		plain("zmq_immediate", kindBool, "true", func(c *Config) any { return &z(c).ZMQImmediate }),
-		plain("zmq_tcp_keepalive", kindInt, "-1", func(c *Config) any { return &z(c).ZMQTCPKeepalive }),
-		plain("zmq_tcp_keepalive_idle", kindInt, "-1", func(c *Config) any { return &z(c).ZMQTCPKeepaliveIdle }),
-		plain("zmq_tcp_keepalive_cnt", kindInt, "-1", func(c *Config) any { return &z(c).ZMQTCPKeepaliveCnt }),
-		plain("zmq_tcp_keepalive_intvl", kindInt, "-1", func(c *Config) any { return &z(c).ZMQTCPKeepaliveIntvl }),
-		plain("rpc_thread_pool_size", kindInt, "100", func(c *Config) any { return &z(c).RPCThreadPoolSize }),
-		plain("rpc_message_ttl", kindInt, "300", func(c *Config) any { return &z(c).RPCMessageTTL }),
-		plain("rpc_use_acks", kindBool, "false", func(c *Config) any { return &z(c).RPCUseAcks }),
-		plain("rpc_ack_timeout_base", kindInt, "15", func(c *Config) any { return &z(c).RPCAckTimeoutBase }),
-		plain("rpc_ack_timeout_multiplier", kindInt, "2", func(c *Config) any { return &z(c).RPCAckTimeoutMultiplier }),
-		plain("rpc_retry_attempts", kindInt, "3", func(c *Config) any { return &z(c).RPCRetryAttempts }),
-		plain("subscribe_on", kindList, "", func(c *Config) any { return &z(c).SubscribeOn }),
-
-		option{group: GroupMatchmakerRedis, name: "host", kind: kindStr, def: "127.0.0.1", field: func(c *Config) any { return &m(c).Host }},
-		option{group: GroupMatchmakerRedis, name: "port", kind: kindInt, def: "6379", min: ip(0), max: ip(65535), field: func(c *Config) any { return &m(c).Port }},
-		option{group: GroupMatchmakerRedis, name: "password", kind: kindStr, def: "", field: func(c *Config) any { return &m(c).Password }},
-		option{group: GroupMatchmakerRedis, name: "sentinel_hosts", kind: kindList, def: "", field: func(c *Config) any { return &m(c).SentinelHosts }},
-		option{group: GroupMatchmakerRedis, name: "sentinel_group_name", kind: kindStr, def: "oslo-messaging-zeromq", field: func(c *Config) any { return &m(c).SentinelGroupName }},
-		option{group: GroupMatchmakerRedis, name: "wait_timeout", kind: kindInt, def: "2000", field: func(c *Config) any { return &m(c).WaitTimeout }},
-		option{group: GroupMatchmakerRedis, name: "check_timeout", kind: kindInt, def: "20000", field: func(c *Config) any { return &m(c).CheckTimeout }},
-		option{group: GroupMatchmakerRedis, name: "socket_timeout", kind: kindInt, def: "10000", field: func(c *Config) any { return &m(c).SocketTimeout }},
-
-		option{group: GroupZMQProxy, name: "host", kind: kindStr, def: "localhost", field: func(c *Config) any { return &p(c).Host }},
-		option{group: GroupZMQProxy, name: "frontend_port", kind: kindInt, def: "0", field: func(c *Config) any { return &p(c).FrontendPort }},
-		option{group: GroupZMQProxy, name: "backend_port", kind: kindInt, def: "0", field: func(c *Config) any { return &p(c).BackendPort }},
-		option{group: GroupZMQProxy, name: "publisher_port", kind: kindInt, def: "0", field: func(c *Config) any { return &p(c).PublisherPort }},
-		option{group: GroupZMQProxy, name: "local_publisher", kind: kindBool, def: "false", field: func(c *Config) any { return &p(c).LocalPublisher }},
-		option{group: GroupZMQProxy, name: "ack_pub_sub", kind: kindBool, def: "false", field: func(c *Config) any { return &p(c).AckPubSub }},
-		option{group: GroupZMQProxy, name: "url", kind: kindStr, def: "zmq://127.0.0.1:6379/", field: func(c *Config) any { return &p(c).URL }},
-	)
-	return opts
-}()
-
-// Options lists every option as "group.name", in the reference's order.
-func Options() []string {
-	out := make([]string, len(options))
-	for i, o := range options {
-		out[i] = o.group + "." + o.name
-	}
-	return out
-}
-
-func findOption(group, name string) *option {
-	for i := range options {
-		if options[i].group == group && options[i].name == name {
-			return &options[i]
-		}
-	}
-	return nil
-}
-
-// convert turns a raw value into the option's type with oslo.config's
-// rules (types.String, Integer, Port, Boolean, List).
-func (o *option) convert(raw string) (any, string) {
-	switch o.kind {
-	case kindStr:
-		if o.choices != nil {
-			for _, c := range o.choices {
-				if c == raw {
-					return raw, ""
-				}
+// LoadConfigFiles reads the files at paths with readFile (os.ReadFile, or
+// an fs.FS's ReadFile: compat opens nothing itself) and loads them as
+// ParseConfig does, later files winning. As with oslo.config's
+// default_config_files, missing files (fs.ErrNotExist) are reported
+// together after the others have been parsed (ConfigFilesNotFoundError),
+// then unreadable ones (fs.ErrPermission, ConfigFilesPermissionDeniedError).
+func LoadConfigFiles(hostname string, readFile func(path string) ([]byte, error), paths ...string) (*Config, error) {
+	var files []ConfigFile
+	var missing, denied []string
+	for _, p := range paths {
+		b, err := readFile(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			missing = append(missing, p)
+		case errors.Is(err, fs.ErrPermission):
+			denied = append(denied, p)
+		case err != nil:
+			return nil, &ConfigError{File: p, Reason: err.Error()}
+		default:
+			if _, err := parseINI(p, b); err != nil {
+				return nil, err
 			}
-			return nil, fmt.Sprintf("Valid values are [%s], but found %s", strings.Join(o.choices, ", "), pyQuote(raw))
+			files = append(files, ConfigFile{Name: p, Data: b})
 		}
-		return raw, ""
-	case kindInt:
-		if strings.TrimSpace(raw) == "" {
-			return (*int)(nil), ""
-		}
-		n, ok := PyInt(raw)
-		if !ok || !n.IsInt64() {
-			return nil, "invalid literal for int() with base 10: " + pyQuote(raw)
-		}
-		v := int(n.Int64())
-		if o.min != nil && v < *o.min {
-			return nil, fmt.Sprintf("Should be greater than or equal to %d", *o.min)
-		}
-		if o.max != nil && v > *o.max {
-			return nil, fmt.Sprintf("Should be less than or equal to %d", *o.max)
-		}
-		return &v, ""
-	case kindBool:
-		switch strings.ToLower(raw) {
-		case "true", "1", "on", "yes":
-			return true, ""
-		case "false", "0", "off", "no":
-			return false, ""
-		}
-		return nil, "Unexpected boolean value " + pyQuote(raw)
-	case kindList:
-		s := strings.TrimRight(strings.TrimSpace(raw), ",")
-		out := []string{}
-		if s == "" {
-			return out, ""
-		}
-		for _, item := range strings.Split(s, ",") {
-			out = append(out, strings.TrimSpace(item))
-		}
-		return out, ""
 	}
-	return nil, "unknown option kind"
+	if len(missing) > 0 {
+		msg := "Failed to find some config files: " + strings.Join(missing, ",")
+		return nil, &ConfigError{File: missing[0], Reason: msg, Class: "ConfigFilesNotFoundError", Message: msg}
+	}
+	if len(denied) > 0 {
+		msg := "Failed to open some config files: " + strings.Join(denied, ",")
+		return nil, &ConfigError{File: denied[0], Reason: msg, Class: "ConfigFilesPermissionDeniedError", Message: msg}
+	}
+	return ParseConfig(hostname, files...)
 }
 
-// set stores a raw value into the option's field. sub resolves $name
-// references (nil: no substitution).
-func (o *option) set(c *Config, raw string, sub func(string) (string, error)) error {
-	if raw == noneDefault {
-		if p, ok := o.field(c).(**int); ok {
-			*p = nil
-			return nil
-		}
-	}
-	if sub != nil {
-		r, err := sub(raw)
+// ParseConfig loads oslo INI files (later files win) into a Config that
+// starts from DefaultConfig(hostname), with oslo.config 9.0.0's rules and
+// messages: the INI syntax of its parser; section names other than DEFAULT
+// compared in lower case; an option found under its name or a deprecated
+// name or group, the last file first and, within a file, the current name
+// first; $name and ${group.name} substitution (\$ and $$ escape a dollar);
+// the option's type, choices and bounds; and, for an invalid value, the
+// error of the first option in Options() order. Sections it does not know
+// are ignored, as a nova.conf holds many.
+//
+// goslo is stricter than oslo.config in three cases, reported after
+// everything oslo.config checks (a *ConfigError with Class ""): an option
+// name that is not an option of the driver inside [oslo_messaging_zmq],
+// [matchmaker_redis] or [zmq_proxy_opts] (oslo.config ignores it; here it is
+// most likely a typo); an empty integer value (oslo.config makes it None,
+// which only rpc_zmq_topic_backlog can hold here); and an integer beyond a
+// Go int. With such an error the returned Config is not nil: it holds what
+// oslo.config loads (a None or out-of-range integer as 0), for a caller
+// that wants oslo's leniency.
+//
+// Not reproduced: values from the environment (OS_<GROUP>__<NAME>) and
+// from command-line options, [DEFAULT] config_source, and $config_file,
+// $config_dir and $config_source in values.
+func ParseConfig(hostname string, files ...ConfigFile) (*Config, error) {
+	r := &resolver{sectionsToFile: map[string]string{}, cache: map[resolveKey]pyValue{}, active: map[resolveKey]bool{}, hostname: hostname}
+	for _, f := range files {
+		pf, err := parseINI(f.Name, f.Data)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		raw = r
-	}
-	v, reason := o.convert(raw)
-	if reason != "" {
-		return &ConfigError{Section: o.group, Option: o.name, Value: raw, Reason: reason}
-	}
-	switch p := o.field(c).(type) {
-	case *string:
-		*p = v.(string)
-	case *bool:
-		*p = v.(bool)
-	case *[]string:
-		*p = v.([]string)
-	case **int:
-		*p = v.(*int)
-	case *int:
-		n := v.(*int)
-		if n == nil {
-			return &ConfigError{Section: o.group, Option: o.name, Value: raw,
-				Reason: "empty value: oslo.config reads it as None, which this option cannot hold"}
+		for s := range pf.sections {
+			r.sectionsToFile[s] = f.Name
 		}
-		*p = *n
+		r.files = append(r.files, pf)
 	}
-	return nil
+	c := DefaultConfig(hostname)
+	var strict *ConfigError
+	for _, o := range options {
+		v, err := r.get(o, o.group)
+		if err != nil {
+			ce := err.(*ConfigError)
+			if o.group == GroupDefault && ce.Class != "ValueError" && ce.Class != "ConfigFileValueError" {
+				// ConfigOpts.__getattr__, which reads [DEFAULT] options,
+				// turns every other exception into NoSuchOptError.
+				msg := "no such option " + o.name + " in group [DEFAULT]"
+				return nil, &ConfigError{File: ce.File, Section: GroupDefault, Option: o.name, Value: ce.Value,
+					Reason: ce.Reason, Class: "NoSuchOptError", Message: msg}
+			}
+			return nil, err
+		}
+		if err := o.store(c, v, r.where(o)); err != nil && strict == nil {
+			strict = err
+		}
+	}
+	for _, f := range r.files {
+		for _, k := range f.keys {
+			if strict != nil {
+				break
+			}
+			if !registeredGroups[k.section] || findOption(k.section, k.key) != nil {
+				continue
+			}
+			strict = &ConfigError{File: f.name, Line: k.line, Section: k.rawSection, Option: k.key,
+				Reason: fmt.Sprintf("no such option %s in group [%s] (oslo.config would ignore it)", k.key, k.section)}
+		}
+	}
+	if strict != nil {
+		return c, strict
+	}
+	return c, nil
 }
 
-// format renders an option's current value as Python's str() would, for
-// $name substitution.
-func (o *option) format(c *Config) string {
-	switch p := o.field(c).(type) {
-	case *string:
-		return *p
-	case *bool:
-		if *p {
+// pyValue is an option value as Python holds it.
+type pyValue struct {
+	none bool
+	s    string
+	n    *big.Int
+	b    bool
+	list []string
+	kind optKind
+}
+
+// str is Python's str() of the value, as $ substitution writes it.
+func (v pyValue) str() string {
+	if v.none {
+		return ""
+	}
+	switch v.kind {
+	case kindInt:
+		return v.n.String()
+	case kindBool:
+		if v.b {
 			return "True"
 		}
 		return "False"
-	case *int:
-		return strconv.Itoa(*p)
-	case **int:
-		if *p == nil {
-			return ""
-		}
-		return strconv.Itoa(**p)
-	case *[]string:
-		q := make([]string, len(*p))
-		for i, s := range *p {
-			q[i] = pyQuote(s)
+	case kindList:
+		q := make([]string, len(v.list))
+		for i, s := range v.list {
+			q[i] = pyRepr(s)
 		}
 		return "[" + strings.Join(q, ", ") + "]"
 	}
-	return ""
+	return v.s
+}
+
+// convert is the option's oslo.config type applied to a string (types
+// String with choices, Integer/Port with bounds, Boolean, List of
+// String); the second result is the ValueError message.
+func (o *option) convert(raw string) (pyValue, string) {
+	v := pyValue{kind: o.kind}
+	switch o.kind {
+	case kindStr:
+		if o.choices != nil {
+			found := false
+			for _, c := range o.choices {
+				found = found || c == raw
+			}
+			if !found {
+				return v, fmt.Sprintf("Valid values are [%s], but found %s", strings.Join(o.choices, ", "), pyRepr(raw))
+			}
+		}
+		v.s = raw
+	case kindInt:
+		if pyStrip(raw) == "" {
+			return pyValue{none: true, kind: kindInt}, ""
+		}
+		n, err := PyIntStr(raw)
+		if err != nil {
+			return v, err.Error()
+		}
+		if o.min != nil && n.Cmp(big.NewInt(*o.min)) < 0 {
+			return v, "Should be greater than or equal to " + strconv.FormatInt(*o.min, 10)
+		}
+		if o.max != nil && n.Cmp(big.NewInt(*o.max)) > 0 {
+			return v, "Should be less than or equal to " + strconv.FormatInt(*o.max, 10)
+		}
+		v.n = n
+	case kindBool:
+		switch asciiLower(raw) {
+		case "true", "1", "on", "yes":
+			v.b = true
+		case "false", "0", "off", "no":
+		default:
+			return v, "Unexpected boolean value " + pyRepr(raw)
+		}
+	case kindList:
+		s := strings.TrimRight(pyStrip(raw), ",")
+		v.list = []string{}
+		if s != "" {
+			for _, item := range strings.Split(s, ",") {
+				v.list = append(v.list, pyStrip(item))
+			}
+		}
+	}
+	return v, ""
+}
+
+// asciiLower lower-cases ASCII letters only: no other character lowers to
+// a letter of a boolean word in Python.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// store writes a value into the option's field. An error is goslo being
+// stricter than Python (a None or huge integer); at marks where the value
+// came from.
+func (o *option) store(c *Config, v pyValue, at *ConfigError) *ConfigError {
+	strict := func(reason string) *ConfigError {
+		e := &ConfigError{Section: o.group, Option: o.name, Value: v.str(), Reason: reason}
+		if at != nil {
+			e.File, e.Section = at.File, at.Section
+		}
+		return e
+	}
+	switch p := o.field(c).(type) {
+	case *string:
+		*p = v.s
+		if o.name == "transport_url" && o.group == GroupDefault {
+			c.transportURLNone = v.none
+		}
+	case *bool:
+		*p = v.b
+	case *[]string:
+		*p = append([]string{}, v.list...)
+	case **int:
+		if v.none {
+			*p = nil
+			return nil
+		}
+		if !v.n.IsInt64() || v.n.Int64() != int64(int(v.n.Int64())) {
+			return strict("integer beyond a Go int (Python accepts it)")
+		}
+		n := int(v.n.Int64())
+		*p = &n
+	case *int:
+		if v.none {
+			*p = 0
+			return strict("empty value: oslo.config reads it as None, which this option cannot hold")
+		}
+		if !v.n.IsInt64() || v.n.Int64() != int64(int(v.n.Int64())) {
+			return strict("integer beyond a Go int (Python accepts it)")
+		}
+		*p = int(v.n.Int64())
+	}
+	return nil
+}
+
+type resolveKey struct {
+	o   *option
+	ctx string
+}
+
+// resolver is oslo.config's lookup of option values in parsed files.
+type resolver struct {
+	files          []*iniFile
+	sectionsToFile map[string]string // section as written → last file holding it
+	hostname       string
+	cache          map[resolveKey]pyValue
+	active         map[resolveKey]bool
+}
+
+// where tells the file and section a top-level value came from.
+func (r *resolver) where(o *option) *ConfigError {
+	for i := len(r.files) - 1; i >= 0; i-- {
+		for _, n := range lookupNames(o, o.group) {
+			if _, ok := r.files[i].normalized[normalizeGroup(n[0])][n[1]]; ok {
+				return &ConfigError{File: r.files[i].name, Section: n[0]}
+			}
+		}
+	}
+	return nil
+}
+
+// lookupNames is Opt._get_from_namespace's list of (group, name) pairs for
+// an option read in the context of group ctx.
+func lookupNames(o *option, ctx string) [][2]string {
+	names := [][2]string{{ctx, o.name}}
+	for _, d := range o.deprecated {
+		g, n := d[0], d[1]
+		if g == "" {
+			g = ctx
+		}
+		if n == "" {
+			n = o.name
+		}
+		names = append(names, [2]string{g, n})
+	}
+	return names
+}
+
+// get is ConfigOpts._do_get for option o looked up in group ctx (which
+// differs from o.group only when a $name reaches o by a deprecated name).
+func (r *resolver) get(o *option, ctx string) (pyValue, error) {
+	key := resolveKey{o, ctx}
+	if v, ok := r.cache[key]; ok {
+		return v, nil
+	}
+	if r.active[key] {
+		msg := "maximum recursion depth exceeded while calling a Python object"
+		return pyValue{}, &ConfigError{Section: o.group, Option: o.name, Reason: "circular $ substitution (" + msg + ")",
+			Class: "RecursionError", Message: msg}
+	}
+	r.active[key] = true
+	defer delete(r.active, key)
+
+	var (
+		raw     string
+		found   bool
+		file    string
+		section string
+	)
+search:
+	for i := len(r.files) - 1; i >= 0; i-- {
+		for _, n := range lookupNames(o, ctx) {
+			sec := normalizeGroup(n[0])
+			if vals, ok := r.files[i].normalized[sec][n[1]]; ok {
+				raw, found, file, section = vals[len(vals)-1], true, r.files[i].name, sec
+				break search
+			}
+		}
+	}
+	var v pyValue
+	switch {
+	case found:
+		s, err := r.substitute(raw, ctx)
+		if err == nil {
+			var msg string
+			if v, msg = o.convert(s); msg != "" {
+				err = &ConfigError{Class: "ValueError", Message: msg, Reason: msg}
+			}
+		}
+		if err != nil {
+			ce := err.(*ConfigError)
+			if ce.Class != "ValueError" && ce.Class != "ConfigFileValueError" {
+				return pyValue{}, err
+			}
+			loc := "LocationInfo(location=<Locations.user: (4, True)>, detail=" + pyRepr(r.sectionsToFile[section]) + ")"
+			msg := "Value for option " + o.name + " from " + loc + " is not valid: " + ce.Message
+			return pyValue{}, &ConfigError{File: file, Section: section, Option: o.name, Value: raw, Reason: ce.Reason,
+				Class: "ConfigFileValueError", Message: msg}
+		}
+	case o.noneDefault:
+		v = pyValue{none: true, kind: o.kind}
+	default:
+		def := o.def
+		if o.hostDefault {
+			def = r.hostname
+		}
+		if o.isStrDefault {
+			s, err := r.substitute(def, ctx)
+			if err != nil {
+				return pyValue{}, err
+			}
+			def = s
+		}
+		var msg string
+		if v, msg = o.convert(def); msg != "" {
+			return pyValue{}, &ConfigError{Section: o.group, Option: o.name, Value: def, Reason: msg, Class: "ValueError", Message: msg}
+		}
+	}
+	r.cache[key] = v
+	return v, nil
+}
+
+// substitute is ConfigOpts._substitute: string.Template.safe_substitute
+// with oslo's identifier pattern, over the option values (ctx is the group
+// of the option being read; "" never occurs, DEFAULT is GroupDefault).
+func (r *resolver) substitute(s, ctx string) (string, error) {
+	if strings.IndexByte(s, '$') < 0 {
+		return s, nil
+	}
+	s = strings.ReplaceAll(s, `\$`, "$$")
+	var out strings.Builder
+	for i := 0; i < len(s); {
+		if s[i] != '$' {
+			j := strings.IndexByte(s[i:], '$')
+			if j < 0 {
+				j = len(s) - i
+			}
+			out.WriteString(s[i : i+j])
+			i += j
+			continue
+		}
+		rest := s[i+1:]
+		switch {
+		case strings.HasPrefix(rest, "$"):
+			out.WriteByte('$')
+			i += 2
+			continue
+		case identLen(rest) > 0:
+			n := identLen(rest)
+			v, err := r.subLookup(rest[:n], ctx)
+			if err != nil {
+				return "", err
+			}
+			out.WriteString(v)
+			i += 1 + n
+			continue
+		case strings.HasPrefix(rest, "{"):
+			if n := identLen(rest[1:]); n > 0 && strings.HasPrefix(rest[1+n:], "}") {
+				v, err := r.subLookup(rest[1:1+n], ctx)
+				if err != nil {
+					return "", err
+				}
+				out.WriteString(v)
+				i += 1 + n + 2
+				continue
+			}
+		}
+		out.WriteByte('$')
+		i++
+	}
+	return out.String(), nil
+}
+
+// identLen is the length of the identifier at the start of s, matched as
+// (?i)[_a-z][._a-z0-9]* by Python's re (which folds a few non-ASCII
+// letters onto ASCII ones).
+func identLen(s string) int {
+	n := 0
+	for i, r := range s {
+		ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') ||
+			r == 0x130 || r == 0x131 || r == 0x17f || r == 0x212a
+		if i > 0 {
+			ok = ok || r == '.' || (r >= '0' && r <= '9')
+		}
+		if !ok {
+			return n
+		}
+		n = i + len(string(r))
+	}
+	return n
+}
+
+// subLookup is ConfigOpts.StrSubWrapper.__getitem__: "group.name" or a name
+// of the current group, then the whole key in DEFAULT.
+func (r *resolver) subLookup(key, ctx string) (string, error) {
+	var v pyValue
+	var isGroup bool
+	var err error
+	if g, name, ok := strings.Cut(key, "."); ok {
+		v, isGroup, err = r.confGet(name, g, true)
+	} else {
+		v, isGroup, err = r.confGet(key, ctx, false)
+	}
+	if ce, ok := err.(*ConfigError); ok && ce.Class == "NoSuchOptError" {
+		v, isGroup, err = r.confGet(key, GroupDefault, false)
+	}
+	if err != nil {
+		return "", err
+	}
+	if isGroup {
+		msg := "template substitution error: substituting group " + key + " not supported"
+		return "", &ConfigError{Reason: msg, Class: "TemplateSubstitutionError", Message: msg}
+	}
+	return v.str(), nil
+}
+
+// confGet is ConfigOpts._get(name, group): group is GroupDefault for None;
+// explicit is true for a group named in "group.name", which must be a
+// registered group (DEFAULT is none).
+func (r *resolver) confGet(name, group string, explicit bool) (pyValue, bool, error) {
+	if !explicit && group == GroupDefault && registeredGroups[name] {
+		return pyValue{}, true, nil
+	}
+	if explicit && !registeredGroups[group] {
+		msg := "no such group [" + group + "]"
+		return pyValue{}, false, &ConfigError{Reason: msg, Class: "NoSuchGroupError", Message: msg}
+	}
+	o := findOption(group, name)
+	if o == nil {
+		o = deprecatedNames[group][name]
+	}
+	if o == nil {
+		msg := "no such option " + name + " in group [" + group + "]"
+		return pyValue{}, false, &ConfigError{Reason: msg, Class: "NoSuchOptError", Message: msg}
+	}
+	v, err := r.get(o, group)
+	return v, false, err
 }
 
 // Value returns an option's value as a plain Go value (string, int, bool,
@@ -350,7 +559,7 @@ func (c *Config) Value(group, name string) (any, bool) {
 	}
 	switch p := o.field(c).(type) {
 	case *string:
-		if o.emptyIsNone && *p == "" {
+		if o.name == "transport_url" && o.group == GroupDefault && c.transportURLNone && *p == "" {
 			return nil, true
 		}
 		return *p, true
@@ -369,273 +578,92 @@ func (c *Config) Value(group, name string) (any, bool) {
 	return nil, false
 }
 
-// ConfigFile is one oslo INI file's name and contents.
-type ConfigFile struct {
-	Name string
-	Data []byte
-}
-
-// section holds one file's assignments: key → values in order.
-type parsedFile struct {
-	name     string
-	sections map[string]map[string][]string
-	order    []string          // section names in order of appearance
-	lines    map[string]int    // "section\x00key" → line of last assignment
-	exact    map[string]string // lowercased name → name as written
-}
-
-// parseINI is oslo.config's iniparser: [section] headers, "key = value" or
-// "key: value", values stripped and unquoted when one quote char encloses
-// them, indented lines continuing a value, '#' and ';' comments.
-func parseINI(f ConfigFile) (*parsedFile, error) {
-	pf := &parsedFile{name: f.Name, sections: map[string]map[string][]string{}, lines: map[string]int{}}
-	section := ""
-	var key string
-	var value []string
-	keyLine := 0
-	flush := func() {
-		if key == "" {
-			return
-		}
-		s := pf.sections[section]
-		s[key] = append(s[key], strings.Join(value, "\n"))
-		pf.lines[section+"\x00"+key] = keyLine
-		key, value = "", nil
-	}
-	perr := func(line int, msg, text string) error {
-		return &ConfigError{File: f.Name, Line: line, Reason: fmt.Sprintf("%s: %s", msg, pyQuote(text))}
-	}
-	lines := strings.Split(strings.ReplaceAll(string(f.Data), "\r\n", "\n"), "\n")
-	for i, line := range lines {
-		n := i + 1
-		line = strings.TrimRight(line, " \t\r\n\v\f")
-		if line == "" {
-			flush()
-			continue
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if key == "" {
-				return nil, perr(n, "Unexpected continuation line", line)
-			}
-			value = append(value, strings.TrimLeft(line, " \t\r\n\v\f"))
-			continue
-		}
-		flush()
-		switch {
-		case line[0] == '[':
-			if !strings.HasSuffix(line, "]") {
-				return nil, perr(n, "Invalid section (must end with ])", line)
-			}
-			if len(line) <= 2 {
-				return nil, perr(n, "Empty section name", line)
-			}
-			section = line[1 : len(line)-1]
-			if _, ok := pf.sections[section]; !ok {
-				pf.sections[section] = map[string][]string{}
-				pf.order = append(pf.order, section)
-			}
-		case line[0] == '#' || line[0] == ';':
-		default:
-			colon, equal := strings.IndexByte(line, ':'), strings.IndexByte(line, '=')
-			if colon < 0 && equal < 0 {
-				return nil, perr(n, "No ':' or '=' found in assignment", line)
-			}
-			var k, v string
-			if colon < 0 || (equal >= 0 && equal < colon) {
-				k, v = line[:equal], line[equal+1:]
-			} else {
-				k, v = line[:colon], line[colon+1:]
-			}
-			v = strings.TrimSpace(v)
-			if v != "" && v[0] == v[len(v)-1] && (v[0] == '"' || v[0] == '\'') {
-				if len(v) >= 2 {
-					v = v[1 : len(v)-1]
-				} else {
-					v = "" // Python's value[1:-1] of a lone quote
-				}
-			}
-			k = strings.TrimSpace(k)
-			if k == "" {
-				return nil, perr(n, "Key cannot be empty", line)
-			}
-			if section == "" {
-				return nil, &ConfigError{File: f.Name, Line: n, Reason: "Section must be started before assignment"}
-			}
-			key, value, keyLine = k, []string{v}, n
-		}
-	}
-	flush()
-	return pf, nil
-}
-
-// normalizeGroup is oslo.config's _normalize_group_name: DEFAULT stays,
-// other section names are compared in lower case.
-func normalizeGroup(g string) string {
-	if g == GroupDefault {
-		return g
-	}
-	return strings.ToLower(g)
-}
-
-// lookup finds the raw values of (group, name) or its deprecated names,
-// oslo.config's way: the last file first, within a file the current name
-// before the deprecated ones; exact section names first, then normalized.
-func lookup(files []*parsedFile, o *option) ([]string, string, int, bool) {
-	names := append([][2]string{{o.group, o.name}}, o.deprecated...)
-	for _, normalized := range []bool{false, true} {
-		for i := len(files) - 1; i >= 0; i-- {
-			f := files[i]
-			for _, n := range names {
-				for sec, kv := range f.sections {
-					match := sec == n[0]
-					if normalized {
-						match = normalizeGroup(sec) == normalizeGroup(n[0])
-					}
-					if !match {
-						continue
-					}
-					if vals, ok := kv[n[1]]; ok {
-						return vals, f.name, f.lines[sec+"\x00"+n[1]], true
-					}
-				}
-			}
-		}
-	}
-	return nil, "", 0, false
-}
-
-var substRE = regexp.MustCompile(`\$(?:(\$)|([_a-zA-Z][._a-zA-Z0-9]*)|\{([_a-zA-Z][._a-zA-Z0-9]*)\})`)
-
-// ParseConfig reads oslo INI files (later files win) into a Config that
-// starts from DefaultConfig(hostname). It applies oslo.config's rules to
-// the options of Config: types, choices, bounds, deprecated names and
-// groups, $name substitution. Sections it does not know are ignored (a
-// nova.conf holds many). Stricter than oslo.config, an option name that is
-// not an option of the zmq driver inside [oslo_messaging_zmq],
-// [matchmaker_redis] or [zmq_proxy_opts] is an error (oslo.config ignores
-// it silently; here it is most likely a typo), and so is an empty value for
-// an integer option (oslo.config makes it None).
-func ParseConfig(hostname string, files ...ConfigFile) (*Config, error) {
-	parsed := make([]*parsedFile, 0, len(files))
-	for _, f := range files {
-		pf, err := parseINI(f)
-		if err != nil {
-			return nil, err
-		}
-		for _, sec := range pf.order {
-			g := normalizeGroup(sec)
-			if g != GroupZMQ && g != GroupMatchmakerRedis && g != GroupZMQProxy {
-				continue
-			}
-			for k := range pf.sections[sec] {
-				if findOption(g, k) == nil {
-					return nil, &ConfigError{File: f.Name, Line: pf.lines[sec+"\x00"+k], Section: sec, Option: k,
-						Reason: "no such option " + k + " in group [" + g + "]"}
-				}
-			}
-		}
-		parsed = append(parsed, pf)
-	}
-	c := DefaultConfig(hostname)
-	resolving := map[*option]bool{}
-	var resolve func(o *option) error
-	var subst func(o *option) func(string) (string, error)
-	subst = func(o *option) func(string) (string, error) {
-		return func(raw string) (string, error) {
-			raw = strings.ReplaceAll(raw, `\$`, "$$")
-			var ferr error
-			out := substRE.ReplaceAllStringFunc(raw, func(m string) string {
-				sm := substRE.FindStringSubmatch(m)
-				if sm[1] != "" {
-					return "$"
-				}
-				ref := sm[2] + sm[3]
-				group, name := o.group, ref
-				if g, n, ok := strings.Cut(ref, "."); ok {
-					group, name = g, n
-				}
-				target := findOption(group, name)
-				if target == nil {
-					target = findOption(GroupDefault, ref)
-				}
-				if target == nil {
-					ferr = &ConfigError{Section: o.group, Option: o.name, Value: raw, Reason: "no such option to substitute: " + ref}
-					return m
-				}
-				if err := resolve(target); err != nil {
-					ferr = err
-					return m
-				}
-				return target.format(c)
-			})
-			return out, ferr
-		}
-	}
-	done := map[*option]bool{}
-	resolve = func(o *option) error {
-		if done[o] {
-			return nil
-		}
-		if resolving[o] {
-			return &ConfigError{Section: o.group, Option: o.name, Reason: "circular $ substitution"}
-		}
-		resolving[o] = true
-		defer delete(resolving, o)
-		vals, file, line, ok := lookup(parsed, o)
-		if ok {
-			if err := o.set(c, vals[len(vals)-1], subst(o)); err != nil {
-				if ce, isCE := err.(*ConfigError); isCE && ce.File == "" {
-					ce.File, ce.Line = file, line
-				}
-				return err
-			}
-		}
-		done[o] = true
-		return nil
-	}
-	for i := range options {
-		if err := resolve(&options[i]); err != nil {
-			return nil, err
-		}
-	}
-	return c, nil
-}
-
 // ApplyURLQuery overrides [oslo_messaging_zmq] options with the transport
-// URL's query parameters, converted with each option's type, as the
-// reference's ConfigOptsProxy does; a parameter that names no option of the
-// group is an error, as it makes the Python driver fail to load.
+// URL's query parameters, as the driver's ConfigOptsProxy does: each name
+// must be an option of the group (else NoSuchOptError), and its value is
+// converted with the option's type, without $ substitution (else the
+// type's ValueError); the first fault in query order is reported, and c is
+// left unchanged. An integer value of only spaces is None in Python, which
+// only rpc_zmq_topic_backlog holds here: for another option that is a
+// goslo-only error (Class ""), reported after any Python one, with the
+// other parameters applied and the option set to 0. ([zmq_proxy_opts] url
+// is not applied this way: the proxy drops the URL-aware wrapper.)
 func (c *Config) ApplyURLQuery(u *TransportURL) error {
+	next := *c
+	var strict *ConfigError
 	for _, q := range u.Query {
 		o := findOption(GroupZMQ, q.Name)
 		if o == nil {
-			return &ConfigError{Section: GroupZMQ, Option: q.Name, Value: q.Value,
-				Reason: "no such option " + q.Name + " in group [" + GroupZMQ + "]"}
+			msg := "no such option " + q.Name + " in group [" + GroupZMQ + "]"
+			return &ConfigError{Section: GroupZMQ, Option: q.Name, Value: q.Value, Reason: msg,
+				Class: "NoSuchOptError", Message: msg}
 		}
-		if err := o.set(c, q.Value, nil); err != nil {
-			return err
+		v, msg := o.convert(q.Value)
+		if msg != "" {
+			return &ConfigError{Section: GroupZMQ, Option: q.Name, Value: q.Value, Reason: msg,
+				Class: "ValueError", Message: msg}
 		}
+		if err := o.store(&next, v, nil); err != nil && strict == nil {
+			err.Reason += " (from the transport URL)"
+			strict = err
+		}
+	}
+	*c = next
+	if strict != nil {
+		return strict
 	}
 	return nil
 }
 
-// Validate checks the relations between options that oslo leaves to fail
-// at run time.
+// TransportURL is TransportURL.parse(conf, url): url, else [DEFAULT]
+// transport_url; when both are empty, a URL with no hosts whose transport
+// is [DEFAULT] rpc_backend (deprecated; "rabbit" by default).
+func (c *Config) TransportURL(url string) (*TransportURL, error) {
+	if url == "" {
+		url = c.Default.TransportURL
+	}
+	if url == "" {
+		return &TransportURL{Transport: c.Default.RPCBackend}, nil
+	}
+	return ParseTransportURL(url)
+}
+
+// Validate checks every option against its type's choices and bounds
+// (values set from Go bypass the loader's checks), then the relations
+// between options that oslo leaves to fail at run time: a non-empty
+// rpc_zmq_host, a port range with room, zmq_target_update below a positive
+// zmq_target_expire, and a positive rpc_response_timeout.
 func (c *Config) Validate() error {
+	for _, o := range options {
+		var msg string
+		switch p := o.field(c).(type) {
+		case *string:
+			if o.choices != nil {
+				_, msg = o.convert(*p)
+			}
+		case *int:
+			_, msg = o.convert(strconv.Itoa(*p))
+		}
+		if msg != "" {
+			v, _ := c.Value(o.group, o.name)
+			return &ConfigError{Section: o.group, Option: o.name, Value: fmt.Sprint(v), Reason: msg, Class: "ValueError", Message: msg}
+		}
+	}
 	z := c.ZMQ
-	if z.RPCZMQMinPort >= z.RPCZMQMaxPort {
-		return &ConfigError{Section: GroupZMQ, Option: "rpc_zmq_min_port",
-			Reason: fmt.Sprintf("must be below rpc_zmq_max_port (%d)", z.RPCZMQMaxPort)}
-	}
-	if z.ZMQTargetExpire > 0 && z.ZMQTargetUpdate >= z.ZMQTargetExpire {
-		return &ConfigError{Section: GroupZMQ, Option: "zmq_target_update",
-			Reason: fmt.Sprintf("must be below zmq_target_expire (%d) or records expire between updates", z.ZMQTargetExpire)}
-	}
 	if z.RPCZMQHost == "" {
 		return &ConfigError{Section: GroupZMQ, Option: "rpc_zmq_host", Reason: "must not be empty"}
 	}
+	if z.RPCZMQMinPort >= z.RPCZMQMaxPort {
+		return &ConfigError{Section: GroupZMQ, Option: "rpc_zmq_min_port", Value: strconv.Itoa(z.RPCZMQMinPort),
+			Reason: fmt.Sprintf("must be below rpc_zmq_max_port (%d)", z.RPCZMQMaxPort)}
+	}
+	if z.ZMQTargetExpire > 0 && z.ZMQTargetUpdate >= z.ZMQTargetExpire {
+		return &ConfigError{Section: GroupZMQ, Option: "zmq_target_update", Value: strconv.Itoa(z.ZMQTargetUpdate),
+			Reason: fmt.Sprintf("must be below zmq_target_expire (%d) or records expire between updates", z.ZMQTargetExpire)}
+	}
 	if c.Default.RPCResponseTimeout <= 0 {
-		return &ConfigError{Section: GroupDefault, Option: "rpc_response_timeout", Reason: "must be positive"}
+		return &ConfigError{Section: GroupDefault, Option: "rpc_response_timeout", Value: strconv.Itoa(c.Default.RPCResponseTimeout),
+			Reason: "must be positive"}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package compat
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Sentinels matched with errors.Is.
@@ -13,25 +14,37 @@ var (
 	ErrConfig              = errors.New("compat: invalid configuration")
 )
 
-// InvalidTargetError is oslo's InvalidTarget.
+// InvalidTargetError is oslo's InvalidTarget (a ValueError): Reason is the
+// reference's sentence, e.g. "A topic is required to send".
 type InvalidTargetError struct {
 	Target Target
 	Reason string
 }
 
-func (e *InvalidTargetError) Error() string {
-	return fmt.Sprintf("compat: invalid target %s: %s", e.Target, e.Reason)
-}
+func (e *InvalidTargetError) Error() string { return "compat: " + e.PythonMessage() }
+
+// PythonMessage is str() of the Python exception: the reason, ":", and the
+// target's repr.
+func (e *InvalidTargetError) PythonMessage() string { return e.Reason + ":" + e.Target.String() }
+
+// PythonClass is the class of the exception Python raises.
+func (e *InvalidTargetError) PythonClass() string { return "InvalidTarget" }
 
 // Is matches ErrInvalidTarget.
 func (e *InvalidTargetError) Is(t error) bool { return t == ErrInvalidTarget }
 
-// URLError is a transport URL that oslo's TransportURL.parse refuses. Python
-// raises InvalidTransportURL for some faults and a bare ValueError for
-// others (a bad port, an unbalanced IPv6 bracket); PythonClass says which.
+// URLError is a transport URL that oslo's TransportURL.parse refuses.
+// Python raises InvalidTransportURL for a URL without a scheme and a bare
+// ValueError for the faults urllib or int() find (an unbalanced IPv6
+// bracket, a port that is not a number, ...); Class says which. Class is ""
+// for the only URL that Python parses and goslo refuses: a port beyond a
+// Go int (and for the empty URL, which oslo never parses on its own).
 type URLError struct {
+	// URL is what the Python exception names: InvalidTransportURL's url
+	// attribute (urllib's geturl() of the input) or, for the others, the
+	// input.
 	URL    string
-	Class  string // "InvalidTransportURL" or "ValueError"
+	Class  string // "InvalidTransportURL", "ValueError" or ""
 	Reason string // the Python exception's message
 }
 
@@ -42,12 +55,12 @@ func (e *URLError) Error() string {
 // Is matches ErrInvalidTransportURL.
 func (e *URLError) Is(t error) bool { return t == ErrInvalidTransportURL }
 
-// PythonClass is the class of the exception Python raises.
+// PythonClass is the class of the exception Python raises ("" if none).
 func (e *URLError) PythonClass() string { return e.Class }
 
 // VersionError is a version string version_is_compatible cannot read:
 // Python raises ValueError for a non-numeric part and IndexError for a
-// missing minor part.
+// missing minor part. Reason is the Python message.
 type VersionError struct {
 	Version string
 	Class   string // "ValueError" or "IndexError"
@@ -64,15 +77,21 @@ func (e *VersionError) Is(t error) bool { return t == ErrInvalidVersion }
 // PythonClass is the class of the exception Python raises.
 func (e *VersionError) PythonClass() string { return e.Class }
 
-// ConfigError is a configuration file or value oslo.config would refuse (or
-// that goslo refuses more strictly; see LoadConfig).
+// ConfigError is a configuration oslo.config refuses, or one goslo refuses
+// more strictly (Class ""): see ParseConfig.
 type ConfigError struct {
-	File    string // "" when not from a file
-	Line    int    // 0 when not a parse error
-	Section string
+	File    string // the ConfigFile name, "" when not from a file
+	Line    int    // the line of a parse error, 0 otherwise
+	Section string // the group, or the section as written
 	Option  string
 	Value   string
-	Reason  string
+	Reason  string // what is wrong
+	// Class and Message are the Python exception oslo.config (or the
+	// driver's URL override) raises for the same input, its class name and
+	// str(); with file names as given here. Class is "" where Python
+	// accepts the input.
+	Class   string
+	Message string
 }
 
 func (e *ConfigError) Error() string {
@@ -80,7 +99,7 @@ func (e *ConfigError) Error() string {
 	if e.File != "" {
 		s += " " + e.File
 		if e.Line > 0 {
-			s += fmt.Sprintf(":%d", e.Line)
+			s += ":" + strconv.Itoa(e.Line)
 		}
 	}
 	if e.Option != "" {
@@ -96,3 +115,6 @@ func (e *ConfigError) Error() string {
 
 // Is matches ErrConfig.
 func (e *ConfigError) Is(t error) bool { return t == ErrConfig }
+
+// PythonClass is the class of the exception Python raises ("" if none).
+func (e *ConfigError) PythonClass() string { return e.Class }

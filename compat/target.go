@@ -18,7 +18,9 @@ type Target struct {
 	LegacyNamespaces []string
 }
 
-// String renders the target like oslo's repr, with only the set fields.
+// String is the target's repr in oslo: "<Target " and the set fields
+// among exchange, topic, namespace, version, server and fanout as
+// "name=value", comma-separated, then ">". LegacyNamespaces is not shown.
 func (t Target) String() string {
 	var parts []string
 	add := func(k, v string) {
@@ -37,26 +39,64 @@ func (t Target) String() string {
 	return "<Target " + strings.Join(parts, ", ") + ">"
 }
 
-// ValidateSend checks a target for sending: a topic is required, and a CALL
-// (wantReply) cannot fan out (oslo's InvalidTarget).
-func (t Target) ValidateSend(wantReply bool) error {
-	if t.Topic == "" {
-		return &InvalidTargetError{t, "a target needs a topic to send to"}
-	}
-	if wantReply && t.Fanout {
-		return &InvalidTargetError{t, "a call cannot be fanned out"}
+// Use is what a target is used for, which decides the rules Validate
+// applies.
+type Use int
+
+const (
+	// UseCast sends a CAST (RPCClient.cast): a topic is required.
+	UseCast Use = iota
+	// UseCall sends a CALL (RPCClient.call): no fanout, then a topic.
+	UseCall
+	// UseNotify sends a notification (Notifier): a topic is required.
+	UseNotify
+	// UseListen is an RPC server's target: topic and server are required.
+	UseListen
+	// UseListenNotifications is a notification listener's target: a topic
+	// is required.
+	UseListenNotifications
+)
+
+// Validate applies oslo's checks for a use, in the reference's order and
+// with its messages: RPCClient.call refuses fanout ("A call cannot be used
+// with fanout"), Transport._send and _send_notification need a topic ("A
+// topic is required to send"), Transport._listen a topic and a server ("A
+// server's target must have topic and server names specified"), and
+// _listen_for_notifications a topic ("A target must have topic
+// specified"). The error is an *InvalidTargetError.
+func (t Target) Validate(use Use) error {
+	switch use {
+	case UseCall:
+		if t.Fanout {
+			return &InvalidTargetError{t, "A call cannot be used with fanout"}
+		}
+		fallthrough
+	case UseCast, UseNotify:
+		if t.Topic == "" {
+			return &InvalidTargetError{t, "A topic is required to send"}
+		}
+	case UseListen:
+		if t.Topic == "" || t.Server == "" {
+			return &InvalidTargetError{t, "A server's target must have topic and server names specified"}
+		}
+	case UseListenNotifications:
+		if t.Topic == "" {
+			return &InvalidTargetError{t, "A target must have topic specified"}
+		}
 	}
 	return nil
 }
 
-// ValidateListen checks a target an RPC server listens on: topic and server
-// are both required.
-func (t Target) ValidateListen() error {
-	if t.Topic == "" || t.Server == "" {
-		return &InvalidTargetError{t, "a server target needs a topic and a server"}
+// ValidateSend is Validate(UseCall) when wantReply, else Validate(UseCast).
+func (t Target) ValidateSend(wantReply bool) error {
+	if wantReply {
+		return t.Validate(UseCall)
 	}
-	return nil
+	return t.Validate(UseCast)
 }
+
+// ValidateListen is Validate(UseListen).
+func (t Target) ValidateListen() error { return t.Validate(UseListen) }
 
 // Listener types: the prefix of matchmaker keys for direct-mode (ROUTER)
 // and proxy-mode (DEALER) servers.
@@ -104,10 +144,12 @@ func TargetKey(listenerType string, t Target) string {
 }
 
 // RegistrationKeys lists the keys a server registers under, in the
-// reference's order: L/topic/server (when a server is set), then L/topic.
+// reference's order (the matchmaker's register): TargetKey when a server
+// is set (which is the topic key again for a fanout target), then
+// TopicKey.
 func RegistrationKeys(listenerType string, t Target) []string {
 	if t.Server != "" {
-		return []string{PrefixedKey(listenerType, t.Topic+"/"+ServerName(t.Server)), TopicKey(listenerType, t)}
+		return []string{TargetKey(listenerType, t), TopicKey(listenerType, t)}
 	}
 	return []string{TopicKey(listenerType, t)}
 }
@@ -142,13 +184,29 @@ func SubIdentity(host, topic, uuid string) string { return host + "/" + topic + 
 // ProxyIdentity is a proxy socket's identity "<host>/zmq-proxy/<uuid4>".
 func ProxyIdentity(host, uuid string) string { return host + "/zmq-proxy/" + uuid }
 
-// PublisherRecord is a PUBLISHERS member: "<pub host:port>,<frontend host:port>".
+// PublisherRecord is a PUBLISHERS member: "<pub host:port>,<frontend
+// host:port>" (the matchmaker's register_publisher joins the pair with ",").
 func PublisherRecord(pub, frontend string) string { return pub + "," + frontend }
 
-// ParsePublisherRecord splits a PUBLISHERS member at its first comma, as the
-// reference's get_publishers does (the frontend is empty when the member
-// holds no comma).
+// ParsePublisherRecord reads a PUBLISHERS member as the reference's
+// get_publishers does, tuple(member.split(",")): ok is true only for
+// exactly two parts, the pair every caller unpacks (a Python peer fails on
+// any other member). Otherwise pub is the part before the first comma and
+// frontend the second part, or "" when there is none.
 func ParsePublisherRecord(member string) (pub, frontend string, ok bool) {
-	pub, frontend, ok = strings.Cut(member, ",")
-	return pub, frontend, ok
+	parts := strings.Split(member, ",")
+	if len(parts) > 1 {
+		frontend = parts[1]
+	}
+	return parts[0], frontend, len(parts) == 2
+}
+
+// TCPAddress is zmq_address.get_tcp_direct_address: "tcp://" + host, the
+// endpoint a socket connects to for a "host:port" address.
+func TCPAddress(hostPort string) string { return "tcp://" + hostPort }
+
+// TCPBindAddress is the endpoint a server binds: "tcp://<bind address>:<port>"
+// (get_tcp_direct_address(combine_address(bind_address, port))).
+func TCPBindAddress(bindAddress string, port int) string {
+	return TCPAddress(HostPort(bindAddress, port))
 }

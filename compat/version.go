@@ -18,9 +18,9 @@ func VersionIsCompatible(imp, req string) (bool, error) {
 		if i >= len(parts) {
 			return nil, &VersionError{Version: whole, Class: "IndexError", Reason: "list index out of range"}
 		}
-		n, ok := PyInt(parts[i])
-		if !ok {
-			return nil, &VersionError{Version: whole, Class: "ValueError", Reason: "invalid literal for int() with base 10: " + pyQuote(parts[i])}
+		n, err := PyIntStr(parts[i])
+		if err != nil {
+			return nil, &VersionError{Version: whole, Class: "ValueError", Reason: err.Error()}
 		}
 		return n, nil
 	}
@@ -68,75 +68,30 @@ func VersionIsCompatible(imp, req string) (bool, error) {
 	return true, nil
 }
 
-// CapAllows is version_is_compatible with Python's None spelled "": an empty
-// cap (None) allows everything, an empty version (None) nothing. It is the
-// client's version_cap check.
-func CapAllows(capVersion, version string) (bool, error) {
-	if capVersion == "" {
+// VersionIsCompatibleOptional is version_is_compatible with Python's None
+// as nil: a nil imp (no version implemented, or no cap) accepts every
+// request, and a nil req (a request without a version) is refused by any
+// non-nil imp. Otherwise it is VersionIsCompatible.
+func VersionIsCompatibleOptional(imp, req *string) (bool, error) {
+	if imp == nil {
 		return true, nil
 	}
-	if version == "" {
+	if req == nil {
 		return false, nil
 	}
-	return VersionIsCompatible(capVersion, version)
+	return VersionIsCompatible(*imp, *req)
 }
 
-// PyInt reads s as Python's int(s) does for base 10 with ASCII digits:
-// surrounding whitespace, an optional sign, and single underscores between
-// digits. (Python also accepts non-ASCII decimal digits; goslo does not.)
-func PyInt(s string) (*big.Int, bool) {
-	s = strings.Trim(s, " \t\n\r\v\f")
-	neg := false
-	if s != "" && (s[0] == '+' || s[0] == '-') {
-		neg = s[0] == '-'
-		s = s[1:]
-	}
-	if s == "" || s[0] == '_' || s[len(s)-1] == '_' || strings.Contains(s, "__") {
-		return nil, false
-	}
-	digits := strings.ReplaceAll(s, "_", "")
-	for i := 0; i < len(digits); i++ {
-		if digits[i] < '0' || digits[i] > '9' {
-			return nil, false
+// CapAllows is the RPC client's version_cap check with goslo's spelling of
+// None, the empty string (Target.Version "" is an unset version): an empty
+// cap allows everything, an empty version nothing. See
+// VersionIsCompatibleOptional for the pointer form.
+func CapAllows(capVersion, version string) (bool, error) {
+	opt := func(s string) *string {
+		if s == "" {
+			return nil
 		}
+		return &s
 	}
-	n, ok := new(big.Int).SetString(digits, 10)
-	if !ok {
-		return nil, false
-	}
-	if neg {
-		n.Neg(n)
-	}
-	return n, true
-}
-
-// pyQuote renders s as Python's repr of a str does for the common cases.
-func pyQuote(s string) string {
-	q := "'"
-	if strings.Contains(s, "'") && !strings.Contains(s, `"`) {
-		q = `"`
-	}
-	var b strings.Builder
-	b.WriteString(q)
-	for _, r := range s {
-		switch {
-		case r == '\\':
-			b.WriteString(`\\`)
-		case string(r) == q:
-			b.WriteString(`\` + q)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			const hex = "0123456789abcdef"
-			b.WriteString(`\x` + string(hex[r>>4]) + string(hex[r&0xf]))
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteString(q)
-	return b.String()
+	return VersionIsCompatibleOptional(opt(capVersion), opt(version))
 }
