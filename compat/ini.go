@@ -186,23 +186,8 @@ func checkUTF8(name string, b []byte) error {
 				i++
 				continue
 			}
-			need, lo, hi := 0, byte(0x80), byte(0xbf)
-			switch {
-			case c >= 0xc2 && c <= 0xdf:
-				need = 1
-			case c == 0xe0:
-				need, lo = 2, 0xa0
-			case c >= 0xe1 && c <= 0xec, c == 0xee, c == 0xef:
-				need = 2
-			case c == 0xed:
-				need, hi = 2, 0x9f
-			case c == 0xf0:
-				need, lo = 3, 0x90
-			case c >= 0xf1 && c <= 0xf3:
-				need = 3
-			case c == 0xf4:
-				need, hi = 3, 0x8f
-			default:
+			need, lo, hi, ok := utf8Lead(c)
+			if !ok {
 				return fail(i, i-bufStart, 1, "invalid start byte")
 			}
 			k := 1

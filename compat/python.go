@@ -273,24 +273,8 @@ func pyDecodeReplace(b []byte) string {
 			i++
 			continue
 		}
-		var need int
-		lo, hi := byte(0x80), byte(0xbf) // range of the second byte
-		switch {
-		case c >= 0xc2 && c <= 0xdf:
-			need = 1
-		case c == 0xe0:
-			need, lo = 2, 0xa0
-		case c >= 0xe1 && c <= 0xec, c == 0xee, c == 0xef:
-			need = 2
-		case c == 0xed:
-			need, hi = 2, 0x9f
-		case c == 0xf0:
-			need, lo = 3, 0x90
-		case c >= 0xf1 && c <= 0xf3:
-			need = 3
-		case c == 0xf4:
-			need, hi = 3, 0x8f
-		default:
+		need, lo, hi, ok := utf8Lead(c)
+		if !ok {
 			sb.WriteRune(utf8.RuneError)
 			i++
 			continue
@@ -395,4 +379,32 @@ func pyQuotePlus(s string) string {
 		return pyQuote(s, "")
 	}
 	return strings.ReplaceAll(pyQuote(s, " "), " ", "+")
+}
+
+// utf8Lead reads a UTF-8 lead byte as CPython's decoder does: how many
+// continuation bytes follow, and the allowed range of the second byte
+// (narrowed for E0, ED, F0 and F4, which rules out overlongs, surrogates
+// and code points past U+10FFFF). ok is false for a byte that cannot start
+// a sequence.
+func utf8Lead(c byte) (need int, lo, hi byte, ok bool) {
+	lo, hi = 0x80, 0xbf
+	switch {
+	case c >= 0xc2 && c <= 0xdf:
+		need = 1
+	case c == 0xe0:
+		need, lo = 2, 0xa0
+	case c >= 0xe1 && c <= 0xec, c == 0xee, c == 0xef:
+		need = 2
+	case c == 0xed:
+		need, hi = 2, 0x9f
+	case c == 0xf0:
+		need, lo = 3, 0x90
+	case c >= 0xf1 && c <= 0xf3:
+		need = 3
+	case c == 0xf4:
+		need, hi = 3, 0x8f
+	default:
+		return 0, 0, 0, false
+	}
+	return need, lo, hi, true
 }

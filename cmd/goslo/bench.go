@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -153,61 +154,35 @@ func bench(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func benchServer(args []string, stdin io.Reader, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bench rpc-server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var b busFlags
-	b.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if b.topic == "" {
-		fmt.Fprintln(stderr, "goslo bench rpc-server: --topic is required")
-		return 2
-	}
-	if b.server == "" {
-		b.server, _ = os.Hostname()
-	}
-	ctx, cancel := untilStopped(stdin)
-	defer cancel()
-	tr, err := b.transport(ctx, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "goslo bench:", err)
-		return 1
-	}
-	defer tr.Close()
-	var received, notified atomic.Int64
-	ep := goslo.NewEndpoint("", "1.0").
-		Handle("echo", func(_ context.Context, _ *goslo.Map, a *goslo.Map) (any, error) {
-			received.Add(1)
-			return a, nil
-		}).
-		Handle("bench_stats", func(context.Context, *goslo.Map, *goslo.Map) (any, error) {
-			return goslo.NewMap("received", received.Load(), "notified", notified.Load()), nil
-		})
-	srv, err := goslo.NewRPCServer(tr, goslo.Target{Topic: b.topic, Server: b.server}, ep)
-	if err == nil {
-		err = srv.Start(ctx)
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "goslo bench:", err)
-		return 1
-	}
-	// Notifications of `goslo bench notify` go to <topic>.info.
-	l := goslo.NewNotificationListener(tr, []string{b.topic}, &goslo.NotificationEndpoint{
-		Handlers: map[string]goslo.NotificationHandler{"info": func(context.Context, goslo.Notification) error {
-			notified.Add(1)
-			return nil
-		}}})
-	if err := l.Start(ctx); err != nil {
-		fmt.Fprintln(stderr, "goslo bench:", err)
-		return 1
-	}
-	<-ctx.Done()
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	_ = l.Stop(sctx)
-	_ = srv.Stop(sctx)
-	return 0
+	return runServer("bench rpc-server", args, stdin, stderr, func(ctx context.Context, tr *goslo.Transport, b busFlags) (func(context.Context) error, error) {
+		var received, notified atomic.Int64
+		ep := goslo.NewEndpoint("", "1.0").
+			Handle("echo", func(_ context.Context, _ *goslo.Map, a *goslo.Map) (any, error) {
+				received.Add(1)
+				return a, nil
+			}).
+			Handle("bench_stats", func(context.Context, *goslo.Map, *goslo.Map) (any, error) {
+				return goslo.NewMap("received", received.Load(), "notified", notified.Load()), nil
+			})
+		srv, err := goslo.NewRPCServer(tr, goslo.Target{Topic: b.topic, Server: b.server}, ep)
+		if err != nil {
+			return nil, err
+		}
+		if err := srv.Start(ctx); err != nil {
+			return nil, err
+		}
+		// Notifications of `goslo bench notify` go to <topic>.info.
+		l := goslo.NewNotificationListener(tr, []string{b.topic}, &goslo.NotificationEndpoint{
+			Handlers: map[string]goslo.NotificationHandler{"info": func(context.Context, goslo.Notification) error {
+				notified.Add(1)
+				return nil
+			}}})
+		if err := l.Start(ctx); err != nil {
+			_ = srv.Stop(ctx)
+			return nil, err
+		}
+		return func(ctx context.Context) error { return errors.Join(l.Stop(ctx), srv.Stop(ctx)) }, nil
+	})
 }
 
 func benchClient(args []string, stdout, stderr io.Writer) int {

@@ -125,8 +125,12 @@ func (b builtin) Sleep(ctx context.Context, _ *goslo.Map, args *goslo.Map) (any,
 	return v, nil
 }
 
-func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+// runServer is the life of every long-running server command: flags,
+// transport, setup, then waiting for SIGINT, SIGTERM or "quit" and a
+// bounded clean stop (unregistering).
+func runServer(name string, args []string, stdin io.Reader, stderr io.Writer,
+	setup func(ctx context.Context, tr *goslo.Transport, b busFlags) (stop func(context.Context) error, err error)) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var b busFlags
 	b.register(fs)
@@ -134,7 +138,7 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if b.topic == "" {
-		fmt.Fprintln(stderr, "goslo serve: --topic is required")
+		fmt.Fprintf(stderr, "goslo %s: --topic is required\n", name)
 		return 2
 	}
 	if b.server == "" {
@@ -144,34 +148,43 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer cancel()
 	tr, err := b.transport(ctx, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "goslo serve:", err)
+		fmt.Fprintf(stderr, "goslo %s: %v\n", name, err)
 		return 1
 	}
 	defer tr.Close()
-	ep, _ := goslo.EndpointOf(builtin{name: b.server}, "", "1.0")
-	srv, err := goslo.NewRPCServer(tr, goslo.Target{Topic: b.topic, Server: b.server}, ep)
+	stop, err := setup(ctx, tr, b)
 	if err != nil {
-		fmt.Fprintln(stderr, "goslo serve:", err)
-		return 1
-	}
-	var mu sync.Mutex
-	srv.SetObserver(func(r goslo.RequestInfo) {
-		mu.Lock()
-		defer mu.Unlock()
-		_ = jsonLine(stdout, goslo.NewMap("type", r.Type, "method", r.Method, "args", r.Args, "context", r.Context, "message_id", r.MessageID))
-	})
-	if err := srv.Start(ctx); err != nil {
-		fmt.Fprintln(stderr, "goslo serve:", err)
+		fmt.Fprintf(stderr, "goslo %s: %v\n", name, err)
 		return 1
 	}
 	<-ctx.Done()
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
-	if err := srv.Stop(sctx); err != nil {
-		fmt.Fprintln(stderr, "goslo serve: stop:", err)
+	if err := stop(sctx); err != nil {
+		fmt.Fprintf(stderr, "goslo %s: stop: %v\n", name, err)
 		return 1
 	}
 	return 0
+}
+
+func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runServer("serve", args, stdin, stderr, func(ctx context.Context, tr *goslo.Transport, b busFlags) (func(context.Context) error, error) {
+		ep, _ := goslo.EndpointOf(builtin{name: b.server}, "", "1.0")
+		srv, err := goslo.NewRPCServer(tr, goslo.Target{Topic: b.topic, Server: b.server}, ep)
+		if err != nil {
+			return nil, err
+		}
+		var mu sync.Mutex
+		srv.SetObserver(func(r goslo.RequestInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			_ = jsonLine(stdout, goslo.NewMap("type", r.Type, "method", r.Method, "args", r.Args, "context", r.Context, "message_id", r.MessageID))
+		})
+		if err := srv.Start(ctx); err != nil {
+			return nil, err
+		}
+		return srv.Stop, nil
+	})
 }
 
 func callOrCast(mode string, args []string, stdout, stderr io.Writer) int {
