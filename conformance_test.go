@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/envelope"
 )
 
@@ -19,12 +20,21 @@ type mode struct {
 	dynamic       bool
 	serialization string
 	calls         int // sequential calls that must all succeed
+	routerProxy   bool
+	pubSub        bool
+	acks          bool
 }
 
 var modes = []mode{
 	{name: "direct-static-json", serialization: "json", calls: 100000},
 	{name: "direct-static-msgpack", serialization: "msgpack", calls: 10000},
 	{name: "direct-dynamic-json", dynamic: true, serialization: "json", calls: 3000},
+	{name: "proxy-json", routerProxy: true, serialization: "json", calls: 20000},
+	{name: "proxy-msgpack", routerProxy: true, serialization: "msgpack", calls: 3000},
+	{name: "proxy-pubsub-json", routerProxy: true, pubSub: true, serialization: "json", calls: 3000},
+	{name: "proxy-acks-json", routerProxy: true, acks: true, serialization: "json", calls: 3000},
+	{name: "proxy-pubsub-acks-json", routerProxy: true, pubSub: true, acks: true, serialization: "json", calls: 3000},
+	{name: "direct-pubsub-json", pubSub: true, serialization: "json", calls: 3000},
 }
 
 // TestConformance runs one suite in every mode goslo implements: every
@@ -44,8 +54,19 @@ func conformance(t *testing.T, m mode) {
 	tr := localTransport(t, WithOptions(func(c *compat.Config) {
 		c.ZMQ.RPCZMQSerialization = m.serialization
 		c.ZMQ.UseDynamicConnections = m.dynamic
+		c.ZMQ.UseRouterProxy = m.routerProxy
+		c.ZMQ.UsePubSub = m.pubSub
+		c.ZMQ.RPCUseAcks = m.acks
+		c.ZMQ.RPCAckTimeoutBase = 1
 	}))
 	ctx := context.Background()
+	if m.routerProxy || m.pubSub {
+		po := driver.ProxyOptionsFrom(tr.Config())
+		po.Host = "127.0.0.1"
+		px, err := driver.NewProxy(ctx, tr.Matchmaker(), po)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = px.Stop(context.Background()) })
+	}
 	var mu sync.Mutex
 	seen := map[string]int{}
 	ep := NewEndpoint("", "1.0").
@@ -78,10 +99,10 @@ func conformance(t *testing.T, m mode) {
 	fan := true
 	require.NoError(t, cl.Prepare(PrepareOptions{Fanout: &fan}).Cast(ctx, nil, "note", NewMap("k", "fanout")))
 	got := make(chan string, 2)
-	l := NewNotificationListener(tr, []string{"conf-notes"}, &NotificationEndpoint{Handlers: map[string]NotificationHandler{
+	l := NewNotificationListener(tr, []string{"notes-conf"}, &NotificationEndpoint{Handlers: map[string]NotificationHandler{
 		"info": func(_ context.Context, n Notification) error { got <- n.EventType; return nil }}})
 	require.NoError(t, l.Start(ctx))
-	require.NoError(t, NewNotifier(tr, "p", "conf-notes").Info(ctx, nil, "e.t", nil))
+	require.NoError(t, NewNotifier(tr, "p", "notes-conf").Info(ctx, nil, "e.t", nil))
 	select {
 	case e := <-got:
 		require.Equal(t, "e.t", e)

@@ -39,6 +39,32 @@ type Options struct {
 	// that sends more is disconnected by libzmq. Default 64 MiB.
 	MaxMessageSize int64
 	Logger         *slog.Logger
+
+	// RouterProxy is use_router_proxy: CALL/CAST (and, without PubSub,
+	// fanout and notify) go through the proxies of PUBLISHERS; servers
+	// connect a DEALER to every ROUTERS record and register it as
+	// DEALER/<topic>[/<server>].
+	RouterProxy bool
+	// PubSub is use_pub_sub: fanout and notify go as one message to one
+	// proxy, which publishes them; servers add a SUB consumer.
+	PubSub bool
+	// SubscribeOn (subscribe_on) replaces the publishers of PUBLISHERS as
+	// the addresses SUB consumers connect to.
+	SubscribeOn []string
+	// Immediate is zmq_immediate, for the proxy-mode DEALERs.
+	Immediate bool
+	// Acks is rpc_use_acks (proxy mode only): servers ack CALL and CAST on
+	// receipt and drop duplicates within MessageTTL; clients resend an
+	// unacked CALL or CAST after AckTimeout × AckMultiplier^n, at most
+	// RetryAttempts times (negative: for ever).
+	Acks          bool
+	MessageTTL    time.Duration
+	AckTimeout    time.Duration
+	AckMultiplier int
+	RetryAttempts int
+	// MaxTracked bounds the messages a proxy-mode client tracks for acks
+	// (beyond it, new messages are sent untracked, with a warning).
+	MaxTracked int
 }
 
 // OptionsFrom takes the driver options from a compat.Config.
@@ -50,8 +76,17 @@ func OptionsFrom(c *compat.Config) Options {
 		TargetUpdate:    time.Duration(c.ZMQ.ZMQTargetUpdate) * time.Second,
 		ResponseTimeout: time.Duration(c.Default.RPCResponseTimeout) * time.Second,
 		Workers:         64, HWM: 100000,
-		Dynamic:  c.ZMQ.UseDynamicConnections,
-		Failover: c.ZMQ.ZMQFailoverConnections,
+		Dynamic:       c.ZMQ.UseDynamicConnections,
+		Failover:      c.ZMQ.ZMQFailoverConnections,
+		RouterProxy:   c.ZMQ.UseRouterProxy,
+		PubSub:        c.ZMQ.UsePubSub,
+		SubscribeOn:   append([]string(nil), c.ZMQ.SubscribeOn...),
+		Immediate:     c.ZMQ.ZMQImmediate,
+		Acks:          c.ZMQ.RPCUseAcks,
+		MessageTTL:    time.Duration(c.ZMQ.RPCMessageTTL) * time.Second,
+		AckTimeout:    time.Duration(c.ZMQ.RPCAckTimeoutBase) * time.Second,
+		AckMultiplier: c.ZMQ.RPCAckTimeoutMultiplier,
+		RetryAttempts: c.ZMQ.RPCRetryAttempts,
 	}
 }
 
@@ -65,6 +100,7 @@ type ZMQ struct {
 	zctx  *zmq.Context
 	mu    sync.Mutex
 	cl    *client
+	pc    *proxyClient
 	srvs  map[*Server]bool
 	close sync.Once
 }
@@ -85,6 +121,15 @@ func NewZMQ(mm matchmaker.Matchmaker, opts Options) (*ZMQ, error) {
 	}
 	if opts.ResponseTimeout <= 0 {
 		opts.ResponseTimeout = 60 * time.Second
+	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = 15 * time.Second
+	}
+	if opts.AckMultiplier <= 0 {
+		opts.AckMultiplier = 2
+	}
+	if opts.MaxTracked <= 0 {
+		opts.MaxTracked = 100000
 	}
 	if opts.MaxPort <= opts.MinPort {
 		return nil, fmt.Errorf("driver: port range [%d, %d) is empty", opts.MinPort, opts.MaxPort)
@@ -386,10 +431,6 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 // trip, so the reply is read by the one waiting for it: no reply slot can be
 // missed, and a late reply to an abandoned call is recognised and dropped.
 func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte, error) {
-	c, err := d.client()
-	if err != nil {
-		return nil, err
-	}
 	timeout := d.opts.ResponseTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -399,6 +440,17 @@ func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		defer cancel()
 	}
 	id := NewUUID1()
+	if d.opts.RouterProxy {
+		pc, err := d.proxy()
+		if err != nil {
+			return nil, err
+		}
+		return pc.call(ctx, t, id, payload, timeout)
+	}
+	c, err := d.client()
+	if err != nil {
+		return nil, err
+	}
 	frames := DirectRequest(Call, id, payload)
 	for attempt := 0; ; attempt++ {
 		key, hosts, err := c.hosts(ctx, t, false)
@@ -461,10 +513,6 @@ func (d *ZMQ) Notify(ctx context.Context, t compat.Target, payload []byte) error
 }
 
 func (d *ZMQ) post(ctx context.Context, t compat.Target, mt MsgType, payload []byte) error {
-	c, err := d.client()
-	if err != nil {
-		return err
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.opts.ResponseTimeout)
@@ -472,7 +520,18 @@ func (d *ZMQ) post(ctx context.Context, t compat.Target, mt MsgType, payload []b
 	}
 	dl, _ := ctx.Deadline()
 	id := NewUUID1()
-	err = c.send(ctx, t, mt, id, payload, dl)
+	var err error
+	if d.opts.RouterProxy || (d.opts.PubSub && mt.IsMultisend()) {
+		var pc *proxyClient
+		if pc, err = d.proxy(); err == nil {
+			err = pc.post(ctx, t, mt, id, payload, dl)
+		}
+	} else {
+		var c *client
+		if c, err = d.client(); err == nil {
+			err = c.send(ctx, t, mt, id, payload, dl)
+		}
+	}
 	if err != nil {
 		d.log.Warn("driver: message dropped", "type", mt.String(), "message_id", id, "target", t.String(), "err", err)
 	}
@@ -488,10 +547,13 @@ func (d *ZMQ) Close() error {
 		for s := range d.srvs {
 			srvs = append(srvs, s)
 		}
-		cl := d.cl
+		cl, pc := d.cl, d.pc
 		d.mu.Unlock()
 		for _, s := range srvs {
 			s.shutdown()
+		}
+		if pc != nil {
+			pc.close()
 		}
 		if cl != nil {
 			cl.closeCalls()
@@ -525,7 +587,7 @@ type Request struct {
 	MsgID   string
 	Payload []byte
 	s       *Server
-	ident   []byte
+	ident   []byte // the client's identity: ROUTER-prepended (direct) or the reply id frame (proxy)
 }
 
 // Reply sends the reply payload of a CALL. It is a no-op for other types.
@@ -533,10 +595,18 @@ func (r *Request) Reply(payload []byte) error {
 	if r.Type != Call {
 		return nil
 	}
-	frames := DirectReply(r.ident, r.MsgID, payload)
+	var frames [][]byte
+	if r.s.proxied {
+		frames = ProxyReply(r.ident, r.MsgID, payload)
+	} else {
+		frames = DirectReply(r.ident, r.MsgID, payload)
+	}
 	return r.s.l.do(func() {
 		if r.s.sock == nil {
 			return
+		}
+		if r.s.cache != nil {
+			r.s.cache.setReply(r.MsgID, frames)
 		}
 		if _, err := r.s.sock.SendMessageDontwait(framesAsAny(frames)...); err != nil {
 			r.s.d.log.Warn("driver: reply not sent", "message_id", r.MsgID, "err", err)
@@ -547,22 +617,34 @@ func (r *Request) Reply(payload []byte) error {
 // Handler serves one request on a worker goroutine.
 type Handler func(r *Request)
 
-// Server is a direct-mode ROUTER consumer registered in the matchmaker.
+// Server is a consumer registered in the matchmaker: a ROUTER bound on a
+// port (direct modes) or a DEALER connected to every proxy backend (proxy
+// mode), plus a SUB socket with use_pub_sub.
 type Server struct {
-	d      *ZMQ
-	target compat.Target
-	addr   string
-	l      *loop
-	sock   *zmq.Socket // owned by l
-	keeper *matchmaker.Keeper
-	work   chan *Request
-	wg     sync.WaitGroup
-	once   sync.Once
+	d        *ZMQ
+	target   compat.Target
+	addr     string // "<host>:<port>" (direct) or the DEALER identity (proxy)
+	listener string // compat.Router or compat.Dealer
+	proxied  bool
+	l        *loop
+	sock     *zmq.Socket // owned by l
+	sub      *zmq.Socket // owned by l; nil without pub/sub
+	cache    *ttlCache   // owned by l; nil without acks
+	conns    map[*zmq.Socket]map[string]bool
+	keeper   *matchmaker.Keeper
+	work     chan *Request
+	wg       sync.WaitGroup
+	stopRef  chan struct{}
+	refDone  chan struct{}
+	once     sync.Once
 }
 
-// Listen binds a ROUTER on a random port of the range, registers
-// "<host>:<port>" for target (ROUTER/topic[/server]) through a keeper, and
-// runs h for each request on a bounded pool of workers.
+// Listen starts a consumer of t. Direct modes bind a ROUTER on a random
+// port of the range and register "<host>:<port>" as ROUTER/topic[/server];
+// proxy mode connects a DEALER with identity "<host>/<key>/<uuid4>" to
+// every ROUTERS record and registers that identity as DEALER/topic[/server];
+// use_pub_sub adds a SUB socket subscribed to the topic on every publisher.
+// Each request runs h on a bounded pool of workers.
 func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, error) {
 	d.mu.Lock()
 	if d.zctx == nil {
@@ -570,9 +652,95 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 		return nil, ErrClosed
 	}
 	d.mu.Unlock()
+	s := &Server{d: d, target: t, work: make(chan *Request, d.opts.Workers), conns: map[*zmq.Socket]map[string]bool{},
+		stopRef: make(chan struct{}), refDone: make(chan struct{})}
+	var err error
+	if d.opts.RouterProxy {
+		err = s.openDealer()
+	} else {
+		err = s.openRouter()
+	}
+	if err == nil && d.opts.PubSub {
+		err = s.openSub()
+	}
+	if err == nil {
+		s.l, err = newLoop(d.zctx, "server-"+t.Topic, d.log, s.tick)
+	}
+	if err != nil {
+		if s.sock != nil {
+			s.sock.Close()
+		}
+		if s.sub != nil {
+			s.sub.Close()
+		}
+		return nil, err
+	}
+	for i := 0; i < d.opts.Workers; i++ {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for r := range s.work {
+				h(r)
+			}
+		}()
+	}
+	err = s.l.sync(func() {
+		s.l.addReader(s.sock, s.onRequest)
+		if s.sub != nil {
+			s.l.addReader(s.sub, s.onPublished)
+		}
+	})
+	if err != nil {
+		close(s.refDone)
+		s.shutdown()
+		return nil, err
+	}
+	if s.proxied || s.sub != nil {
+		var mons [][2]*zmq.Socket
+		for _, sock := range []*zmq.Socket{s.sock, s.sub} {
+			if sock == nil || (sock == s.sock && !s.proxied) {
+				continue
+			}
+			var m *zmq.Socket
+			// The socket now belongs to the loop: start the monitor there.
+			_ = s.l.sync(func() { m, err = s.watch(sock) })
+			if err == nil {
+				mons = append(mons, [2]*zmq.Socket{sock, m})
+			}
+		}
+		s.refresh(ctx)
+		deadline := time.Now().Add(2 * time.Second)
+		if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+			deadline = dl
+		}
+		for _, m := range mons {
+			s.awaitHandshakes(m[0], m[1], deadline)
+		}
+		go s.refresher()
+	} else {
+		close(s.refDone)
+	}
+	s.keeper, err = matchmaker.StartKeeper(context.WithoutCancel(ctx),
+		func(ctx context.Context) error {
+			return d.mm.Register(ctx, t, s.addr, s.listener, d.opts.TargetExpire)
+		},
+		func(ctx context.Context) error { return d.mm.Unregister(ctx, t, s.addr, s.listener) },
+		d.opts.TargetUpdate, d.log)
+	if err != nil {
+		d.log.Warn("driver: server not registered yet; the keeper retries", "target", t.String(), "addr", s.addr, "err", err)
+	}
+	d.mu.Lock()
+	d.srvs[s] = true
+	d.mu.Unlock()
+	return s, nil
+}
+
+// openRouter binds the direct-mode ROUTER on a random port of the range.
+func (s *Server) openRouter() error {
+	d := s.d
 	sock, err := d.socket(zmq.ROUTER, NewUUID4())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	port := 0
 	tries := max(d.opts.BindRetries, 1)
@@ -588,51 +756,29 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 	}
 	if port == 0 {
 		sock.Close()
-		return nil, fmt.Errorf("driver: no free port in [%d, %d) on %s after %d tries: %v", d.opts.MinPort, d.opts.MaxPort, d.opts.BindAddress, tries, err)
+		return fmt.Errorf("driver: no free port in [%d, %d) on %s after %d tries: %v", d.opts.MinPort, d.opts.MaxPort, d.opts.BindAddress, tries, err)
 	}
-	l, err := newLoop(d.zctx, "server-"+t.Topic, d.log, nil)
-	if err != nil {
-		sock.Close()
-		return nil, err
-	}
-	s := &Server{d: d, target: t, addr: compat.HostPort(d.opts.Host, port), l: l, sock: sock, work: make(chan *Request, d.opts.Workers)}
-	for i := 0; i < d.opts.Workers; i++ {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			for r := range s.work {
-				h(r)
-			}
-		}()
-	}
-	if err := l.sync(func() { l.addReader(sock, s.onRequest) }); err != nil {
-		s.shutdown()
-		return nil, err
-	}
-	s.keeper, err = matchmaker.StartKeeper(context.WithoutCancel(ctx),
-		func(ctx context.Context) error {
-			return d.mm.Register(ctx, t, s.addr, compat.Router, d.opts.TargetExpire)
-		},
-		func(ctx context.Context) error { return d.mm.Unregister(ctx, t, s.addr, compat.Router) },
-		d.opts.TargetUpdate, d.log)
-	if err != nil {
-		d.log.Warn("driver: server not registered yet; the keeper retries", "target", t.String(), "addr", s.addr, "err", err)
-	}
-	d.mu.Lock()
-	d.srvs[s] = true
-	d.mu.Unlock()
-	return s, nil
+	s.sock, s.addr, s.listener = sock, compat.HostPort(d.opts.Host, port), compat.Router
+	return nil
 }
 
-// Addr is the advertised "<host>:<port>".
+// Addr is the advertised "<host>:<port>" (direct modes) or the DEALER
+// identity (proxy mode).
 func (s *Server) Addr() string { return s.addr }
 
 func (s *Server) onRequest(frames [][]byte) {
-	in, err := ParseDirectRequest(frames)
+	var in *Incoming
+	var err error
+	if s.proxied {
+		in, err = ParseProxyServerRequest(frames)
+	} else {
+		in, err = ParseDirectRequest(frames)
+	}
 	if err != nil {
-		var fe *FrameError
-		errors.As(err, &fe)
 		s.d.log.Warn("driver: dropping request", "target", s.target.String(), "err", err)
+		return
+	}
+	if s.cache != nil && !s.acked(in) {
 		return
 	}
 	// Blocks the loop when every worker is busy and the queue is full:
@@ -641,7 +787,7 @@ func (s *Server) onRequest(frames [][]byte) {
 }
 
 // Stop unregisters, stops taking requests, lets in-flight handlers finish
-// and send their replies (bounded by ctx), then closes the socket.
+// and send their replies (bounded by ctx), then closes the sockets.
 func (s *Server) Stop(ctx context.Context) error {
 	var err error
 	if s.keeper != nil {
@@ -656,13 +802,24 @@ func (s *Server) shutdown() {
 		if s.keeper != nil {
 			s.keeper.Close()
 		}
+		close(s.stopRef)
+		<-s.refDone
 		// Stop reading, drain the workers, flush replies, close.
-		_ = s.l.sync(func() { s.l.removeReader(s.sock) })
+		_ = s.l.sync(func() {
+			s.l.removeReader(s.sock)
+			if s.sub != nil {
+				s.l.removeReader(s.sub)
+			}
+		})
 		close(s.work)
 		s.wg.Wait()
 		s.l.close(func() {
 			_ = s.sock.Close()
 			s.sock = nil
+			if s.sub != nil {
+				_ = s.sub.Close()
+				s.sub = nil
+			}
 		})
 		s.d.mu.Lock()
 		delete(s.d.srvs, s)

@@ -8,6 +8,7 @@
 //	goslo cast      cast a method
 //	goslo notify    send a notification
 //	goslo listen    print notifications as JSON lines
+//	goslo proxy     a drop-in for oslo-messaging-zmq-proxy (same flags and config)
 //	goslo bench     rpc-server, rpc-client and the raw zmq baseline, in the style of oslo's simulator
 //	goslo version   the goslo version and the oslo.messaging release it follows
 package main
@@ -46,6 +47,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return listenCmd(args[1:], stdin, stdout, stderr)
 	case "bench":
 		return bench(args[1:], stdin, stdout, stderr)
+	case "proxy":
+		return proxyCmd(args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-V":
 		fmt.Fprintf(stdout, "goslo %s (wire-compatible with oslo.messaging 8.1.4, zmq message version 1.0)\n", version)
 		return 0
@@ -73,6 +76,9 @@ commands:
   notify    --url URL --topic T --priority P --event-type E [--publisher-id ID]
             [--context JSON] PAYLOAD_JSON
   listen    --url URL --topic T [--priority P]... [--count N]
+  proxy     [-c CONFIG] [-u URL] [-H HOST] [-f PORT] [-b PORT] [-p PORT] [-lp]
+            [-a] [-l LOGFILE] [-d]: oslo-messaging-zmq-proxy's flags and
+            [zmq_proxy_opts]; SIGINT unregisters, SIGTERM leaves the records
   bench     rpc-server --url URL --topic T [--server S]
             rpc-client --url URL --topic T [--server S] --mode call|cast
                        --concurrency N --duration SECONDS [--payload-bytes B]

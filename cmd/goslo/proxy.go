@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/driver"
+	"github.com/goslo/goslo/matchmaker"
+)
+
+// proxyCmd is oslo-messaging-zmq-proxy with the same flags and config:
+// [zmq_proxy_opts] and the [oslo_messaging_zmq] options it reads come from
+// --config-file; flags override [zmq_proxy_opts] when given non-zero, as
+// the reference's argparse does; the matchmaker comes from the URL
+// (zmq_proxy_opts.url), whose query parameters are not applied. SIGINT
+// removes the proxy's records before it exits; SIGTERM leaves them to
+// expire, as the reference does. A "quit" line on stdin acts as SIGINT.
+func proxyCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("goslo proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		configFile, logFile, host, url string
+		fe, be, pub                    int
+		local, ack, debug              bool
+	)
+	str := func(p *string, short, long, help string) {
+		fs.StringVar(p, short, "", help)
+		fs.StringVar(p, long, "", help)
+	}
+	num := func(p *int, short, long, help string) {
+		fs.IntVar(p, short, 0, help)
+		fs.IntVar(p, long, 0, help)
+	}
+	boolean := func(p *bool, short, long, help string) {
+		fs.BoolVar(p, short, false, help)
+		fs.BoolVar(p, long, false, help)
+	}
+	str(&configFile, "c", "config-file", "Path to configuration file")
+	str(&logFile, "l", "log-file", "Path to log file")
+	str(&host, "H", "host", "Host FQDN for current proxy")
+	num(&fe, "f", "frontend-port", "Front-end ROUTER port number")
+	num(&be, "b", "backend-port", "Back-end ROUTER port number")
+	num(&pub, "p", "publisher-port", "Back-end PUBLISHER port number")
+	boolean(&local, "lp", "local-publisher", "Specify publisher/subscriber local proxy.")
+	boolean(&ack, "a", "ack-pub-sub", "Acknowledge PUB/SUB messages")
+	str(&url, "u", "url", "Transport URL with configurations")
+	boolean(&debug, "d", "debug", "Turn on DEBUG logging level instead of INFO")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "goslo proxy: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	logOut := stderr
+	if logFile != "" {
+		f, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			fmt.Fprintln(stderr, "goslo proxy:", err)
+			return 1
+		}
+		defer f.Close()
+		logOut = f
+	}
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+
+	hostname, _ := os.Hostname()
+	cfg := compat.DefaultConfig(hostname)
+	if configFile != "" {
+		data, err := os.ReadFile(configFile)
+		if err != nil {
+			fmt.Fprintln(stderr, "goslo proxy:", err)
+			return 1
+		}
+		if cfg, err = compat.ParseConfig(hostname, compat.ConfigFile{Name: configFile, Data: data}); err != nil {
+			fmt.Fprintln(stderr, "goslo proxy:", err)
+			return 1
+		}
+	}
+	p := &cfg.ZMQProxy
+	if host != "" {
+		p.Host = host
+	}
+	if fe != 0 {
+		p.FrontendPort = fe
+	}
+	if be != 0 {
+		p.BackendPort = be
+	}
+	if pub != 0 {
+		p.PublisherPort = pub
+	}
+	if local {
+		p.LocalPublisher = true
+	}
+	if ack {
+		p.AckPubSub = true
+	}
+	if url != "" {
+		p.URL = url
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "goslo proxy:", err)
+		return 1
+	}
+	u, err := compat.ParseTransportURL(p.URL)
+	if err != nil {
+		fmt.Fprintln(stderr, "goslo proxy:", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mcfg := matchmaker.ConfigFrom(cfg)
+	mcfg.Logger = log
+	mm, err := matchmaker.New(ctx, u, cfg.ZMQ.RPCZMQMatchmaker, mcfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "goslo proxy:", err)
+		return 1
+	}
+	defer mm.Close()
+	opts := driver.ProxyOptionsFrom(cfg)
+	opts.Logger = log
+	px, err := driver.NewProxy(ctx, mm, opts)
+	if err != nil {
+		fmt.Fprintln(stderr, "goslo proxy:", err)
+		return 1
+	}
+	_ = jsonLine(stdout, map[string]any{"proxy": px.Kind().String(), "frontend": px.Frontend(),
+		"backend": px.Backend(), "publisher": px.Publisher(), "pid": os.Getpid()})
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	quit := make(chan struct{})
+	go func() {
+		if stdin == nil {
+			return
+		}
+		buf := make([]byte, 0, 64)
+		one := make([]byte, 1)
+		for {
+			n, err := stdin.Read(one)
+			if n == 1 {
+				if one[0] == '\n' {
+					if string(buf) == "quit" {
+						close(quit)
+						return
+					}
+					buf = buf[:0]
+				} else if len(buf) < 64 {
+					buf = append(buf, one[0])
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var sig os.Signal = os.Interrupt
+	select {
+	case sig = <-sigs:
+	case <-quit:
+	}
+	st := px.Stats()
+	log.Info("Proxy shutting down ...", "signal", sig.String(), "front_to_back", st.FrontToBack,
+		"back_to_front", st.BackToFront, "published", st.Published, "acked", st.Acked, "dropped", st.Dropped)
+	if sig == syscall.SIGTERM {
+		px.Close() // records expire on their own, as with the reference
+		return 0
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := px.Stop(sctx); err != nil {
+		log.Warn("proxy records not removed", "err", err)
+	}
+	return 0
+}

@@ -1,0 +1,433 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/matchmaker"
+)
+
+// ProxyKind is the kind of proxy, chosen at start as the reference does.
+type ProxyKind int
+
+const (
+	// DoubleRouter has a frontend ROUTER for clients, a backend ROUTER for
+	// servers and a PUB (ports all 0, or a backend port set).
+	DoubleRouter ProxyKind = iota
+	// SingleRouter has one ROUTER for both sides and a PUB (a frontend port
+	// set and the backend port 0).
+	SingleRouter
+	// LocalPublisher is a SUB connected to the publishers (or subscribe_on)
+	// that republishes everything on its own PUB; it registers nothing.
+	LocalPublisher
+)
+
+func (k ProxyKind) String() string {
+	switch k {
+	case SingleRouter:
+		return "ROUTER"
+	case LocalPublisher:
+		return "L-PUBLISHER"
+	}
+	return "ROUTER-ROUTER"
+}
+
+// ProxyOptions configure a proxy: [zmq_proxy_opts] and the
+// [oslo_messaging_zmq] options the reference proxy reads.
+type ProxyOptions struct {
+	Host           string // zmq_proxy_opts.host: advertised host of every socket
+	FrontendPort   int    // 0: random in [MinPort, MaxPort)
+	BackendPort    int
+	PublisherPort  int
+	LocalPublisher bool
+	AckPubSub      bool // ack_pub_sub: ack fanouts and notifications it publishes
+	PubSub         bool // [oslo_messaging_zmq] use_pub_sub: publish types 3 and 4
+	BindAddress    string
+	MinPort        int
+	MaxPort        int
+	BindRetries    int
+	TargetUpdate   time.Duration
+	TargetExpire   time.Duration
+	SubscribeOn    []string // local publisher: where to subscribe instead of PUBLISHERS
+	HWM            int
+	MaxMessageSize int64
+	Logger         *slog.Logger
+}
+
+// ProxyOptionsFrom reads the proxy options from a loaded config.
+func ProxyOptionsFrom(c *compat.Config) ProxyOptions {
+	return ProxyOptions{
+		Host: c.ZMQProxy.Host, FrontendPort: c.ZMQProxy.FrontendPort, BackendPort: c.ZMQProxy.BackendPort,
+		PublisherPort: c.ZMQProxy.PublisherPort, LocalPublisher: c.ZMQProxy.LocalPublisher, AckPubSub: c.ZMQProxy.AckPubSub,
+		PubSub: c.ZMQ.UsePubSub, BindAddress: c.ZMQ.RPCZMQBindAddress,
+		MinPort: c.ZMQ.RPCZMQMinPort, MaxPort: c.ZMQ.RPCZMQMaxPort, BindRetries: c.ZMQ.RPCZMQBindPortRetries,
+		TargetUpdate: time.Duration(c.ZMQ.ZMQTargetUpdate) * time.Second,
+		TargetExpire: time.Duration(c.ZMQ.ZMQTargetExpire) * time.Second,
+		SubscribeOn:  append([]string(nil), c.ZMQ.SubscribeOn...),
+	}
+}
+
+// Kind is the kind these options select.
+func (o ProxyOptions) Kind() ProxyKind {
+	switch {
+	case o.LocalPublisher:
+		return LocalPublisher
+	case o.FrontendPort != 0 && o.BackendPort == 0:
+		return SingleRouter
+	}
+	return DoubleRouter
+}
+
+// ProxyStats counts what a proxy did.
+type ProxyStats struct {
+	FrontToBack uint64 // routed from the frontend to the backend (or within a single router)
+	BackToFront uint64 // routed from the backend to the frontend
+	Published   uint64
+	Acked       uint64 // pub/sub acks sent
+	Dropped     uint64 // malformed or unsupported messages
+}
+
+// Proxy is oslo-messaging-zmq-proxy: it routes by the rule of
+// zmq-wire.md §6.2, publishes fanouts and notifications with use_pub_sub,
+// and keeps its PUBLISHERS and ROUTERS records alive. It never decodes a
+// payload and keeps no per-message state. Its sockets are owned by one
+// loop goroutine.
+type Proxy struct {
+	opts  ProxyOptions
+	kind  ProxyKind
+	mm    matchmaker.Matchmaker
+	log   *slog.Logger
+	zctx  *zmq.Context
+	l     *loop
+	fe    *zmq.Socket // frontend ROUTER (nil for a local publisher)
+	be    *zmq.Socket // backend ROUTER (DoubleRouter only)
+	pub   *zmq.Socket
+	sub   *zmq.Socket // LocalPublisher only
+	feID  []byte
+	conns map[string]bool // local publisher's SUB connections (loop only)
+
+	feAddr, beAddr, pubAddr string
+
+	keeper *matchmaker.Keeper
+	stopC  chan struct{}
+	subWG  sync.WaitGroup
+	once   sync.Once
+
+	frontToBack, backToFront, published, acked, dropped atomic.Uint64
+}
+
+// NewProxy binds the sockets of the kind the options select, registers the
+// proxy (a central proxy registers PUBLISHERS "<pub>,<frontend>" and
+// ROUTERS "<backend>", refreshed every TargetUpdate with TargetExpire) and
+// starts routing.
+func NewProxy(ctx context.Context, mm matchmaker.Matchmaker, opts ProxyOptions) (*Proxy, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.HWM <= 0 {
+		opts.HWM = 100000
+	}
+	if opts.MaxMessageSize <= 0 {
+		opts.MaxMessageSize = 64 << 20
+	}
+	if opts.TargetUpdate <= 0 {
+		opts.TargetUpdate = 180 * time.Second
+	}
+	if opts.BindAddress == "" {
+		opts.BindAddress = "*"
+	}
+	if opts.MaxPort <= opts.MinPort {
+		return nil, fmt.Errorf("driver: port range [%d, %d) is empty", opts.MinPort, opts.MaxPort)
+	}
+	zctx, err := zmq.NewContext()
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{opts: opts, kind: opts.Kind(), mm: mm, log: opts.Logger, zctx: zctx, stopC: make(chan struct{}), conns: map[string]bool{}}
+	if err := p.open(); err != nil {
+		p.closeSockets()
+		_ = zctx.Term()
+		return nil, err
+	}
+	p.l, err = newLoop(zctx, "proxy", p.log, nil)
+	if err != nil {
+		p.closeSockets()
+		_ = zctx.Term()
+		return nil, err
+	}
+	err = p.l.sync(func() {
+		if p.fe != nil {
+			p.l.addReader(p.fe, func(f [][]byte) { p.route(p.fe, f) })
+		}
+		if p.be != nil {
+			p.l.addReader(p.be, func(f [][]byte) { p.route(p.be, f) })
+		}
+		if p.sub != nil {
+			p.l.addReader(p.sub, p.republish)
+		}
+	})
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.log.Info("driver: running proxy", "kind", p.kind.String(), "frontend", p.feAddr, "backend", p.beAddr, "publisher", p.pubAddr)
+	if p.kind == LocalPublisher {
+		p.subscribe(ctx)
+		p.subWG.Add(1)
+		go p.resubscriber()
+		return p, nil
+	}
+	pubRec := matchmaker.Publisher{Pub: p.pubAddr, Frontend: p.feAddr}
+	router := p.beAddr
+	if p.kind == SingleRouter {
+		router = p.feAddr
+	}
+	p.keeper, err = matchmaker.StartKeeper(context.WithoutCancel(ctx),
+		func(ctx context.Context) error {
+			if err := mm.RegisterPublisher(ctx, pubRec, opts.TargetExpire); err != nil {
+				return err
+			}
+			return mm.RegisterRouter(ctx, router, opts.TargetExpire)
+		},
+		func(ctx context.Context) error {
+			err1 := mm.UnregisterPublisher(ctx, pubRec)
+			err2 := mm.UnregisterRouter(ctx, router)
+			return errors.Join(err1, err2)
+		},
+		opts.TargetUpdate, p.log)
+	if err != nil {
+		p.log.Warn("driver: proxy not registered yet; the keeper retries", "err", err)
+	}
+	return p, nil
+}
+
+func (p *Proxy) socket(t zmq.Type, identity string) (*zmq.Socket, error) {
+	s, err := p.zctx.NewSocket(t)
+	if err != nil {
+		return nil, err
+	}
+	_ = s.SetSndhwm(p.opts.HWM)
+	_ = s.SetRcvhwm(p.opts.HWM)
+	_ = s.SetLinger(500 * time.Millisecond)
+	_ = s.SetMaxmsgsize(p.opts.MaxMessageSize)
+	if identity != "" {
+		if err := s.SetIdentity(identity); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// bind binds on a fixed port, or a random one of the range when port is 0,
+// and returns the advertised "<host>:<port>".
+func (p *Proxy) bind(s *zmq.Socket, port int) (string, error) {
+	if port != 0 {
+		if err := s.Bind(compat.TCPBindAddress(p.opts.BindAddress, port)); err != nil {
+			return "", fmt.Errorf("driver: proxy port %d is busy: %w", port, err)
+		}
+		return compat.HostPort(p.opts.Host, port), nil
+	}
+	var err error
+	for i := 0; i < max(p.opts.BindRetries, 1); i++ {
+		port := p.opts.MinPort + rand.IntN(p.opts.MaxPort-p.opts.MinPort)
+		if port > 65535 {
+			continue
+		}
+		if err = s.Bind(compat.TCPBindAddress(p.opts.BindAddress, port)); err == nil {
+			return compat.HostPort(p.opts.Host, port), nil
+		}
+	}
+	return "", fmt.Errorf("driver: random ports range exceeded: %v", err)
+}
+
+func (p *Proxy) open() error {
+	var err error
+	if p.pub, err = p.socket(zmq.PUB, ""); err != nil {
+		return err
+	}
+	if p.pubAddr, err = p.bind(p.pub, p.opts.PublisherPort); err != nil {
+		return err
+	}
+	if p.kind == LocalPublisher {
+		if p.sub, err = p.socket(zmq.SUB, ""); err != nil {
+			return err
+		}
+		return p.sub.SetSubscribe("")
+	}
+	p.feID = []byte(compat.ProxyIdentity(p.opts.Host, NewUUID4()))
+	if p.fe, err = p.socket(zmq.ROUTER, string(p.feID)); err != nil {
+		return err
+	}
+	if p.feAddr, err = p.bind(p.fe, p.opts.FrontendPort); err != nil {
+		return err
+	}
+	if p.kind == DoubleRouter {
+		if p.be, err = p.socket(zmq.ROUTER, compat.ProxyIdentity(p.opts.Host, NewUUID4())); err != nil {
+			return err
+		}
+		if p.beAddr, err = p.bind(p.be, p.opts.BackendPort); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// route handles one message read on a ROUTER (loop only).
+func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
+	out, t, err := ProxyRoute(frames)
+	if err != nil {
+		p.dropped.Add(1)
+		p.log.Warn("driver: proxy dropping message", "err", err)
+		return
+	}
+	if p.opts.PubSub && t.IsMultisend() {
+		// [sender, "", ver, type, topic, mid, payload] → PUB topic·ver·type·mid·payload
+		msg := make([][]byte, 0, len(frames)-2)
+		msg = append(msg, frames[4], frames[2], frames[3])
+		msg = append(msg, frames[5:]...)
+		if _, err := p.pub.SendMessageDontwait(framesAsAny(msg)...); err != nil {
+			p.dropped.Add(1)
+			p.log.Warn("driver: proxy publish failed", "message_id", string(frames[5]), "err", err)
+		} else {
+			p.published.Add(1)
+		}
+		if from == p.fe && p.opts.AckPubSub {
+			ack := [][]byte{frames[0], emptyFrame, frames[2], p.feID, Ack.Frame(), frames[5]}
+			if _, err := p.fe.SendMessageDontwait(framesAsAny(ack)...); err == nil {
+				p.acked.Add(1)
+			}
+		}
+		return
+	}
+	to := p.fe
+	if p.be != nil && from == p.fe {
+		to = p.be
+	}
+	// An unknown routing key is dropped by libzmq (no ROUTER_MANDATORY).
+	if _, err := to.SendMessageDontwait(framesAsAny(out)...); err != nil {
+		p.dropped.Add(1)
+		p.log.Warn("driver: proxy could not forward", "type", t.String(), "message_id", string(frames[5]), "err", err)
+		return
+	}
+	if to == p.be || p.be == nil {
+		p.frontToBack.Add(1)
+	} else {
+		p.backToFront.Add(1)
+	}
+	p.log.Debug("driver: dispatching", "type", t.String(), "message_id", string(frames[5]),
+		"from", string(frames[0]), "to", string(frames[4]))
+}
+
+// republish forwards what a local publisher's SUB receives (loop only).
+func (p *Proxy) republish(frames [][]byte) {
+	if _, err := p.pub.SendMessageDontwait(framesAsAny(frames)...); err != nil {
+		p.dropped.Add(1)
+		return
+	}
+	p.published.Add(1)
+}
+
+// subscribe connects a local publisher's SUB to every publisher (or to
+// subscribe_on), skipping its own PUB.
+func (p *Proxy) subscribe(ctx context.Context) {
+	addrs := p.opts.SubscribeOn
+	if len(addrs) == 0 {
+		pubs, err := p.mm.Publishers(ctx)
+		if err != nil {
+			p.log.Warn("driver: publishers not read", "err", err)
+		}
+		for _, r := range pubs {
+			addrs = append(addrs, r.Pub)
+		}
+	}
+	_ = p.l.sync(func() {
+		for _, a := range addrs {
+			if a == "" || a == p.pubAddr || p.conns[a] || p.sub == nil {
+				continue
+			}
+			if err := p.sub.Connect("tcp://" + a); err != nil {
+				p.log.Warn("driver: connect failed", "addr", a, "err", err)
+				continue
+			}
+			p.conns[a] = true
+		}
+	})
+}
+
+func (p *Proxy) resubscriber() {
+	defer p.subWG.Done()
+	for {
+		select {
+		case <-p.stopC:
+			return
+		case <-time.After(p.opts.TargetUpdate):
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		p.subscribe(ctx)
+		cancel()
+	}
+}
+
+// Kind is the proxy's kind.
+func (p *Proxy) Kind() ProxyKind { return p.kind }
+
+// Frontend, Backend and Publisher are the advertised "<host>:<port>" of
+// the sockets ("" when the kind has none).
+func (p *Proxy) Frontend() string  { return p.feAddr }
+func (p *Proxy) Backend() string   { return p.beAddr }
+func (p *Proxy) Publisher() string { return p.pubAddr }
+
+// Stats returns the proxy's counters.
+func (p *Proxy) Stats() ProxyStats {
+	return ProxyStats{FrontToBack: p.frontToBack.Load(), BackToFront: p.backToFront.Load(),
+		Published: p.published.Load(), Acked: p.acked.Load(), Dropped: p.dropped.Load()}
+}
+
+// Stop removes the proxy's records (as the reference does on SIGINT),
+// bounded by ctx, then closes it.
+func (p *Proxy) Stop(ctx context.Context) error {
+	var err error
+	if p.keeper != nil {
+		err = p.keeper.Stop(ctx)
+	}
+	p.Close()
+	return err
+}
+
+// Close closes the proxy and leaves its records to expire (SIGTERM).
+func (p *Proxy) Close() error {
+	p.once.Do(func() {
+		close(p.stopC)
+		if p.keeper != nil {
+			p.keeper.Close()
+		}
+		p.subWG.Wait()
+		if p.l != nil {
+			p.l.close(p.closeSockets)
+		}
+		_ = p.zctx.Term()
+	})
+	return nil
+}
+
+func (p *Proxy) closeSockets() {
+	for _, s := range []**zmq.Socket{&p.fe, &p.be, &p.pub, &p.sub} {
+		if *s != nil {
+			if p.l != nil {
+				p.l.removeReader(*s)
+			}
+			_ = (*s).Close()
+			*s = nil
+		}
+	}
+}

@@ -1,0 +1,470 @@
+package driver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/matchmaker"
+)
+
+// ErrBadReply is a proxy-mode REPLY whose address frame is not the server
+// the CALL was routed to. The reference logs it and returns None; goslo
+// fails the call with this error instead.
+var ErrBadReply = errors.New("driver: reply from another server than the routing key")
+
+// errNoProxyReady: no proxy connection came up before the deadline.
+var errNoProxyReady = errors.New("driver: no proxy connection became ready")
+
+// ErrNoProxy is returned when no proxy is registered in PUBLISHERS.
+var ErrNoProxy = errors.New("driver: no proxy is registered (PUBLISHERS is empty)")
+
+// proxyClient is the proxy-mode client (ZmqClientProxy, and the pub/sub
+// half of ZmqClientMixDirectPubSub): one DEALER with identity
+// "<rpc_zmq_host>/<uuid4>", owned by its loop and connected to the
+// frontend of every proxy in PUBLISHERS. Requests carry a routing key;
+// replies and acks come back on the same DEALER and are matched to the
+// waiting caller by message id. A CALL is registered before its first
+// frame leaves, so no reply can come back before its slot exists.
+type proxyClient struct {
+	d        *ZMQ
+	l        *loop
+	identity []byte
+	rt       routingTable
+
+	pmu     sync.Mutex
+	pending map[string]*pendingCall
+
+	fmu       sync.Mutex // serialises PUBLISHERS reads
+	frontends []string
+	fetched   time.Time
+
+	// owned by the loop goroutine
+	sock      *zmq.Socket
+	connected map[string]bool
+	retries   []*outgoing
+	tracked   map[string]*ackWait
+}
+
+type pendingCall struct {
+	key   []byte
+	reply chan proxyResult
+}
+
+type proxyResult struct {
+	payload []byte
+	err     error
+}
+
+// ackWait is a CALL or CAST waiting for its ACK (loop only).
+type ackWait struct {
+	frames  [][]byte
+	key     []byte
+	next    time.Time
+	wait    time.Duration
+	retries int // left; negative: for ever
+	desc    string
+}
+
+func (d *ZMQ) proxy() (*proxyClient, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.zctx == nil {
+		return nil, ErrClosed
+	}
+	if d.pc != nil {
+		return d.pc, nil
+	}
+	c := &proxyClient{d: d, identity: []byte(compat.ClientIdentity(d.opts.Host, NewUUID4())),
+		rt: routingTable{mm: d.mm, update: d.opts.TargetUpdate, routes: map[string]route{}, rr: map[string]int{}},
+		pending: map[string]*pendingCall{}, connected: map[string]bool{}, tracked: map[string]*ackWait{}}
+	s, err := d.socket(zmq.DEALER, string(c.identity))
+	if err != nil {
+		return nil, err
+	}
+	_ = s.SetImmediate(d.opts.Immediate)
+	c.sock = s
+	l, err := newLoop(d.zctx, "proxy-client", d.log, c.tick)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	c.l = l
+	if err := l.sync(func() { l.addReader(s, c.onResponse) }); err != nil {
+		return nil, err
+	}
+	d.pc = c
+	return c, nil
+}
+
+// routingTable caches target key → hosts for zmq_target_update and
+// round-robins over them; an empty answer is never cached, so a key whose
+// hosts all vanished is read again (the reference exhausts it for good).
+type routingTable struct {
+	mm     matchmaker.Matchmaker
+	update time.Duration
+	mu     sync.Mutex
+	routes map[string]route
+	rr     map[string]int
+}
+
+func (rt *routingTable) hosts(ctx context.Context, t compat.Target, fanout bool, listener string) (string, []string, error) {
+	key := compat.TargetKey(listener, t)
+	rt.mu.Lock()
+	r, ok := rt.routes[key]
+	rt.mu.Unlock()
+	if ok && len(r.hosts) > 0 && time.Since(r.fetched) < rt.update {
+		return key, r.hosts, nil
+	}
+	var hosts []string
+	var err error
+	if fanout {
+		hosts, err = rt.mm.HostsFanout(ctx, t, listener)
+	} else {
+		hosts, err = rt.mm.HostsRetry(ctx, t, listener)
+	}
+	if err != nil {
+		return key, nil, err
+	}
+	if len(hosts) > 0 {
+		rt.mu.Lock()
+		rt.routes[key] = route{hosts: hosts, fetched: time.Now()}
+		rt.mu.Unlock()
+	}
+	return key, hosts, nil
+}
+
+func (rt *routingTable) next(key string, hosts []string) string {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	i := rt.rr[key] % len(hosts)
+	rt.rr[key] = i + 1
+	return hosts[i]
+}
+
+func (rt *routingTable) invalidate(key string) {
+	rt.mu.Lock()
+	delete(rt.routes, key)
+	rt.mu.Unlock()
+}
+
+// proxies returns the frontend addresses of PUBLISHERS, read again every
+// zmq_target_update, and connects the DEALER to any new one.
+func (c *proxyClient) proxies(ctx context.Context, force bool) ([]string, error) {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	if !force && len(c.frontends) > 0 && time.Since(c.fetched) < c.d.opts.TargetUpdate {
+		return c.frontends, nil
+	}
+	pubs, err := c.d.mm.Publishers(ctx)
+	if err != nil {
+		if len(c.frontends) > 0 {
+			c.d.log.Warn("driver: publishers not refreshed; using the known proxies", "err", err)
+			return c.frontends, nil
+		}
+		return nil, err
+	}
+	fes := make([]string, 0, len(pubs))
+	for _, p := range pubs {
+		if p.Frontend != "" {
+			fes = append(fes, p.Frontend)
+		}
+	}
+	if len(fes) == 0 {
+		if len(c.frontends) > 0 { // keep reconnecting to the known ones
+			c.fetched = time.Now()
+			return c.frontends, nil
+		}
+		return nil, ErrNoProxy
+	}
+	c.frontends, c.fetched = fes, time.Now()
+	if err := c.l.sync(func() { c.connect(fes) }); err != nil {
+		return nil, ErrClosed
+	}
+	return fes, nil
+}
+
+// connect adds connections to new frontends; like the reference, a
+// connection is never removed (libzmq keeps reconnecting).
+func (c *proxyClient) connect(addrs []string) {
+	for _, a := range addrs {
+		if c.connected[a] || c.sock == nil {
+			continue
+		}
+		if err := c.sock.Connect("tcp://" + a); err != nil {
+			c.d.log.Warn("driver: connect to proxy failed", "proxy", a, "err", err)
+			continue
+		}
+		c.connected[a] = true
+		c.d.log.Debug("driver: connected to proxy", "proxy", a, "identity", string(c.identity))
+	}
+}
+
+// onResponse handles a REPLY or an ACK that a proxy routed back.
+func (c *proxyClient) onResponse(frames [][]byte) {
+	r, err := ParseProxyResponse(frames)
+	if err != nil {
+		c.d.log.Warn("driver: dropping response", "err", err)
+		return
+	}
+	if w := c.tracked[r.MsgID]; w != nil {
+		if !bytes.Equal(r.Sender, w.key) {
+			c.d.log.Error("driver: response from an unexpected sender; no more resends", "message_id", r.MsgID,
+				"type", r.Type.String(), "sender", string(r.Sender), "routing_key", string(w.key))
+		}
+		delete(c.tracked, r.MsgID)
+	}
+	if r.Type == Ack {
+		c.d.log.Debug("driver: ack", "message_id", r.MsgID, "sender", string(r.Sender))
+		return
+	}
+	c.pmu.Lock()
+	p := c.pending[r.MsgID]
+	delete(c.pending, r.MsgID)
+	c.pmu.Unlock()
+	if p == nil {
+		c.d.log.Debug("driver: dropping a reply nobody waits for", "message_id", r.MsgID, "sender", string(r.Sender))
+		return
+	}
+	res := proxyResult{payload: r.Payload}
+	if !bytes.Equal(r.Sender, p.key) {
+		c.d.log.Error("driver: reply from an unexpected server", "message_id", r.MsgID,
+			"sender", string(r.Sender), "routing_key", string(p.key))
+		res = proxyResult{err: fmt.Errorf("%w: got %q, sent to %q (message %s)", ErrBadReply, r.Sender, p.key, r.MsgID)}
+	}
+	p.reply <- res
+}
+
+// trySend writes one message on the DEALER (loop only); with no proxy
+// connected yet (EAGAIN under zmq_immediate) it is kept for the next tick
+// until its deadline.
+func (c *proxyClient) trySend(o *outgoing) bool {
+	if c.sock == nil {
+		o.finish(ErrClosed)
+		return true
+	}
+	_, err := c.sock.SendMessageDontwait(framesAsAny(o.frames)...)
+	if err == nil {
+		o.finish(nil)
+		return true
+	}
+	if zmq.AsErrno(err) == zmq.Errno(11) && time.Now().Before(o.deadline) {
+		return false
+	}
+	if zmq.AsErrno(err) == zmq.Errno(11) {
+		err = errNoProxyReady
+	}
+	o.finish(err)
+	return true
+}
+
+func (c *proxyClient) tick() time.Duration {
+	now := time.Now()
+	next := time.Duration(-1)
+	if len(c.retries) > 0 {
+		kept := c.retries[:0]
+		for _, o := range c.retries {
+			if !c.trySend(o) {
+				kept = append(kept, o)
+			}
+		}
+		c.retries = kept
+		if len(kept) > 0 {
+			next = time.Millisecond
+		}
+	}
+	for id, w := range c.tracked {
+		if now.Before(w.next) {
+			if d := w.next.Sub(now); next < 0 || d < next {
+				next = d
+			}
+			continue
+		}
+		if w.retries == 0 {
+			c.d.log.Warn("driver: no ack; giving up", "message", w.desc, "routing_key", string(w.key))
+			delete(c.tracked, id)
+			continue
+		}
+		if w.retries > 0 {
+			w.retries--
+		}
+		w.wait *= time.Duration(c.d.opts.AckMultiplier)
+		w.next = now.Add(w.wait)
+		c.d.log.Info("driver: no ack in time; resending", "message", w.desc, "routing_key", string(w.key), "next_wait", w.wait)
+		if _, err := c.sock.SendMessageDontwait(framesAsAny(w.frames)...); err != nil {
+			c.d.log.Warn("driver: resend failed", "message", w.desc, "err", err)
+		}
+		if next < 0 || w.wait < next {
+			next = w.wait
+		}
+	}
+	return next
+}
+
+// enqueue hands frames to the loop. track asks for ack tracking (CALL and
+// CAST with rpc_use_acks). The returned channel, when wait is set, gets the
+// send's outcome.
+func (c *proxyClient) enqueue(ctx context.Context, frames [][]byte, key []byte, desc string, deadline time.Time, track, wait bool) (chan error, error) {
+	if _, err := c.proxies(ctx, false); err != nil {
+		return nil, err
+	}
+	o := &outgoing{key: string(key), frames: frames, deadline: deadline, log: c.d.log, desc: desc}
+	if wait {
+		o.done = make(chan error, 1)
+	}
+	err := c.l.do(func() {
+		if track {
+			if len(c.tracked) >= c.d.opts.MaxTracked {
+				c.d.log.Warn("driver: too many messages await an ack; sending untracked", "message", desc, "limit", c.d.opts.MaxTracked)
+			} else {
+				id := string(frames[4])
+				c.tracked[id] = &ackWait{frames: frames, key: key, wait: c.d.opts.AckTimeout,
+					next: time.Now().Add(c.d.opts.AckTimeout), retries: c.retryBudget(), desc: desc}
+			}
+		}
+		if !c.trySend(o) {
+			c.retries = append(c.retries, o)
+		}
+	})
+	if err != nil {
+		return nil, ErrClosed
+	}
+	return o.done, nil
+}
+
+func (c *proxyClient) retryBudget() int {
+	if c.d.opts.RetryAttempts < 0 {
+		return -1
+	}
+	return c.d.opts.RetryAttempts
+}
+
+func (c *proxyClient) untrack(id string) {
+	_ = c.l.do(func() { delete(c.tracked, id) })
+}
+
+// call routes a CALL to the next DEALER host of the target through a proxy
+// and waits for the reply.
+func (c *proxyClient) call(ctx context.Context, t compat.Target, id string, payload []byte, timeout time.Duration) ([]byte, error) {
+	key, hosts, err := c.rt.hosts(ctx, t, false, compat.Dealer)
+	if err == nil && len(hosts) == 0 {
+		err = matchmaker.ErrNoHosts
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, matchmaker.ErrNoHosts) {
+			return nil, &TimeoutError{MsgID: id, Timeout: timeout, NoHosts: errors.Is(err, matchmaker.ErrNoHosts)}
+		}
+		return nil, err
+	}
+	rk := []byte(c.rt.next(key, hosts))
+	p := &pendingCall{key: rk, reply: make(chan proxyResult, 1)}
+	c.pmu.Lock()
+	c.pending[id] = p
+	c.pmu.Unlock()
+	defer func() {
+		c.pmu.Lock()
+		delete(c.pending, id)
+		c.pmu.Unlock()
+	}()
+	dl, _ := ctx.Deadline()
+	sent, err := c.enqueue(ctx, ProxyRequest(Call, rk, id, payload), rk, "CALL "+id, dl, c.d.opts.Acks, true)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, &TimeoutError{MsgID: id, Timeout: timeout}
+		}
+		return nil, err
+	}
+	for {
+		select {
+		case r := <-p.reply:
+			if c.d.opts.Acks {
+				c.untrack(id)
+			}
+			return r.payload, r.err
+		case err := <-sent:
+			sent = nil
+			if err != nil {
+				if errors.Is(err, errNoProxyReady) {
+					// Pick up a proxy that came back on another port.
+					_, _ = c.proxies(context.WithoutCancel(ctx), true)
+					return nil, &TimeoutError{MsgID: id, Timeout: timeout}
+				}
+				return nil, err
+			}
+		case <-ctx.Done():
+			if c.d.opts.Acks {
+				c.untrack(id)
+			}
+			c.rt.invalidate(key)
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, &TimeoutError{MsgID: id, Timeout: timeout}
+			}
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// post sends a CAST, a fanout or a notification. A CAST goes to the next
+// DEALER host; a fanout or notification goes to the topic as one message
+// (pub/sub: the proxy publishes it) or as one copy per DEALER host.
+func (c *proxyClient) post(ctx context.Context, t compat.Target, mt MsgType, id string, payload []byte, deadline time.Time) error {
+	desc := mt.String() + " " + id
+	if mt.IsMultisend() && c.d.opts.PubSub {
+		topic := []byte(t.Topic)
+		_, err := c.enqueue(ctx, ProxyRequest(mt, topic, id, payload), topic, desc, deadline, false, false)
+		return err
+	}
+	if mt.IsMultisend() {
+		_, hosts, err := c.rt.hosts(ctx, t, true, compat.Dealer)
+		if err != nil {
+			return err
+		}
+		if len(hosts) == 0 {
+			return matchmaker.ErrNoHosts
+		}
+		for _, h := range hosts {
+			rk := []byte(h)
+			if _, err := c.enqueue(ctx, ProxyRequest(mt, rk, id, payload), rk, desc, deadline, false, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	_, hosts, err := c.rt.hosts(ctx, t, false, compat.Dealer)
+	if err != nil {
+		return err
+	}
+	if len(hosts) == 0 {
+		return matchmaker.ErrNoHosts
+	}
+	rk := []byte(c.rt.next(compat.TargetKey(compat.Dealer, t), hosts))
+	_, err = c.enqueue(ctx, ProxyRequest(mt, rk, id, payload), rk, desc, deadline, c.d.opts.Acks, false)
+	return err
+}
+
+// close fails the calls still waiting and closes the DEALER (after a
+// short linger, so queued casts still leave).
+func (c *proxyClient) close() {
+	c.l.close(func() {
+		c.l.removeReader(c.sock)
+		_ = c.sock.Close()
+		c.sock = nil
+		for _, o := range c.retries {
+			o.finish(ErrClosed)
+		}
+		c.retries = nil
+		c.tracked = map[string]*ackWait{}
+	})
+	c.pmu.Lock()
+	for id, p := range c.pending {
+		p.reply <- proxyResult{err: ErrClosed}
+		delete(c.pending, id)
+	}
+	c.pmu.Unlock()
+}
