@@ -21,6 +21,8 @@ type Proc struct {
 	lines  chan string
 	stderr *strings.Builder
 	mu     sync.Mutex
+	// Ready is the first line the program printed.
+	Ready string
 }
 
 // StartProc runs script with args under a tox environment and waits for
@@ -28,7 +30,15 @@ type Proc struct {
 func StartProc(t testing.TB, env, script string, args ...string) *Proc {
 	t.Helper()
 	py := Python(t, env)
-	cmd := exec.Command(py, append([]string{filepath.Join(RepoRoot(), "testdata", "python", script)}, args...)...)
+	return StartCommand(t, py, append([]string{filepath.Join(RepoRoot(), "testdata", "python", script)}, args...)...)
+}
+
+// StartCommand runs any program that prints a {"ready": ...} line first
+// (or, for goslo proxy, a JSON line with its addresses) and waits for it.
+func StartCommand(t testing.TB, prog string, args ...string) *Proc {
+	t.Helper()
+	script := filepath.Base(prog)
+	cmd := exec.Command(prog, args...)
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONWARNINGS=ignore")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -53,7 +63,8 @@ func StartProc(t testing.TB, env, script string, args ...string) *Proc {
 	}()
 	t.Cleanup(p.Stop)
 	line := p.Next(60 * time.Second)
-	if !strings.Contains(line, `"ready"`) {
+	p.Ready = line
+	if !strings.Contains(line, `"ready"`) && !strings.Contains(line, `"frontend"`) {
 		t.Fatalf("%s did not start: %q\nstderr:\n%s", script, line, p.stderr)
 	}
 	return p
@@ -113,4 +124,20 @@ func (p *Proc) Stop() {
 		_ = p.cmd.Process.Kill()
 		<-done
 	}
+}
+
+// Interrupt sends SIGINT (a proxy then removes its records) and waits for
+// the exit, killing the process after 10 s.
+func (p *Proc) Interrupt() {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	p.Stop()
+}
+
+// Stderr is what the process wrote on stderr so far.
+func (p *Proc) Stderr() string {
+	if lw, ok := p.cmd.Stderr.(*lockedWriter); ok {
+		lw.mu.Lock()
+		defer lw.mu.Unlock()
+	}
+	return p.stderr.String()
 }

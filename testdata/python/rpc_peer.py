@@ -1,9 +1,12 @@
 """A real oslo.messaging 8.1.4 RPC server or client on the zmq driver, for
 goslo's interop tests. Usage:
 
-  rpc_peer.py server URL TOPIC SERVER   serves the endpoint below; prints
+  rpc_peer.py server URL TOPIC SERVER [NOTIFY_TOPIC]
+                                        serves the endpoint below; prints
                                         {"ready": ...}, then one JSON line per
-                                        request; stops on "quit" or EOF
+                                        request; stops on "quit" or EOF; with
+                                        NOTIFY_TOPIC, also a notification
+                                        listener as in "listen"
   rpc_peer.py listen URL TOPIC          a notification listener (info, error)
                                         printing one JSON line per notification
   rpc_peer.py notify URL                reads {"publisher_id", "priority",
@@ -12,6 +15,9 @@ goslo's interop tests. Usage:
                                         {"op": "call"|"cast", "topic", "server",
                                          "fanout", "method", "args", "context",
                                          "timeout", "version"}
+                                        or a notification {"op": "notify",
+                                         "topic", "publisher_id", "priority",
+                                         "event_type", "payload", "context"}
                                         and prints {"ok": ..., "result"|"error"}
 
 URL is a transport URL; its query sets [oslo_messaging_zmq] options
@@ -82,18 +88,28 @@ class Endpoint(object):
         return self.name
 
 
-def serve(url, topic, server):
-    tr, _ = transport(url)
+def serve(url, topic, server, notify_topic=None):
+    tr, conf = transport(url)
     target = oslo_messaging.Target(topic=topic, server=server)
     srv = oslo_messaging.get_rpc_server(tr, target, [Endpoint(server)],
                                         executor="threading")
     srv.start()
+    lst = None
+    if notify_topic:
+        ntr = oslo_messaging.get_notification_transport(conf, url=url)
+        lst = oslo_messaging.get_notification_listener(
+            ntr, [oslo_messaging.Target(topic=notify_topic)],
+            [NotifyEndpoint()], executor="threading")
+        lst.start()
     emit({"ready": {"topic": topic, "server": server, "pid": os.getpid()}})
     try:
         for line in sys.stdin:
             if line.strip() == "quit":
                 break
     finally:
+        if lst is not None:
+            lst.stop()
+            lst.wait()
         srv.stop()
         srv.wait()
         tr.cleanup()
@@ -144,7 +160,8 @@ def notify(url):
 
 
 def client(url):
-    tr, _ = transport(url)
+    tr, conf = transport(url)
+    ntr = None
     emit({"ready": {"pid": os.getpid()}})
     for line in sys.stdin:
         line = line.strip()
@@ -153,6 +170,15 @@ def client(url):
         if line == "quit":
             break
         req = json.loads(line)
+        if req["op"] == "notify":
+            if ntr is None:
+                ntr = oslo_messaging.get_notification_transport(conf, url=url)
+            n = oslo_messaging.Notifier(ntr, publisher_id=req["publisher_id"],
+                                        driver="messaging", topics=[req.get("topic", "notifications")])
+            getattr(n, req["priority"])(from_tagged(req.get("context", {})),
+                                        req["event_type"], from_tagged(req["payload"]))
+            emit({"ok": True, "result": None})
+            continue
         target = oslo_messaging.Target(topic=req["topic"], version=req.get("version", "1.0"))
         c = oslo_messaging.RPCClient(tr, target, timeout=req.get("timeout", 10))
         c = c.prepare(server=req.get("server"), fanout=req.get("fanout", False))
@@ -175,7 +201,7 @@ def client(url):
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "server":
-        serve(sys.argv[2], sys.argv[3], sys.argv[4])
+        serve(*sys.argv[2:6])
     elif mode == "listen":
         listen(sys.argv[2], sys.argv[3])
     elif mode == "notify":
