@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,4 +183,72 @@ func (s *safeBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestCLIProxy: goslo proxy takes oslo-messaging-zmq-proxy's flags, picks
+// the kind as the reference does, registers PUBLISHERS "<pub>,<frontend>"
+// and ROUTERS, removes both on SIGINT and leaves them to expire on SIGTERM.
+func TestCLIProxy(t *testing.T) {
+	r := redistest.Start(t)
+	ctx := context.Background()
+	mm, err := matchmaker.NewRedis(ctx, []matchmaker.RedisAddr{{Addr: r.Addr}}, matchmaker.DefaultConfig())
+	require.NoError(t, err)
+	defer mm.Close()
+	records := func() ([]matchmaker.Publisher, []string) {
+		pubs, err := mm.Publishers(ctx)
+		require.NoError(t, err)
+		routers, err := mm.Routers(ctx)
+		require.NoError(t, err)
+		return pubs, routers
+	}
+	start := func(args ...string) (*Proc, map[string]any) {
+		p := StartCommand(t, gosloBin(t), append([]string{"proxy", "-u", "zmq+redis://" + r.Addr, "-H", "127.0.0.1"}, args...)...)
+		var info map[string]any
+		require.NoError(t, json.Unmarshal([]byte(p.Ready), &info))
+		return p, info
+	}
+	ports := func() []string {
+		return []string{fmt.Sprint(freePort(t)), fmt.Sprint(freePort(t)), fmt.Sprint(freePort(t))}
+	}
+
+	// Double router on fixed ports, stopped with SIGINT: records removed.
+	pp := ports()
+	p, info := start("-f", pp[0], "--backend-port", pp[1], "-p", pp[2])
+	require.Equal(t, "ROUTER-ROUTER", info["proxy"])
+	require.Equal(t, "127.0.0.1:"+pp[0], info["frontend"])
+	require.Equal(t, "127.0.0.1:"+pp[1], info["backend"])
+	require.Equal(t, "127.0.0.1:"+pp[2], info["publisher"])
+	pubs, routers := records()
+	require.Equal(t, []matchmaker.Publisher{{Pub: "127.0.0.1:" + pp[2], Frontend: "127.0.0.1:" + pp[0]}}, pubs)
+	require.Equal(t, []string{"127.0.0.1:" + pp[1]}, routers)
+	p.Interrupt()
+	pubs, routers = records()
+	require.Empty(t, pubs, "SIGINT unregisters")
+	require.Empty(t, routers)
+
+	// Single router (frontend port set, backend 0), stopped with SIGTERM:
+	// records stay until they expire, as with the reference.
+	pp = ports()
+	p, info = start("--frontend-port", pp[0])
+	require.Equal(t, "ROUTER", info["proxy"])
+	require.Equal(t, "", info["backend"])
+	pubs, routers = records()
+	require.Len(t, pubs, 1)
+	require.Equal(t, []string{"127.0.0.1:" + pp[0]}, routers, "a single router registers its frontend as the router")
+	p.Signal(syscall.SIGTERM, 10*time.Second)
+	pubs, routers = records()
+	require.Len(t, pubs, 1, "SIGTERM leaves the records to expire")
+	require.Len(t, routers, 1)
+
+	// A bad flag is refused like argparse refuses it.
+	_, errs, code := runGoslo(t, "proxy", "--frontend-port", "x")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, errs, "frontend-port")
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -126,6 +126,23 @@ func (p *Proc) Stop() {
 	}
 }
 
+// Signal sends sig and waits (at most timeout) for the process to exit.
+func (p *Proc) Signal(sig os.Signal, timeout time.Duration) {
+	p.t.Helper()
+	_ = p.cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() {
+		for range p.lines { // drain stdout until it closes at exit
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		p.t.Fatalf("%s did not exit on %v", p.cmd.Path, sig)
+	}
+}
+
 // Interrupt sends SIGINT (a proxy then removes its records) and waits for
 // the exit, killing the process after 10 s.
 func (p *Proc) Interrupt() {
