@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -30,16 +29,15 @@ var ErrNoProxy = errors.New("driver: no proxy is registered (PUBLISHERS is empty
 // "<rpc_zmq_host>/<uuid4>", owned by its loop and connected to the
 // frontend of every proxy in PUBLISHERS. Requests carry a routing key;
 // replies and acks come back on the same DEALER and are matched to the
-// waiting caller by message id. A CALL is registered before its first
-// frame leaves, so no reply can come back before its slot exists.
+// waiting caller by message id; a CALL uses a DEALER of its own
+// (proxycall.go), so its reply reaches the goroutine that waits for it.
 type proxyClient struct {
 	d        *ZMQ
 	l        *loop
 	identity []byte
 	rt       routingTable
 
-	pmu     sync.Mutex
-	pending map[string]*pendingCall
+	calls proxyCallPool
 
 	fmu       sync.Mutex // serialises PUBLISHERS reads
 	frontends []string
@@ -50,16 +48,6 @@ type proxyClient struct {
 	connected map[string]bool
 	retries   []*outgoing
 	tracked   map[string]*ackWait
-}
-
-type pendingCall struct {
-	key   []byte
-	reply chan proxyResult
-}
-
-type proxyResult struct {
-	payload []byte
-	err     error
 }
 
 // ackWait is a CALL or CAST waiting for its ACK (loop only).
@@ -83,7 +71,7 @@ func (d *ZMQ) proxy() (*proxyClient, error) {
 	}
 	c := &proxyClient{d: d, identity: []byte(compat.ClientIdentity(d.opts.Host, NewUUID4())),
 		rt:      routingTable{mm: d.mm, update: d.opts.TargetUpdate, routes: map[string]route{}, rr: map[string]int{}},
-		pending: map[string]*pendingCall{}, connected: map[string]bool{}, tracked: map[string]*ackWait{}}
+		connected: map[string]bool{}, tracked: map[string]*ackWait{}}
 	s, err := d.socket(zmq.DEALER, string(c.identity))
 	if err != nil {
 		return nil, err
@@ -224,21 +212,8 @@ func (c *proxyClient) onResponse(frames [][]byte) {
 		c.d.log.Debug("driver: ack", "message_id", r.MsgID, "sender", string(r.Sender))
 		return
 	}
-	c.pmu.Lock()
-	p := c.pending[r.MsgID]
-	delete(c.pending, r.MsgID)
-	c.pmu.Unlock()
-	if p == nil {
-		c.d.log.Debug("driver: dropping a reply nobody waits for", "message_id", r.MsgID, "sender", string(r.Sender))
-		return
-	}
-	res := proxyResult{payload: r.Payload}
-	if !bytes.Equal(r.Sender, p.key) {
-		c.d.log.Error("driver: reply from an unexpected server", "message_id", r.MsgID,
-			"sender", string(r.Sender), "routing_key", string(p.key))
-		res = proxyResult{err: fmt.Errorf("%w: got %q, sent to %q (message %s)", ErrBadReply, r.Sender, p.key, r.MsgID)}
-	}
-	p.reply <- res
+	// CALLs are made on their own sockets: a REPLY here answers nothing.
+	c.d.log.Warn("driver: dropping an unexpected reply on the cast socket", "message_id", r.MsgID, "sender", string(r.Sender))
 }
 
 // trySend writes one message on the DEALER (loop only); with no proxy
@@ -363,51 +338,26 @@ func (c *proxyClient) call(ctx context.Context, t compat.Target, id string, payl
 		return nil, err
 	}
 	rk := []byte(c.rt.next(key, hosts))
-	p := &pendingCall{key: rk, reply: make(chan proxyResult, 1)}
-	c.pmu.Lock()
-	c.pending[id] = p
-	c.pmu.Unlock()
-	defer func() {
-		c.pmu.Lock()
-		delete(c.pending, id)
-		c.pmu.Unlock()
-	}()
-	dl, _ := ctx.Deadline()
-	sent, err := c.enqueue(ctx, ProxyRequest(Call, rk, id, payload), rk, "CALL "+id, dl, c.d.opts.Acks, true)
+	fes, err := c.proxies(ctx, false)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, &TimeoutError{MsgID: id, Timeout: timeout}
-		}
 		return nil, err
 	}
-	for {
-		select {
-		case r := <-p.reply:
-			if c.d.opts.Acks {
-				c.untrack(id)
-			}
-			return r.payload, r.err
-		case err := <-sent:
-			sent = nil
-			if err != nil {
-				if errors.Is(err, errNoProxyReady) {
-					// Pick up a proxy that came back on another port.
-					_, _ = c.proxies(context.WithoutCancel(ctx), true)
-					return nil, &TimeoutError{MsgID: id, Timeout: timeout}
-				}
-				return nil, err
-			}
-		case <-ctx.Done():
-			if c.d.opts.Acks {
-				c.untrack(id)
-			}
-			c.rt.invalidate(key)
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, &TimeoutError{MsgID: id, Timeout: timeout}
-			}
-			return nil, ctx.Err()
-		}
+	cs, err := c.checkoutCall(fes)
+	if err != nil {
+		return nil, err
 	}
+	reply, err := c.proxyRoundTrip(ctx, cs, ProxyRequest(Call, rk, id, payload), id, rk)
+	c.checkinCall(cs)
+	if err != nil && (ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
+		// A server gone without unregistering keeps its identity in the
+		// key until it expires: read the key again for the next call.
+		c.rt.invalidate(key)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &TimeoutError{MsgID: id, Timeout: timeout}
+		}
+		return nil, ctx.Err()
+	}
+	return reply, err
 }
 
 // post sends a CAST, a fanout or a notification. A CAST goes to the next
@@ -461,10 +411,5 @@ func (c *proxyClient) close() {
 		c.retries = nil
 		c.tracked = map[string]*ackWait{}
 	})
-	c.pmu.Lock()
-	for id, p := range c.pending {
-		p.reply <- proxyResult{err: ErrClosed}
-		delete(c.pending, id)
-	}
-	c.pmu.Unlock()
+	c.closeCalls()
 }
