@@ -70,7 +70,7 @@ func (d *ZMQ) proxy() (*proxyClient, error) {
 		return d.pc, nil
 	}
 	c := &proxyClient{d: d, identity: []byte(compat.ClientIdentity(d.opts.Host, NewUUID4())),
-		rt:      routingTable{mm: d.mm, update: d.opts.TargetUpdate, routes: map[string]route{}, rr: map[string]int{}},
+		rt:        routingTable{mm: d.mm, update: d.opts.TargetUpdate, routes: map[string]route{}, rr: map[string]int{}},
 		connected: map[string]bool{}, tracked: map[string]*ackWait{}}
 	s, err := d.socket(zmq.DEALER, string(c.identity))
 	if err != nil {
