@@ -1,0 +1,138 @@
+package driver
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/matchmaker"
+)
+
+func testProxy(t *testing.T, mm matchmaker.Matchmaker, o ProxyOptions) *Proxy {
+	o.Host, o.BindAddress, o.MinPort, o.MaxPort, o.BindRetries = "127.0.0.1", "127.0.0.1", 49153, 65536, 100
+	p, err := NewProxy(context.Background(), mm, o)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	return p
+}
+
+// TestProxyDropsBadInput: malformed, truncated, unknown-type and
+// unknown-version messages are dropped and counted; the proxy keeps
+// routing; a message for an unknown routing key vanishes (no
+// ROUTER_MANDATORY, as in the reference).
+func TestProxyDropsBadInput(t *testing.T) {
+	mm := matchmaker.NewDummy(matchmaker.DefaultConfig())
+	defer mm.Close()
+	p := testProxy(t, mm, ProxyOptions{})
+	require.Equal(t, DoubleRouter, p.Kind())
+	pubs, err := mm.Publishers(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, []matchmaker.Publisher{{Pub: p.Publisher(), Frontend: p.Frontend()}}, pubs)
+	routers, _ := mm.Routers(context.Background())
+	require.Equal(t, []string{p.Backend()}, routers)
+
+	zctx, err := zmq.NewContext()
+	require.NoError(t, err)
+	defer zctx.Term()
+	cli, _ := zctx.NewSocket(zmq.DEALER)
+	defer cli.Close()
+	cli.SetLinger(0)
+	cli.SetIdentity("127.0.0.1/c1")
+	require.NoError(t, cli.Connect("tcp://"+p.Frontend()))
+	srv, _ := zctx.NewSocket(zmq.DEALER)
+	defer srv.Close()
+	srv.SetLinger(0)
+	srv.SetIdentity("127.0.0.1/t/s/1")
+	require.NoError(t, srv.Connect("tcp://"+p.Backend()))
+	srv.SetRcvtimeo(5 * time.Second)
+	time.Sleep(200 * time.Millisecond)
+
+	bad := [][]string{
+		{"x"},                 // truncated
+		{"", "1.0", "1", "k"}, // too short
+		{"nodelim", "1.0", "1", "127.0.0.1/t/s/1", "m", "p"}, // no delimiter
+		{"", "1.0", "9", "127.0.0.1/t/s/1", "m", "p"},        // unknown type
+		{"", "2.0", "1", "127.0.0.1/t/s/1", "m", "p"},        // unknown version
+		{"", "1.0", "1", "127.0.0.1/nobody", "m", "p"},       // unroutable: silently lost
+	}
+	for _, m := range bad {
+		parts := make([]any, len(m))
+		for i, f := range m {
+			parts[i] = f
+		}
+		_, err := cli.SendMessage(parts...)
+		require.NoError(t, err)
+	}
+	_, err = cli.SendMessage("", "1.0", "2", "127.0.0.1/t/s/1", "mid-1", "payload")
+	require.NoError(t, err)
+	got, err := srv.RecvMessage(0)
+	require.NoError(t, err)
+	require.Equal(t, []string{"", "1.0", "127.0.0.1/c1", "2", "mid-1", "payload"}, got)
+	require.Eventually(t, func() bool { return p.Stats().Dropped == 5 }, time.Second, 10*time.Millisecond, "%+v", p.Stats())
+	require.EqualValues(t, 2, p.Stats().FrontToBack)
+}
+
+// TestProxyKinds: the ports select the kind as in the reference; a single
+// router registers its frontend as its router and routes on one socket.
+func TestProxyKinds(t *testing.T) {
+	require.Equal(t, SingleRouter, ProxyOptions{FrontendPort: 5000}.Kind())
+	require.Equal(t, DoubleRouter, ProxyOptions{FrontendPort: 5000, BackendPort: 5001}.Kind())
+	require.Equal(t, DoubleRouter, ProxyOptions{BackendPort: 5001}.Kind())
+	require.Equal(t, LocalPublisher, ProxyOptions{LocalPublisher: true, FrontendPort: 5000}.Kind())
+
+	mm := matchmaker.NewDummy(matchmaker.DefaultConfig())
+	defer mm.Close()
+	l, err := zmq.NewSocket(zmq.REP) // only to find a free port
+	require.NoError(t, err)
+	require.NoError(t, l.Bind("tcp://127.0.0.1:*"))
+	ep, _ := l.GetLastEndpoint()
+	l.Close()
+	port := 0
+	for i := len(ep) - 1; i >= 0; i-- {
+		if ep[i] == ':' {
+			port = atoi(ep[i+1:])
+			break
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	p := testProxy(t, mm, ProxyOptions{FrontendPort: port})
+	require.Equal(t, SingleRouter, p.Kind())
+	require.Equal(t, compat.HostPort("127.0.0.1", port), p.Frontend())
+	routers, _ := mm.Routers(context.Background())
+	require.Equal(t, []string{p.Frontend()}, routers)
+
+	// Through a single router: a proxy-mode server and client on one socket.
+	c := compat.DefaultConfig("127.0.0.1")
+	c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+	c.ZMQ.UseRouterProxy = true
+	o := OptionsFrom(c)
+	o.Workers = 2
+	d, err := NewZMQ(mm, o)
+	require.NoError(t, err)
+	defer d.Close()
+	s, err := d.Listen(context.Background(), compat.Target{Topic: "one", Server: "s"}, func(r *Request) { _ = r.Reply([]byte("pong")) })
+	require.NoError(t, err)
+	defer s.Stop(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	reply, err := d.Call(ctx, compat.Target{Topic: "one", Server: "s"}, []byte("ping"))
+	require.NoError(t, err)
+	require.Equal(t, "pong", string(reply))
+
+	// Stop unregisters.
+	require.NoError(t, p.Stop(context.Background()))
+	routers, _ = mm.Routers(context.Background())
+	require.Empty(t, routers)
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
