@@ -136,3 +136,51 @@ func atoi(s string) int {
 	}
 	return n
 }
+
+// TestLocalPublisher: a local publisher proxy subscribes to every central
+// publisher and republishes; a consumer with subscribe_on pointing at it
+// gets the fanouts that clients send through the central proxy.
+func TestLocalPublisher(t *testing.T) {
+	mm := matchmaker.NewDummy(matchmaker.DefaultConfig())
+	defer mm.Close()
+	central := testProxy(t, mm, ProxyOptions{PubSub: true})
+	local := testProxy(t, mm, ProxyOptions{LocalPublisher: true})
+	require.Equal(t, LocalPublisher, local.Kind())
+	pubs, _ := mm.Publishers(context.Background())
+	require.Len(t, pubs, 1, "a local publisher registers nothing")
+
+	c := compat.DefaultConfig("127.0.0.1")
+	c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+	c.ZMQ.UseRouterProxy = true
+	c.ZMQ.UsePubSub = true
+	o := OptionsFrom(c)
+	o.Workers = 2
+	srvOpts := o
+	srvOpts.SubscribeOn = []string{local.Publisher()}
+	srvD, err := NewZMQ(mm, srvOpts)
+	require.NoError(t, err)
+	defer srvD.Close()
+	cliD, err := NewZMQ(mm, o)
+	require.NoError(t, err)
+	defer cliD.Close()
+	got := make(chan string, 4)
+	s, err := srvD.Listen(context.Background(), compat.Target{Topic: "lp", Server: "s"}, func(r *Request) { got <- r.Type.String() + " " + string(r.Payload) })
+	require.NoError(t, err)
+	defer s.Stop(context.Background())
+	// The local publisher's own SUB must be subscribed upstream before the
+	// fanout leaves: the slow-joiner window of any PUB/SUB chain.
+	require.Eventually(t, func() bool {
+		if err := cliD.Cast(context.Background(), compat.Target{Topic: "lp", Fanout: true}, []byte("f")); err != nil {
+			return false
+		}
+		select {
+		case m := <-got:
+			require.Equal(t, "CAST_FANOUT f", m)
+			return true
+		case <-time.After(200 * time.Millisecond):
+			return false
+		}
+	}, 5*time.Second, time.Millisecond)
+	require.Positive(t, local.Stats().Published)
+	require.Positive(t, central.Stats().Published)
+}

@@ -21,6 +21,14 @@ var ErrBadReply = errors.New("driver: reply from another server than the routing
 // errNoProxyReady: no proxy connection came up before the deadline.
 var errNoProxyReady = errors.New("driver: no proxy connection became ready")
 
+// ErrQueueFull: too many messages already wait for a proxy connection
+// (none is reachable); the message is dropped at once rather than queued.
+var ErrQueueFull = errors.New("driver: too many messages wait for a proxy connection")
+
+// maxWaiting bounds the messages a proxy-mode client keeps while no proxy
+// connection is ready.
+const maxWaiting = 10000
+
 // ErrNoProxy is returned when no proxy is registered in PUBLISHERS.
 var ErrNoProxy = errors.New("driver: no proxy is registered (PUBLISHERS is empty)")
 
@@ -304,6 +312,10 @@ func (c *proxyClient) enqueue(ctx context.Context, frames [][]byte, key []byte, 
 			}
 		}
 		if !c.trySend(o) {
+			if len(c.retries) >= maxWaiting {
+				o.finish(ErrQueueFull)
+				return
+			}
 			c.retries = append(c.retries, o)
 		}
 	})

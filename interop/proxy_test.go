@@ -28,15 +28,19 @@ type proxyCase struct {
 	proxies []string // "go", "py"
 	pubSub  bool
 	acks    bool
+	direct  bool // use_router_proxy=false: the mixed mode, calls direct, fanout and notify through a proxy's PUB
 }
 
 func (c proxyCase) name() string {
+	if c.direct {
+		return fmt.Sprintf("proxies=%s/mixed-direct-pubsub", strings.Join(c.proxies, "+"))
+	}
 	return fmt.Sprintf("proxies=%s/pubsub=%v/acks=%v", strings.Join(c.proxies, "+"), c.pubSub, c.acks)
 }
 
 func (c proxyCase) query() string {
-	q := fmt.Sprintf("rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1&use_router_proxy=true&use_pub_sub=%v&rpc_use_acks=%v",
-		c.pubSub, c.acks)
+	q := fmt.Sprintf("rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1&use_router_proxy=%v&use_pub_sub=%v&rpc_use_acks=%v",
+		!c.direct, c.pubSub, c.acks)
 	if c.acks {
 		q += "&rpc_ack_timeout_base=2"
 	}
@@ -46,7 +50,8 @@ func (c proxyCase) query() string {
 // TestProxyInterop puts a Go and a Python RPC server, a Go and a Python
 // notification listener, and a Go and a Python client and notifier on one
 // Redis behind a goslo proxy, the real 8.1.4 proxy, or both at once, with
-// and without PUB/SUB and acks. Every client calls and casts to both
+// and without PUB/SUB and acks, and in the mixed mode (direct calls,
+// fanout and notify through a proxy's PUB). Every client calls and casts to both
 // servers and fans out and notifies to both: so each case covers a Python
 // client through a Go proxy to a Go server and every other chain.
 func TestProxyInterop(t *testing.T) {
@@ -61,6 +66,8 @@ func TestProxyInterop(t *testing.T) {
 		{proxies: []string{"py"}, pubSub: true, acks: true},
 		{proxies: []string{"go", "py"}},
 		{proxies: []string{"go", "py"}, pubSub: true, acks: true},
+		{proxies: []string{"go"}, pubSub: true, direct: true},
+		{proxies: []string{"py"}, pubSub: true, direct: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name(), func(t *testing.T) { proxyInterop(t, c) })
