@@ -193,18 +193,31 @@ func pythonClientGoServer(t *testing.T, codec envelope.Codec) {
 	type result struct {
 		OK     bool            `json:"ok"`
 		Result json.RawMessage `json:"result"`
+		Lost   int             `json:"lost"`
 		Error  *struct {
 			Class, Module, Message string
 		} `json:"error"`
 	}
+	lost := 0
 	do := func(req map[string]any) result {
 		t.Helper()
 		req["topic"], req["server"] = "gotopic", "gosrv"
+		// The 8.1.4 client can drop a reply that beats its tracking of the
+		// call (a reference race; docs/interop.md): retry such timeouts,
+		// count them, and bound them below.
+		req["timeout"], req["retries"] = 5, 2
 		py.Send(req)
 		var res result
 		py.NextJSON(60*time.Second, &res)
+		lost += res.Lost
 		return res
 	}
+	defer func() {
+		if lost > 0 {
+			t.Logf("WARNING: the python 8.1.4 client lost %d replies to its reply-tracking race and retried", lost)
+		}
+		require.LessOrEqual(t, lost, 3, "more lost replies than the reference race explains")
+	}()
 	args, err := ToTagged(richArgs())
 	require.NoError(t, err)
 	res := do(map[string]any{"op": "call", "method": "echo", "args": args})
@@ -383,15 +396,23 @@ func TestDynamicConnections(t *testing.T) {
 	require.NoError(t, err)
 	defer srv.Stop(ctx)
 	pc := StartProc(t, EnvZMQ814, "rpc_peer.py", "client", pyTransportURL(r.Addr)+"&use_dynamic_connections=true")
+	lost := 0
 	for i := 0; i < 3; i++ {
-		pc.Send(map[string]any{"op": "call", "topic": "dyngo", "server": "gosrv", "method": "whoami"})
+		// retries: the 8.1.4 client's reply-tracking race (see pythonClientGoServer).
+		pc.Send(map[string]any{"op": "call", "topic": "dyngo", "server": "gosrv", "method": "whoami", "timeout": 5, "retries": 2})
 		var res struct {
 			OK     bool            `json:"ok"`
 			Result json.RawMessage `json:"result"`
+			Lost   int             `json:"lost"`
 		}
 		pc.NextJSON(30*time.Second, &res)
 		require.True(t, res.OK)
 		require.Equal(t, `"gosrv"`, string(res.Result))
+		lost += res.Lost
 	}
+	if lost > 0 {
+		t.Logf("WARNING: the python 8.1.4 client lost %d replies to its reply-tracking race and retried", lost)
+	}
+	require.LessOrEqual(t, lost, 2)
 	t.Log("dynamic connections: goslo -> python 8.1.4 (5 calls, a cast) and python 8.1.4 -> goslo (3 calls)")
 }
