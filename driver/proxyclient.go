@@ -21,12 +21,13 @@ var ErrBadReply = errors.New("driver: reply from another server than the routing
 // errNoProxyReady: no proxy connection came up before the deadline.
 var errNoProxyReady = errors.New("driver: no proxy connection became ready")
 
-// ErrQueueFull: too many messages already wait for a proxy connection
-// (none is reachable); the message is dropped at once rather than queued.
-var ErrQueueFull = errors.New("driver: too many messages wait for a proxy connection")
+// ErrQueueFull: too many messages already wait for a connection to become
+// ready (no server or proxy is reachable); the message is dropped at once
+// rather than queued.
+var ErrQueueFull = errors.New("driver: too many messages wait for a connection")
 
-// maxWaiting bounds the messages a proxy-mode client keeps while no proxy
-// connection is ready.
+// maxWaiting bounds the messages a client keeps while no connection of
+// their socket is ready.
 const maxWaiting = 10000
 
 // ErrNoProxy is returned when no proxy is registered in PUBLISHERS.

@@ -406,6 +406,10 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 			return
 		}
 		if !c.trySend(o) {
+			if len(c.retries) >= maxWaiting {
+				o.finish(ErrQueueFull)
+				return
+			}
 			c.retries = append(c.retries, o)
 		}
 	})
