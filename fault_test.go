@@ -241,3 +241,45 @@ func TestAcksLostExecutedOnce(t *testing.T) {
 	require.GreaterOrEqual(t, dropped.Load(), int64(15), "5 calls lose an ACK and a REPLY, 5 casts an ACK")
 	t.Logf("%d responses dropped by the lossy proxy; 5 calls and 5 casts each ran once", dropped.Load())
 }
+
+// TestCastsToDeadServerBounded: casts to a registered but dead server wait
+// for a ready connection (as the reference does) in a bounded queue;
+// beyond it they are dropped at once with a logged ErrQueueFull, and
+// nothing blocks the caller.
+func TestCastsToDeadServerBounded(t *testing.T) {
+	for _, proxied := range []bool{false, true} {
+		t.Run(map[bool]string{false: "direct", true: "proxy"}[proxied], func(t *testing.T) {
+			logs := &countingHandler{Handler: slog.New(slog.DiscardHandler).Handler(), counts: map[string]int{}}
+			tr := localTransport(t, WithLogger(slog.New(logs)), WithOptions(func(c *compat.Config) { c.ZMQ.UseRouterProxy = proxied }))
+			ctx := context.Background()
+			target := Target{Topic: "dead", Server: "s"}
+			dead := "127.0.0.1:" + fmt.Sprint(freePort(t))
+			if proxied {
+				require.NoError(t, tr.Matchmaker().RegisterPublisher(ctx, matchmaker.Publisher{Pub: dead, Frontend: dead}, time.Minute))
+				require.NoError(t, tr.Matchmaker().Register(ctx, target, "127.0.0.1/dead/s/x", compat.Dealer, time.Minute))
+			} else {
+				require.NoError(t, tr.Matchmaker().Register(ctx, target, dead, compat.Router, time.Minute))
+			}
+			cl := NewRPCClient(tr, target)
+			start := time.Now()
+			for i := 0; i < 10050; i++ {
+				require.NoError(t, cl.Cast(ctx, nil, "m", NewMap("i", int64(i))))
+			}
+			require.Less(t, time.Since(start), 20*time.Second, "casts blocked their caller")
+			require.Eventually(t, func() bool { return logs.count("driver: message dropped") >= 50 }, 10*time.Second, 10*time.Millisecond,
+				"dropped: %d; logs %v", logs.count("driver: message dropped"), logs.snapshot())
+		})
+	}
+}
+
+func (h *countingHandler) snapshot() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range h.counts {
+		out[k] = v
+	}
+	return out
+}
+
+func (h *countingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
