@@ -116,6 +116,7 @@ type Proxy struct {
 	conns map[string]bool // local publisher's SUB connections (loop only)
 
 	feAddr, beAddr, pubAddr string
+	debug                   bool // the logger takes debug records
 
 	keeper *matchmaker.Keeper
 	stopC  chan struct{}
@@ -152,7 +153,8 @@ func NewProxy(ctx context.Context, mm matchmaker.Matchmaker, opts ProxyOptions) 
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{opts: opts, kind: opts.Kind(), mm: mm, log: opts.Logger, zctx: zctx, stopC: make(chan struct{}), conns: map[string]bool{}}
+	p := &Proxy{opts: opts, kind: opts.Kind(), mm: mm, log: opts.Logger, zctx: zctx, stopC: make(chan struct{}), conns: map[string]bool{},
+		debug: opts.Logger.Enabled(ctx, slog.LevelDebug)}
 	if err := p.open(); err != nil {
 		p.closeSockets()
 		_ = zctx.Term()
@@ -324,8 +326,10 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 	} else {
 		p.backToFront.Add(1)
 	}
-	p.log.Debug("driver: dispatching", "type", t.String(), "message_id", string(frames[5]),
-		"from", string(frames[0]), "to", string(frames[4]))
+	if p.debug {
+		p.log.Debug("driver: dispatching", "type", t.String(), "message_id", string(frames[5]),
+			"from", string(frames[0]), "to", string(frames[4]))
+	}
 }
 
 // republish forwards what a local publisher's SUB receives (loop only).

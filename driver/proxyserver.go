@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -145,7 +146,9 @@ func (s *Server) onPublished(frames [][]byte) {
 		s.d.log.Warn("driver: dropping published message", "target", s.target.String(), "err", err)
 		return
 	}
-	s.d.log.Debug("driver: published message", "topic", string(topic), "type", in.Type.String(), "message_id", in.MsgID)
+	if s.d.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.d.log.Debug("driver: published message", "topic", string(topic), "type", in.Type.String(), "message_id", in.MsgID)
+	}
 	s.work <- &Request{Type: in.Type, MsgID: in.MsgID, Payload: in.Payload, s: s}
 }
 
