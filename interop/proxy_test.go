@@ -121,7 +121,7 @@ func proxyInterop(t *testing.T, c proxyCase) {
 	ctx := context.Background()
 
 	// Servers and listeners.
-	pysrv := StartProc(t, EnvZMQ814, "rpc_peer.py", "server", url, "px", "pysrv", "pxnotes")
+	pysrv := StartProc(t, EnvZMQ814, "rpc_peer.py", "server", url, "px", "pysrv", "notes-px")
 	tr, err := goslo.NewTransport(ctx, url)
 	require.NoError(t, err)
 	t.Cleanup(func() { tr.Close() })
@@ -144,7 +144,7 @@ func proxyInterop(t *testing.T, c proxyCase) {
 	require.NoError(t, err)
 	require.NoError(t, srv.Start(ctx))
 	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
-	lst := goslo.NewNotificationListener(tr, []string{"pxnotes"}, &goslo.NotificationEndpoint{
+	lst := goslo.NewNotificationListener(tr, []string{"notes-px"}, &goslo.NotificationEndpoint{
 		Handlers: map[string]goslo.NotificationHandler{
 			"info": func(_ context.Context, n goslo.Notification) error { seen("notify " + n.PublisherID); return nil }}})
 	require.NoError(t, lst.Start(ctx))
@@ -200,8 +200,8 @@ func proxyInterop(t *testing.T, c proxyCase) {
 	pycl.Send(map[string]any{"op": "cast", "topic": "px", "fanout": true, "method": "echo",
 		"args": map[string]any{"$dict": [][]any{{"from", "py"}, {"kind", "fanout"}}}})
 	pycl.Next(20 * time.Second)
-	require.NoError(t, goslo.NewNotifier(tr, "go-pub", "pxnotes").Info(ctx, nil, "px.event", goslo.NewMap("k", "v")))
-	pycl.Send(map[string]any{"op": "notify", "topic": "pxnotes", "publisher_id": "py-pub", "priority": "info",
+	require.NoError(t, goslo.NewNotifier(tr, "go-pub", "notes-px").Info(ctx, nil, "px.event", goslo.NewMap("k", "v")))
+	pycl.Send(map[string]any{"op": "notify", "topic": "notes-px", "publisher_id": "py-pub", "priority": "info",
 		"event_type": "px.event", "payload": map[string]any{"$dict": [][]any{{"k", "v"}}}})
 	pycl.Next(20 * time.Second)
 
