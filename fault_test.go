@@ -283,3 +283,34 @@ func (h *countingHandler) snapshot() map[string]int {
 }
 
 func (h *countingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+// TestAckRetryBudget: with rpc_use_acks and no ACK ever, a CAST is resent
+// identically after rpc_ack_timeout_base, then × the multiplier, as many
+// times as the client's retry allows (PrepareOptions.Retry), then given up.
+func TestAckRetryBudget(t *testing.T) {
+	tr := localTransport(t, WithOptions(func(c *compat.Config) {
+		c.ZMQ.UseRouterProxy = true
+		c.ZMQ.RPCUseAcks = true
+		c.ZMQ.RPCAckTimeoutBase = 1
+	}))
+	ctx := context.Background()
+	zctx := newZctx(t)
+	fe := newRaw(t, zctx, zmq.ROUTER, "")
+	require.NoError(t, fe.s.Bind("tcp://127.0.0.1:*"))
+	ep, _ := fe.s.GetLastEndpoint()
+	mm := tr.Matchmaker()
+	require.NoError(t, mm.RegisterPublisher(ctx, matchmaker.Publisher{Pub: "127.0.0.1:1", Frontend: strings.TrimPrefix(ep, "tcp://")}, time.Minute))
+	target := Target{Topic: "silent", Server: "s"}
+	require.NoError(t, mm.Register(ctx, target, "127.0.0.1/silent/s/x", compat.Dealer, time.Minute))
+	one := 1
+	require.NoError(t, NewRPCClient(tr, target).Prepare(PrepareOptions{Retry: &one}).Cast(ctx, nil, "m", nil))
+	start := time.Now()
+	first, err := fe.recv(5 * time.Second)
+	require.NoError(t, err)
+	again, err := fe.recv(3 * time.Second)
+	require.NoError(t, err)
+	require.Equal(t, first, again, "the resend is byte-identical")
+	require.InDelta(t, 1.0, time.Since(start).Seconds(), 0.5, "resent after rpc_ack_timeout_base")
+	_, err = fe.recv(3 * time.Second)
+	require.ErrorIs(t, err, errNoMoreFrame, "retry=1 allows one resend only")
+}

@@ -62,6 +62,7 @@ type RPCClient struct {
 	timeout    time.Duration
 	serializer Serializer
 	versionCap string
+	retry      *int
 }
 
 // NewRPCClient returns a client for target. The call timeout defaults to
@@ -80,6 +81,9 @@ type PrepareOptions struct {
 	Timeout    time.Duration
 	VersionCap string
 	Serializer Serializer
+	// Retry is oslo's retry for rpc_use_acks: how often an unacked CALL or
+	// CAST is resent; nil or 0 means rpc_retry_attempts, negative for ever.
+	Retry *int
 }
 
 // Prepare returns a copy of the client with overrides.
@@ -106,7 +110,18 @@ func (c *RPCClient) Prepare(o PrepareOptions) *RPCClient {
 	if o.Serializer != nil {
 		n.serializer = o.Serializer
 	}
+	if o.Retry != nil {
+		r := *o.Retry
+		n.retry = &r
+	}
 	return &n
+}
+
+func (c *RPCClient) withRetry(ctx context.Context) context.Context {
+	if c.retry != nil {
+		return driver.WithRetry(ctx, *c.retry)
+	}
+	return ctx
 }
 
 func (c *RPCClient) payload(rctx *Map, method string, args *Map) ([]byte, error) {
@@ -148,7 +163,7 @@ func (c *RPCClient) Call(ctx context.Context, rctx *Map, method string, args *Ma
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	reply, err := c.t.drv.Call(ctx, c.target, p)
+	reply, err := c.t.drv.Call(c.withRetry(ctx), c.target, p)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +187,7 @@ func (c *RPCClient) Cast(ctx context.Context, rctx *Map, method string, args *Ma
 	if err != nil {
 		return err
 	}
-	return c.t.drv.Cast(ctx, c.target, p)
+	return c.t.drv.Cast(c.withRetry(ctx), c.target, p)
 }
 
 // Handler serves one RPC method: rctx is the request context, args the

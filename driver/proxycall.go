@@ -122,7 +122,7 @@ func (c *proxyClient) proxyRoundTrip(ctx context.Context, cs *callSocket, frames
 	acked := !c.d.opts.Acks
 	wait := c.d.opts.AckTimeout
 	next := time.Now().Add(wait)
-	retries := c.retryBudget()
+	retries := c.retryBudget(ctx)
 	for {
 		slice := pollSlice
 		if !acked {

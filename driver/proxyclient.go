@@ -309,7 +309,7 @@ func (c *proxyClient) enqueue(ctx context.Context, frames [][]byte, key []byte, 
 			} else {
 				id := string(frames[4])
 				c.tracked[id] = &ackWait{frames: frames, key: key, wait: c.d.opts.AckTimeout,
-					next: time.Now().Add(c.d.opts.AckTimeout), retries: c.retryBudget(), desc: desc}
+					next: time.Now().Add(c.d.opts.AckTimeout), retries: c.retryBudget(ctx), desc: desc}
 			}
 		}
 		if !c.trySend(o) {
@@ -326,11 +326,25 @@ func (c *proxyClient) enqueue(ctx context.Context, frames [][]byte, key []byte, 
 	return o.done, nil
 }
 
-func (c *proxyClient) retryBudget() int {
-	if c.d.opts.RetryAttempts < 0 {
+type retryKey struct{}
+
+// WithRetry carries oslo's RPC client "retry" for the messages sent with
+// ctx: how often an unacked CALL or CAST is resent (rpc_use_acks). As in
+// the reference, 0 (Python's None or 0) means rpc_retry_attempts, and a
+// negative value means for ever.
+func WithRetry(ctx context.Context, retry int) context.Context {
+	return context.WithValue(ctx, retryKey{}, retry)
+}
+
+func (c *proxyClient) retryBudget(ctx context.Context) int {
+	n := c.d.opts.RetryAttempts
+	if v, ok := ctx.Value(retryKey{}).(int); ok && v != 0 {
+		n = v
+	}
+	if n < 0 {
 		return -1
 	}
-	return c.d.opts.RetryAttempts
+	return n
 }
 
 func (c *proxyClient) untrack(id string) {
