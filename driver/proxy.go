@@ -297,7 +297,7 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 		msg := make([][]byte, 0, len(frames)-2)
 		msg = append(msg, frames[4], frames[2], frames[3])
 		msg = append(msg, frames[5:]...)
-		if _, err := p.pub.SendMessageDontwait(framesAsAny(msg)...); err != nil {
+		if err := sendFrames(p.pub, msg, zmq.DONTWAIT); err != nil {
 			p.dropped.Add(1)
 			p.log.Warn("driver: proxy publish failed", "message_id", string(frames[5]), "err", err)
 		} else {
@@ -305,7 +305,7 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 		}
 		if from == p.fe && p.opts.AckPubSub {
 			ack := [][]byte{frames[0], emptyFrame, frames[2], p.feID, Ack.Frame(), frames[5]}
-			if _, err := p.fe.SendMessageDontwait(framesAsAny(ack)...); err == nil {
+			if err := sendFrames(p.fe, ack, zmq.DONTWAIT); err == nil {
 				p.acked.Add(1)
 			}
 		}
@@ -316,7 +316,7 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 		to = p.be
 	}
 	// An unknown routing key is dropped by libzmq (no ROUTER_MANDATORY).
-	if _, err := to.SendMessageDontwait(framesAsAny(out)...); err != nil {
+	if err := sendFrames(to, out, zmq.DONTWAIT); err != nil {
 		p.dropped.Add(1)
 		p.log.Warn("driver: proxy could not forward", "type", t.String(), "message_id", string(frames[5]), "err", err)
 		return
@@ -334,7 +334,7 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 
 // republish forwards what a local publisher's SUB receives (loop only).
 func (p *Proxy) republish(frames [][]byte) {
-	if _, err := p.pub.SendMessageDontwait(framesAsAny(frames)...); err != nil {
+	if err := sendFrames(p.pub, frames, zmq.DONTWAIT); err != nil {
 		p.dropped.Add(1)
 		return
 	}
@@ -434,4 +434,20 @@ func (p *Proxy) closeSockets() {
 			*s = nil
 		}
 	}
+}
+
+// sendFrames writes a multipart message frame by frame, without boxing
+// the frames into interfaces (the proxy's hot path).
+func sendFrames(s *zmq.Socket, frames [][]byte, flags zmq.Flag) error {
+	last := len(frames) - 1
+	for i, f := range frames {
+		fl := flags
+		if i < last {
+			fl |= zmq.SNDMORE
+		}
+		if _, err := s.SendBytes(f, fl); err != nil {
+			return err
+		}
+	}
+	return nil
 }
