@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
@@ -60,7 +61,10 @@ type ProxyOptions struct {
 	SubscribeOn    []string // local publisher: where to subscribe instead of PUBLISHERS
 	HWM            int
 	MaxMessageSize int64
-	Logger         *slog.Logger
+	// SendTimeout bounds how long the proxy waits for room in a peer's
+	// full queue before it drops a message (and counts it). Default 1 s.
+	SendTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // ProxyOptionsFrom reads the proxy options from a loaded config.
@@ -142,6 +146,9 @@ func NewProxy(ctx context.Context, mm matchmaker.Matchmaker, opts ProxyOptions) 
 	}
 	if opts.TargetUpdate <= 0 {
 		opts.TargetUpdate = 180 * time.Second
+	}
+	if opts.SendTimeout <= 0 {
+		opts.SendTimeout = time.Second
 	}
 	if opts.BindAddress == "" {
 		opts.BindAddress = "*"
@@ -230,6 +237,14 @@ func (p *Proxy) socket(t zmq.Type, identity string) (*zmq.Socket, error) {
 	return s, nil
 }
 
+// routerOptions: ROUTER_MANDATORY, so that a full peer queue is seen
+// (EAGAIN) rather than silently dropped, and unroutable messages are
+// counted; SNDTIMEO bounds the wait for room.
+func (p *Proxy) routerOptions(s *zmq.Socket) {
+	_ = s.SetRouterMandatory(1)
+	_ = s.SetSndtimeo(p.opts.SendTimeout)
+}
+
 // bind binds on a fixed port, or a random one of the range when port is 0,
 // and returns the advertised "<host>:<port>".
 func (p *Proxy) bind(s *zmq.Socket, port int) (string, error) {
@@ -270,6 +285,7 @@ func (p *Proxy) open() error {
 	if p.fe, err = p.socket(zmq.ROUTER, string(p.feID)); err != nil {
 		return err
 	}
+	p.routerOptions(p.fe)
 	if p.feAddr, err = p.bind(p.fe, p.opts.FrontendPort); err != nil {
 		return err
 	}
@@ -277,6 +293,7 @@ func (p *Proxy) open() error {
 		if p.be, err = p.socket(zmq.ROUTER, compat.ProxyIdentity(p.opts.Host, NewUUID4())); err != nil {
 			return err
 		}
+		p.routerOptions(p.be)
 		if p.beAddr, err = p.bind(p.be, p.opts.BackendPort); err != nil {
 			return err
 		}
@@ -315,10 +332,20 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 	if p.be != nil && from == p.fe {
 		to = p.be
 	}
-	// An unknown routing key is dropped by libzmq (no ROUTER_MANDATORY).
-	if err := sendFrames(to, out, zmq.DONTWAIT); err != nil {
+	err = sendFrames(to, out, zmq.DONTWAIT)
+	if zmq.AsErrno(err) == zmq.Errno(syscall.EAGAIN) {
+		// The peer's queue is full (high-water mark): push back on every
+		// sender by waiting, at most SNDTIMEO, before dropping.
+		err = sendFrames(to, out, 0)
+	}
+	if err != nil {
 		p.dropped.Add(1)
-		p.log.Warn("driver: proxy could not forward", "type", t.String(), "message_id", string(frames[5]), "err", err)
+		if zmq.AsErrno(err) == zmq.Errno(syscall.EHOSTUNREACH) {
+			// An unknown routing key: the reference drops it silently.
+			p.log.Debug("driver: proxy dropping message for an unknown peer", "type", t.String(), "message_id", string(frames[5]), "to", string(frames[4]))
+			return
+		}
+		p.log.Warn("driver: proxy could not forward", "type", t.String(), "message_id", string(frames[5]), "to", string(frames[4]), "err", err)
 		return
 	}
 	if to == p.be || p.be == nil {
