@@ -47,6 +47,7 @@ type proxyClient struct {
 	rt       routingTable
 
 	calls proxyCallPool
+	slots chan struct{} // at most maxWaiting messages handed to the loop and not yet written
 
 	fmu       sync.Mutex // serialises PUBLISHERS reads
 	frontends []string
@@ -80,7 +81,7 @@ func (d *ZMQ) proxy() (*proxyClient, error) {
 	}
 	c := &proxyClient{d: d, identity: []byte(compat.ClientIdentity(d.opts.Host, NewUUID4())),
 		rt:        routingTable{mm: d.mm, update: d.opts.TargetUpdate, routes: map[string]route{}, rr: map[string]int{}},
-		connected: map[string]bool{}, tracked: map[string]*ackWait{}}
+		connected: map[string]bool{}, tracked: map[string]*ackWait{}, slots: make(chan struct{}, maxWaiting)}
 	s, err := d.socket(zmq.DEALER, string(c.identity))
 	if err != nil {
 		return nil, err
@@ -298,7 +299,16 @@ func (c *proxyClient) enqueue(ctx context.Context, frames [][]byte, key []byte, 
 	if _, err := c.proxies(ctx, false); err != nil {
 		return nil, err
 	}
-	o := &outgoing{key: string(key), frames: frames, deadline: deadline, log: c.d.log, desc: desc}
+	// A slot per message not yet written: when the proxy (or the server
+	// behind it) falls behind, senders wait here, bounded by their
+	// context, instead of growing a queue or dropping.
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	o := &outgoing{key: string(key), frames: frames, deadline: deadline, log: c.d.log, desc: desc,
+		release: func() { <-c.slots }}
 	if wait {
 		o.done = make(chan error, 1)
 	}
@@ -321,6 +331,7 @@ func (c *proxyClient) enqueue(ctx context.Context, frames [][]byte, key []byte, 
 		}
 	})
 	if err != nil {
+		<-c.slots
 		return nil, ErrClosed
 	}
 	return o.done, nil

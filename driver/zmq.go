@@ -214,9 +214,14 @@ type outgoing struct {
 	done     chan error // nil for casts: the loop logs their failures
 	log      *slog.Logger
 	desc     string
+	release  func() // frees the sender's slot, if it took one
 }
 
 func (o *outgoing) finish(err error) {
+	if o.release != nil {
+		o.release()
+		o.release = nil
+	}
 	if o.done != nil {
 		o.done <- err
 		return
