@@ -602,6 +602,9 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 			defer s.wg.Done()
 			for r := range s.work {
 				h(r)
+				if r.Type == Call {
+					s.l.settle()
+				}
 			}
 		}()
 	}
@@ -634,6 +637,9 @@ func (s *Server) onRequest(frames [][]byte) {
 		errors.As(err, &fe)
 		s.d.log.Warn("driver: dropping request", "target", s.target.String(), "err", err)
 		return
+	}
+	if in.Type == Call {
+		s.l.expect() // its reply comes back soon, usually
 	}
 	// Blocks the loop when every worker is busy and the queue is full:
 	// back-pressure to the senders through the socket's high-water mark.
