@@ -154,6 +154,7 @@ type client struct {
 	// owned by the loop goroutine
 	dealers map[string]*dealer
 	retries []*outgoing
+	pending map[string]chan callResult // CALLs sent on the loop's DEALERs, by message id
 }
 
 type dealer struct {
@@ -169,9 +170,23 @@ type outgoing struct {
 	done     chan error // nil for casts: the loop logs their failures
 	log      *slog.Logger
 	desc     string
+	// A CALL multiplexed on the loop's DEALER (see muxCall): its id, its
+	// result slot, and when to give up waiting for a ready peer.
+	call     *client
+	id       string
+	result   chan callResult
+	noPeerBy time.Time
 }
 
 func (o *outgoing) finish(err error) {
+	if o.result != nil {
+		// Sent: the reply comes through pending. Not sent: fail the call.
+		if err != nil && o.call.pending[o.id] == o.result {
+			delete(o.call.pending, o.id)
+			o.result <- callResult{err: err}
+		}
+		return
+	}
 	if o.done != nil {
 		o.done <- err
 		return
@@ -190,7 +205,7 @@ func (d *ZMQ) client() (*client, error) {
 	if d.cl != nil {
 		return d.cl, nil
 	}
-	c := &client{d: d, routes: map[string]route{}, dealers: map[string]*dealer{}}
+	c := &client{d: d, routes: map[string]route{}, dealers: map[string]*dealer{}, pending: map[string]chan callResult{}}
 	l, err := newLoop(d.zctx, "client", d.log, c.tick)
 	if err != nil {
 		return nil, err
@@ -263,15 +278,25 @@ func (c *client) dealerFor(key string, fanout bool, hosts []string) (*dealer, er
 	return dl, nil
 }
 
-// onResponse handles what arrives on the cast and fanout DEALERs: nothing
-// is expected there (direct mode has no ACKs, and CALLs use call sockets).
+// onResponse handles what arrives on the loop's DEALERs: the replies of
+// the CALLs multiplexed there (muxCall); nothing else is expected (direct
+// mode has no ACKs).
 func (c *client) onResponse(frames [][]byte) {
 	r, err := ParseDirectResponse(frames)
 	if err != nil {
 		c.d.log.Warn("driver: dropping response", "err", err)
 		return
 	}
-	c.d.log.Warn("driver: dropping an unexpected response on a cast socket", "type", r.Type.String(), "message_id", r.MsgID)
+	if r.Type == Reply {
+		if ch := c.pending[r.MsgID]; ch != nil {
+			delete(c.pending, r.MsgID)
+			ch <- callResult{payload: r.Payload}
+			return
+		}
+		c.d.log.Debug("driver: dropping a reply for a call no longer waiting", "message_id", r.MsgID)
+		return
+	}
+	c.d.log.Warn("driver: dropping an unexpected response", "type", r.Type.String(), "message_id", r.MsgID)
 }
 
 // trySend sends on the loop goroutine; a message no peer is ready for yet
@@ -299,6 +324,10 @@ func (c *client) trySend(o *outgoing) bool {
 		return true
 	}
 	if zmq.AsErrno(err) == zmq.Errno(11) && time.Now().Before(o.deadline) { // EAGAIN: no ready peer yet
+		if o.result != nil && time.Now().After(o.noPeerBy) {
+			o.finish(errNoReadyPeer)
+			return true
+		}
 		return false
 	}
 	o.finish(err)
@@ -420,11 +449,18 @@ func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		if err != nil {
 			return nil, err
 		}
-		reply, err := cs.roundTrip(ctx, frames, id, d.log)
-		if d.opts.Dynamic {
+		var reply []byte
+		switch {
+		case d.opts.Dynamic:
+			reply, err = cs.roundTrip(ctx, frames, id, d.log)
 			_ = cs.s.Close()
-		} else {
+		case cs == nil: // other calls of the key in flight: share the loop's DEALER
+			reply, err = c.muxCall(ctx, key, hosts, frames, id)
+			c.release(key)
+		default:
+			reply, err = cs.roundTrip(ctx, frames, id, d.log)
 			c.checkin(key, cs)
+			c.release(key)
 		}
 		switch {
 		case err == nil:
@@ -506,6 +542,10 @@ func (d *ZMQ) Close() error {
 					o.finish(ErrClosed)
 				}
 				cl.retries = nil
+				for id, ch := range cl.pending {
+					delete(cl.pending, id)
+					ch <- callResult{err: ErrClosed}
+				}
 			})
 		}
 		d.mu.Lock()
