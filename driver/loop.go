@@ -18,11 +18,14 @@ import (
 // only while the loop sleeps in zmq_poll (sleeping and queued make a Dekker
 // pair of seq-cst atomics, so no hand-off is left unseen).
 //
-// While the loop expects hand-backs soon (a server's CALL is on a worker,
-// see expect), it waits for them on the Go channel rather than in zmq_poll,
-// for at most quickWait once per expect: the hand-back then costs a goroutine
-// switch instead of waking a thread, and the sockets are polled (without
-// blocking) right after. A slow handler costs one timer wake, never a spin.
+// While the loop expects one hand-back soon (a server's lone CALL is on a
+// worker, see expect), it waits for it on the Go channel rather than in
+// zmq_poll, for at most quickWait once per expect: the hand-back then costs
+// a goroutine switch instead of waking a thread, and the sockets are polled
+// (without blocking) right after. A slow handler costs one timer wake, never
+// a spin. With more CALLs on the workers the loop is busy anyway and polls as
+// usual (measured: waiting on the channel then only delays the requests
+// queued on the sockets).
 type loop struct {
 	name    string
 	zctx    *zmq.Context
@@ -144,7 +147,7 @@ func (l *loop) run() {
 		if l.tick != nil {
 			timeout = l.tick()
 		}
-		if l.armed && l.pending.Load() > 0 && l.queued.Load() == 0 {
+		if l.armed && l.pending.Load() == 1 && l.queued.Load() == 0 {
 			// A hand-back is on its way: wait for it on the channel, then
 			// poll the sockets without blocking.
 			timer.Reset(quickWait)
