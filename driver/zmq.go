@@ -219,12 +219,22 @@ func (d *ZMQ) client() (*client, error) {
 // zmq_target_update, and re-read whenever the cache is empty (the
 // reference exhausts a key for good once its hosts vanish).
 func (c *client) hosts(ctx context.Context, t compat.Target, fanout bool) (string, []string, error) {
+	return c.hostsBy(ctx, t, fanout, time.Time{})
+}
+
+// hostsBy is hosts with a deadline for the matchmaker when ctx has none.
+func (c *client) hostsBy(ctx context.Context, t compat.Target, fanout bool, deadline time.Time) (string, []string, error) {
 	key := compat.TargetKey(compat.Router, t)
 	c.rmu.Lock()
 	r, ok := c.routes[key]
 	c.rmu.Unlock()
 	if ok && len(r.hosts) > 0 && time.Since(r.fetched) < c.d.opts.TargetUpdate {
 		return key, r.hosts, nil
+	}
+	if _, has := ctx.Deadline(); !has && !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
 	}
 	var hosts []string
 	var err error
@@ -362,7 +372,7 @@ func framesAsAny(frames [][]byte) []any {
 // send resolves the target and hands the frames to the loop.
 func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id string, payload []byte, deadline time.Time) error {
 	fanout := mt.IsMultisend()
-	key, hosts, err := c.hosts(ctx, t, fanout)
+	key, hosts, err := c.hostsBy(ctx, t, fanout, deadline)
 	if err != nil {
 		return err
 	}
@@ -370,6 +380,11 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 		return matchmaker.ErrNoHosts
 	}
 	if c.d.opts.Dynamic {
+		if _, has := ctx.Deadline(); !has {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
 		frames := DirectRequest(mt, id, payload)
 		if fanout { // a copy per host, from one fresh socket connected to all
 			return c.sendOnce(ctx, hosts, frames, len(hosts))
@@ -501,12 +516,10 @@ func (d *ZMQ) post(ctx context.Context, t compat.Target, mt MsgType, payload []b
 	if err != nil {
 		return err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.opts.ResponseTimeout)
-		defer cancel()
+	dl, ok := ctx.Deadline()
+	if !ok { // bounds the matchmaker (on a cache miss) and the wait for a peer
+		dl = time.Now().Add(d.opts.ResponseTimeout)
 	}
-	dl, _ := ctx.Deadline()
 	id := NewUUID1()
 	err = c.send(ctx, t, mt, id, payload, dl)
 	if err != nil {
