@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,7 @@ type loop struct {
 	// (loop only) allows one quick wait for them.
 	pending atomic.Int64
 	armed   bool
+	yield   bool // (loop only) goroutines were readied this turn
 }
 
 // quickWait bounds how long the loop waits on its task channel for an
@@ -204,6 +206,12 @@ func (l *loop) run() {
 				}
 				f(msg)
 			}
+		}
+		if l.yield {
+			// Let the goroutines this turn readied run first: the work they
+			// hand back is then taken below without a wake.
+			l.yield = false
+			runtime.Gosched()
 		}
 		for i := 0; i < maxTasks; i++ {
 			select {

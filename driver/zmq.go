@@ -301,6 +301,7 @@ func (c *client) onResponse(frames [][]byte) {
 		if ch := c.pending[r.MsgID]; ch != nil {
 			delete(c.pending, r.MsgID)
 			ch <- callResult{payload: r.Payload}
+			c.l.yield = true
 			return
 		}
 		c.d.log.Debug("driver: dropping a reply for a call no longer waiting", "message_id", r.MsgID)
@@ -696,6 +697,7 @@ func (s *Server) onRequest(frames [][]byte) {
 	}
 	// Blocks the loop when every worker is busy and the queue is full:
 	// back-pressure to the senders through the socket's high-water mark.
+	s.l.yield = true
 	s.work <- &Request{Type: in.Type, MsgID: in.MsgID, Payload: in.Payload, s: s, ident: in.Identity}
 }
 
