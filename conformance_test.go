@@ -65,7 +65,12 @@ func conformance(t *testing.T, m mode) {
 		po.Host = "127.0.0.1"
 		px, err := driver.NewProxy(ctx, tr.Matchmaker(), po)
 		require.NoError(t, err)
-		t.Cleanup(func() { _ = px.Stop(context.Background()) })
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("proxy stats: %+v", px.Stats())
+			}
+			_ = px.Stop(context.Background())
+		})
 	}
 	var mu sync.Mutex
 	seen := map[string]int{}

@@ -135,13 +135,16 @@ func (c *RPCClient) payload(rctx *Map, method string, args *Map) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	sargs := envelope.MapWithCap(args.Len())
-	for _, kv := range args.Items() {
-		v, err := c.serializer.SerializeEntity(rctx, kv.Value)
-		if err != nil {
-			return nil, fmt.Errorf("goslo: argument %s: %w", kv.Key, err)
+	sargs := args
+	if _, noop := c.serializer.(NoOpSerializer); !noop || args == nil {
+		sargs = envelope.MapWithCap(args.Len())
+		for _, kv := range args.Items() {
+			v, err := c.serializer.SerializeEntity(rctx, kv.Value)
+			if err != nil {
+				return nil, fmt.Errorf("goslo: argument %s: %w", kv.Key, err)
+			}
+			sargs.Append(kv.Key, v)
 		}
-		sargs.Append(kv.Key, v)
 	}
 	return envelope.EncodeRequest(c.t.codec, sctx, envelope.Request{Method: method, Args: sargs, Namespace: c.target.Namespace, Version: c.target.Version})
 }
@@ -272,7 +275,10 @@ func dispatch(endpoints []*Endpoint, req envelope.Request) (Handler, error) {
 		if v == "" {
 			v = "1.0"
 		}
-		ok, err := compat.VersionIsCompatible(v, req.DispatchVersion())
+		ok, err := true, error(nil)
+		if rv := req.DispatchVersion(); v != rv || !plainVersion(v) { // equal plain versions are compatible
+			ok, err = compat.VersionIsCompatible(v, rv)
+		}
 		if err != nil {
 			return nil, envelope.NewRemoteError(envelope.ModuleBuiltins, err.(*compat.VersionError).PythonClass(), err.(*compat.VersionError).Reason)
 		}
@@ -291,6 +297,24 @@ func dispatch(endpoints []*Endpoint, req envelope.Request) (Handler, error) {
 		return nil, envelope.NoSuchMethodError(req.Method)
 	}
 	return nil, envelope.UnsupportedVersionError(req.DispatchVersion(), req.Method)
+}
+
+// plainVersion reports "<digits>.<digits>[.<digits>]", which Python's int()
+// reads part by part as the digits say (a version equal to itself is then
+// compatible).
+func plainVersion(v string) bool {
+	parts, digits := 1, 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && digits > 0:
+			parts, digits = parts+1, 0
+		default:
+			return false
+		}
+	}
+	return digits > 0 && (parts == 2 || parts == 3)
 }
 
 // RPCServer is oslo's RPC server on a target (topic and server required).
@@ -399,13 +423,16 @@ func (s *RPCServer) invoke(ctxv, msg any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := envelope.MapWithCap(req.Args.Len())
-	for _, kv := range req.Args.Items() {
-		v, err := s.serializer.DeserializeEntity(rctx, kv.Value)
-		if err != nil {
-			return nil, err
+	args := req.Args // decoded for this request alone
+	if _, noop := s.serializer.(NoOpSerializer); !noop || args == nil {
+		args = envelope.MapWithCap(req.Args.Len())
+		for _, kv := range req.Args.Items() {
+			v, err := s.serializer.DeserializeEntity(rctx, kv.Value)
+			if err != nil {
+				return nil, err
+			}
+			args.Append(kv.Key, v)
 		}
-		args.Append(kv.Key, v)
 	}
 	res, err := safeCall(s.base, h, rctx, args)
 	if err != nil {

@@ -82,6 +82,9 @@ func (e *FrameError) Is(t error) bool { return t == ErrBadFrames }
 // parseType reads a type frame as Python's int() does ("01" and " 1" are
 // accepted by Python receivers, so they are here).
 func parseType(b []byte) (MsgType, bool) {
+	if len(b) == 1 && b[0] >= '0' && b[0] <= '9' { // the canonical form
+		return MsgType(b[0] - '0'), true
+	}
 	n, ok := compat.PyInt(string(b))
 	if !ok || !n.IsInt64() || n.Int64() < 0 || n.Int64() > 1<<20 {
 		return 0, false

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +15,18 @@ import (
 // loop is one goroutine that owns a group of zmq sockets: it polls them,
 // and runs the functions other goroutines hand it (which are the only way
 // to touch its sockets). A hand-off wakes the poller through an inproc PAIR
-// whose sending end is shared under a mutex and carries one byte.
+// whose sending end is shared under a mutex and carries one byte; it is sent
+// only while the loop sleeps in zmq_poll (sleeping and queued make a Dekker
+// pair of seq-cst atomics, so no hand-off is left unseen).
+//
+// While the loop expects one hand-back soon (a server's lone CALL is on a
+// worker, see expect), it waits for it on the Go channel rather than in
+// zmq_poll, for at most quickWait once per expect: the hand-back then costs
+// a goroutine switch instead of waking a thread, and the sockets are polled
+// (without blocking) right after. A slow handler costs one timer wake, never
+// a spin. With more CALLs on the workers the loop is busy anyway and polls as
+// usual (measured: waiting on the channel then only delays the requests
+// queued on the sockets).
 type loop struct {
 	name    string
 	zctx    *zmq.Context
@@ -29,7 +41,31 @@ type loop struct {
 	quit    chan struct{}
 	done    chan struct{}
 	closed  atomic.Bool
+	// queued counts hand-offs sent to tasks and not yet taken; sleeping is
+	// set while the loop is (about to be) in zmq_poll.
+	queued   atomic.Int64
+	sleeping atomic.Bool
+	// pending counts hand-backs expected from other goroutines; armed
+	// (loop only) allows one quick wait for them.
+	pending atomic.Int64
+	armed   bool
+	yield   bool // (loop only) goroutines were readied this turn
 }
+
+// quickWait bounds how long the loop waits on its task channel for an
+// expected hand-back before it goes back to polling its sockets.
+const quickWait = 100 * time.Microsecond
+
+// expect, on the loop goroutine, announces a hand-back (a reply) that
+// another goroutine will make soon; that goroutine calls settle once it has
+// made it, or knows it will not.
+func (l *loop) expect() {
+	l.pending.Add(1)
+	l.armed = true
+}
+
+// settle ends one expect; any goroutine.
+func (l *loop) settle() { l.pending.Add(-1) }
 
 var loopSeq atomic.Uint64
 
@@ -72,12 +108,16 @@ func (l *loop) do(f func()) error {
 	if l.closed.Load() {
 		return errLoopClosed
 	}
+	l.queued.Add(1)
 	select {
 	case l.tasks <- f:
 	case <-l.quit:
+		l.queued.Add(-1)
 		return errLoopClosed
 	}
-	l.wake()
+	if l.sleeping.Load() {
+		l.wake()
+	}
 	return nil
 }
 
@@ -102,12 +142,39 @@ func (l *loop) removeReader(s *zmq.Socket) {
 
 func (l *loop) run() {
 	defer close(l.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		timeout := time.Duration(-1)
 		if l.tick != nil {
 			timeout = l.tick()
 		}
+		if l.armed && l.pending.Load() == 1 && l.queued.Load() == 0 {
+			// A hand-back is on its way: wait for it on the channel, then
+			// poll the sockets without blocking.
+			timer.Reset(quickWait)
+			select {
+			case f := <-l.tasks:
+				l.queued.Add(-1)
+				f()
+			case <-timer.C:
+				l.armed = false
+			case <-l.quit:
+				return
+			}
+			timer.Stop()
+			timeout = 0
+		} else {
+			l.armed = false
+		}
+		if timeout != 0 {
+			l.sleeping.Store(true)
+			if l.queued.Load() > 0 {
+				timeout = 0
+			}
+		}
 		polled, err := l.poller.Poll(timeout)
+		l.sleeping.Store(false)
 		if err != nil {
 			if zmq.AsErrno(err) == zmq.Errno(zmq.ETERM) {
 				return
@@ -140,9 +207,16 @@ func (l *loop) run() {
 				f(msg)
 			}
 		}
+		if l.yield {
+			// Let the goroutines this turn readied run first: the work they
+			// hand back is then taken below without a wake.
+			l.yield = false
+			runtime.Gosched()
+		}
 		for i := 0; i < maxTasks; i++ {
 			select {
 			case f := <-l.tasks:
+				l.queued.Add(-1)
 				f()
 				continue
 			default:
@@ -166,6 +240,7 @@ func (l *loop) close(cleanup func()) {
 	}
 	if cleanup != nil {
 		done := make(chan struct{})
+		l.queued.Add(1)
 		select {
 		case l.tasks <- func() { cleanup(); close(done) }:
 			l.wake()

@@ -21,13 +21,13 @@ var ErrBadReply = errors.New("driver: reply from another server than the routing
 // errNoProxyReady: no proxy connection came up before the deadline.
 var errNoProxyReady = errors.New("driver: no proxy connection became ready")
 
-// ErrQueueFull: too many messages already wait for a connection to become
-// ready (no server or proxy is reachable); the message is dropped at once
-// rather than queued.
-var ErrQueueFull = errors.New("driver: too many messages wait for a connection")
+// ErrQueueFull: the send queue (maxWaiting messages not yet written, as
+// when no server or proxy is reachable, or one falls behind) stayed full
+// until the message's deadline; the message is dropped.
+var ErrQueueFull = errors.New("driver: send queue full until the deadline")
 
-// maxWaiting bounds the messages a client keeps while no connection of
-// their socket is ready.
+// maxWaiting bounds the messages a client has handed to its socket loop
+// and not yet written; senders beyond it wait for room.
 const maxWaiting = 10000
 
 // ErrNoProxy is returned when no proxy is registered in PUBLISHERS.
@@ -302,10 +302,8 @@ func (c *proxyClient) enqueue(ctx context.Context, frames [][]byte, key []byte, 
 	// A slot per message not yet written: when the proxy (or the server
 	// behind it) falls behind, senders wait here, bounded by their
 	// context, instead of growing a queue or dropping.
-	select {
-	case c.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := acquire(ctx, c.slots, deadline); err != nil {
+		return nil, err
 	}
 	o := &outgoing{key: string(key), frames: frames, deadline: deadline, log: c.d.log, desc: desc,
 		release: func() { <-c.slots }}
@@ -323,11 +321,7 @@ func (c *proxyClient) enqueue(ctx context.Context, frames [][]byte, key []byte, 
 			}
 		}
 		if !c.trySend(o) {
-			if len(c.retries) >= maxWaiting {
-				o.finish(ErrQueueFull)
-				return
-			}
-			c.retries = append(c.retries, o)
+			c.retries = append(c.retries, o) // bounded by the slots
 		}
 	})
 	if err != nil {

@@ -196,9 +196,11 @@ type client struct {
 	routes map[string]route
 	rr     map[string]int // dynamic mode's round robin, under rmu
 	calls  callPool
+	slots  chan struct{} // at most maxWaiting messages handed to the loop and not yet written
 	// owned by the loop goroutine
 	dealers map[string]*dealer
 	retries []*outgoing
+	pending map[string]chan callResult // CALLs sent on the loop's DEALERs, by message id
 }
 
 type dealer struct {
@@ -215,12 +217,26 @@ type outgoing struct {
 	log      *slog.Logger
 	desc     string
 	release  func() // frees the sender's slot, if it took one
+	// A CALL multiplexed on the loop's DEALER (see muxCall): its id, its
+	// result slot, and when to give up waiting for a ready peer.
+	call     *client
+	id       string
+	result   chan callResult
+	noPeerBy time.Time
 }
 
 func (o *outgoing) finish(err error) {
 	if o.release != nil {
 		o.release()
 		o.release = nil
+	}
+	if o.result != nil {
+		// Sent: the reply comes through pending. Not sent: fail the call.
+		if err != nil && o.call.pending[o.id] == o.result {
+			delete(o.call.pending, o.id)
+			o.result <- callResult{err: err}
+		}
+		return
 	}
 	if o.done != nil {
 		o.done <- err
@@ -240,7 +256,8 @@ func (d *ZMQ) client() (*client, error) {
 	if d.cl != nil {
 		return d.cl, nil
 	}
-	c := &client{d: d, routes: map[string]route{}, dealers: map[string]*dealer{}}
+	c := &client{d: d, routes: map[string]route{}, dealers: map[string]*dealer{}, pending: map[string]chan callResult{},
+		slots: make(chan struct{}, maxWaiting)}
 	l, err := newLoop(d.zctx, "client", d.log, c.tick)
 	if err != nil {
 		return nil, err
@@ -254,12 +271,22 @@ func (d *ZMQ) client() (*client, error) {
 // zmq_target_update, and re-read whenever the cache is empty (the
 // reference exhausts a key for good once its hosts vanish).
 func (c *client) hosts(ctx context.Context, t compat.Target, fanout bool) (string, []string, error) {
+	return c.hostsBy(ctx, t, fanout, time.Time{})
+}
+
+// hostsBy is hosts with a deadline for the matchmaker when ctx has none.
+func (c *client) hostsBy(ctx context.Context, t compat.Target, fanout bool, deadline time.Time) (string, []string, error) {
 	key := compat.TargetKey(compat.Router, t)
 	c.rmu.Lock()
 	r, ok := c.routes[key]
 	c.rmu.Unlock()
 	if ok && len(r.hosts) > 0 && time.Since(r.fetched) < c.d.opts.TargetUpdate {
 		return key, r.hosts, nil
+	}
+	if _, has := ctx.Deadline(); !has && !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
 	}
 	var hosts []string
 	var err error
@@ -313,15 +340,26 @@ func (c *client) dealerFor(key string, fanout bool, hosts []string) (*dealer, er
 	return dl, nil
 }
 
-// onResponse handles what arrives on the cast and fanout DEALERs: nothing
-// is expected there (direct mode has no ACKs, and CALLs use call sockets).
+// onResponse handles what arrives on the loop's DEALERs: the replies of
+// the CALLs multiplexed there (muxCall); nothing else is expected (direct
+// mode has no ACKs).
 func (c *client) onResponse(frames [][]byte) {
 	r, err := ParseDirectResponse(frames)
 	if err != nil {
 		c.d.log.Warn("driver: dropping response", "err", err)
 		return
 	}
-	c.d.log.Warn("driver: dropping an unexpected response on a cast socket", "type", r.Type.String(), "message_id", r.MsgID)
+	if r.Type == Reply {
+		if ch := c.pending[r.MsgID]; ch != nil {
+			delete(c.pending, r.MsgID)
+			ch <- callResult{payload: r.Payload}
+			c.l.yield = true
+			return
+		}
+		c.d.log.Debug("driver: dropping a reply for a call no longer waiting", "message_id", r.MsgID)
+		return
+	}
+	c.d.log.Warn("driver: dropping an unexpected response", "type", r.Type.String(), "message_id", r.MsgID)
 }
 
 // trySend sends on the loop goroutine; a message no peer is ready for yet
@@ -349,6 +387,10 @@ func (c *client) trySend(o *outgoing) bool {
 		return true
 	}
 	if zmq.AsErrno(err) == zmq.Errno(11) && time.Now().Before(o.deadline) { // EAGAIN: no ready peer yet
+		if o.result != nil && time.Now().After(o.noPeerBy) {
+			o.finish(errNoReadyPeer)
+			return true
+		}
 		return false
 	}
 	o.finish(err)
@@ -372,6 +414,26 @@ func (c *client) tick() time.Duration {
 	return time.Millisecond
 }
 
+// acquire takes a slot of sem, waiting when all are taken (a peer that
+// falls behind, or none ready) until ctx ends or the deadline passes.
+func acquire(ctx context.Context, sem chan struct{}, deadline time.Time) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return ErrQueueFull
+	}
+}
+
 func framesAsAny(frames [][]byte) []any {
 	out := make([]any, len(frames))
 	for i, f := range frames {
@@ -383,7 +445,7 @@ func framesAsAny(frames [][]byte) []any {
 // send resolves the target and hands the frames to the loop.
 func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id string, payload []byte, deadline time.Time) error {
 	fanout := mt.IsMultisend()
-	key, hosts, err := c.hosts(ctx, t, fanout)
+	key, hosts, err := c.hostsBy(ctx, t, fanout, deadline)
 	if err != nil {
 		return err
 	}
@@ -391,14 +453,22 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 		return matchmaker.ErrNoHosts
 	}
 	if c.d.opts.Dynamic {
+		if _, has := ctx.Deadline(); !has {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
 		frames := DirectRequest(mt, id, payload)
 		if fanout { // a copy per host, from one fresh socket connected to all
 			return c.sendOnce(ctx, hosts, frames, len(hosts))
 		}
 		return c.sendOnce(ctx, c.pickHosts(key, hosts), frames, 1)
 	}
+	if err := acquire(ctx, c.slots, deadline); err != nil {
+		return err
+	}
 	o := &outgoing{key: key, fanout: fanout, frames: DirectRequest(mt, id, payload), deadline: deadline,
-		log: c.d.log, desc: mt.String() + " " + id}
+		log: c.d.log, desc: mt.String() + " " + id, release: func() { <-c.slots }}
 	if mt == Call {
 		o.done = make(chan error, 1)
 	}
@@ -411,14 +481,11 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 			return
 		}
 		if !c.trySend(o) {
-			if len(c.retries) >= maxWaiting {
-				o.finish(ErrQueueFull)
-				return
-			}
-			c.retries = append(c.retries, o)
+			c.retries = append(c.retries, o) // bounded by the slots
 		}
 	})
 	if err != nil {
+		<-c.slots
 		return ErrClosed
 	}
 	if mt != Call {
@@ -481,11 +548,18 @@ func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		if err != nil {
 			return nil, err
 		}
-		reply, err := cs.roundTrip(ctx, frames, id, d.log)
-		if d.opts.Dynamic {
+		var reply []byte
+		switch {
+		case d.opts.Dynamic:
+			reply, err = cs.roundTrip(ctx, frames, id, d.log)
 			_ = cs.s.Close()
-		} else {
+		case cs == nil: // other calls of the key in flight: share the loop's DEALER
+			reply, err = c.muxCall(ctx, key, hosts, frames, id)
+			c.release(key)
+		default:
+			reply, err = cs.roundTrip(ctx, frames, id, d.log)
 			c.checkin(key, cs)
+			c.release(key)
 		}
 		switch {
 		case err == nil:
@@ -522,15 +596,18 @@ func (d *ZMQ) Notify(ctx context.Context, t compat.Target, payload []byte) error
 }
 
 func (d *ZMQ) post(ctx context.Context, t compat.Target, mt MsgType, payload []byte) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.opts.ResponseTimeout)
-		defer cancel()
+	dl, ok := ctx.Deadline()
+	if !ok { // bounds the matchmaker (on a cache miss) and the wait for a peer
+		dl = time.Now().Add(d.opts.ResponseTimeout)
 	}
-	dl, _ := ctx.Deadline()
 	id := NewUUID1()
 	var err error
 	if d.opts.RouterProxy || (d.opts.PubSub && mt.IsMultisend()) {
+		if !ok { // a proxy-mode sender may wait for a slot: bound it
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, dl)
+			defer cancel()
+		}
 		var pc *proxyClient
 		if pc, err = d.proxy(); err == nil {
 			err = pc.post(ctx, t, mt, id, payload, dl)
@@ -577,6 +654,10 @@ func (d *ZMQ) Close() error {
 					o.finish(ErrClosed)
 				}
 				cl.retries = nil
+				for id, ch := range cl.pending {
+					delete(cl.pending, id)
+					ch <- callResult{err: ErrClosed}
+				}
 			})
 		}
 		d.mu.Lock()
@@ -690,6 +771,9 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 			defer s.wg.Done()
 			for r := range s.work {
 				h(r)
+				if r.Type == Call {
+					s.l.settle()
+				}
 			}
 		}()
 	}
@@ -724,6 +808,13 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 		}
 		for _, m := range mons {
 			s.awaitHandshakes(m[0], m[1], deadline)
+		}
+		if s.sub != nil {
+			// The subscription leaves right after the handshake and the
+			// publisher applies it asynchronously: give it a moment, so a
+			// fanout sent just after Listen returns is not lost to the
+			// slow-joiner window of PUB/SUB.
+			time.Sleep(20 * time.Millisecond)
 		}
 		go s.refresher()
 	} else {
@@ -790,8 +881,12 @@ func (s *Server) onRequest(frames [][]byte) {
 	if s.cache != nil && !s.acked(in) {
 		return
 	}
+	if in.Type == Call {
+		s.l.expect() // its reply comes back soon, usually
+	}
 	// Blocks the loop when every worker is busy and the queue is full:
 	// back-pressure to the senders through the socket's high-water mark.
+	s.l.yield = true
 	s.work <- &Request{Type: in.Type, MsgID: in.MsgID, Payload: in.Payload, s: s, ident: in.Identity}
 }
 

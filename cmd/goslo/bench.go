@@ -272,9 +272,21 @@ func benchRaw(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var bf benchFlags
 	bf.register(fs)
+	inflight := fs.Int("inflight", 0, "calls in flight in call mode, spread over the callers, each pipelining its share on its DEALER (default: 1 for one caller, the sequential echo; 128 for more)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if bf.concurrency < 1 || *inflight < 0 || (bf.mode != "call" && bf.mode != "cast") {
+		fmt.Fprintln(stderr, "usage: goslo bench raw --mode call|cast --concurrency N --duration SECONDS [--inflight N] [--payload-bytes B]")
+		return 2
+	}
+	if *inflight == 0 {
+		*inflight = 1
+		if bf.concurrency > 1 {
+			*inflight = 128
+		}
+	}
+	*inflight = max(*inflight, bf.concurrency)
 	srv, err := rawecho.Start()
 	if err != nil {
 		fmt.Fprintln(stderr, "goslo bench raw:", err)
@@ -291,12 +303,18 @@ func benchRaw(args []string, stdout, stderr io.Writer) int {
 	}
 	payload := []byte(`[{"user": "bench"}, {"method": "echo", "args": {"data": "` + strings.Repeat("x", bf.payload) + `"}}]`)
 	d := time.Duration(bf.duration * float64(time.Second))
-	sent, errs, lat := drive(bf.concurrency, d, newProgress(stderr), func(i int) error {
-		if bf.mode == "call" {
-			return clients[i].Call(payload)
-		}
-		return clients[i].Cast(payload)
-	})
+	var sent, errs int64
+	var lat []time.Duration
+	if bf.mode == "call" && *inflight > bf.concurrency {
+		sent, errs, lat = drivePipelined(clients, *inflight, d, newProgress(stderr), payload)
+	} else {
+		sent, errs, lat = drive(bf.concurrency, d, newProgress(stderr), func(i int) error {
+			if bf.mode == "call" {
+				return clients[i].Call(payload)
+			}
+			return clients[i].Cast(payload)
+		})
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for srv.Received() < sent && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -310,4 +328,81 @@ func benchRaw(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// drivePipelined keeps inflight calls outstanding over the raw clients
+// (each caller its share, sent back to back on its DEALER) for d, then
+// drains them; a call's latency runs from its send to its reply.
+func drivePipelined(clients []*rawecho.Client, inflight int, d time.Duration, prog progress, payload []byte) (sent, errs int64, lat []time.Duration) {
+	n := len(clients)
+	var wg sync.WaitGroup
+	var doneN, errN atomic.Int64
+	lats := make([][]time.Duration, n)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				prog.report(doneN.Load(), time.Since(start))
+			}
+		}
+	}()
+	for i := 0; i < n; i++ {
+		window := inflight / n
+		if i < inflight%n {
+			window++
+		}
+		wg.Add(1)
+		go func(i, window int) {
+			defer wg.Done()
+			c := clients[i]
+			// One connection to a one-goroutine echo: replies come back
+			// in the order of the calls.
+			type call struct {
+				id int
+				at time.Time
+			}
+			var fifo []call
+			for {
+				for len(fifo) < window && time.Now().Before(deadline) {
+					t0 := time.Now()
+					id, err := c.Send(payload)
+					if err != nil {
+						errN.Add(1)
+						continue
+					}
+					fifo = append(fifo, call{id, t0})
+				}
+				if len(fifo) == 0 {
+					return
+				}
+				id, err := c.Recv()
+				if err != nil || id != fifo[0].id {
+					// A lost or garbled reply: count the calls still
+					// outstanding as errors and stop this caller.
+					errN.Add(int64(len(fifo)))
+					return
+				}
+				lats[i] = append(lats[i], time.Since(fifo[0].at))
+				fifo = fifo[1:]
+				doneN.Add(1)
+			}
+		}(i, window)
+	}
+	wg.Wait()
+	close(stop)
+	if prog.terminal {
+		fmt.Fprintln(prog.w)
+	}
+	for _, l := range lats {
+		lat = append(lat, l...)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return doneN.Load(), errN.Load(), lat
 }

@@ -42,6 +42,16 @@ func TestBenchRawAndRPC(t *testing.T) {
 		require.Contains(t, res, k)
 	}
 	require.Greater(t, res["received"], 0.0)
+	// Pipelined: 128 calls in flight over 3 callers by default, or --inflight.
+	for _, extra := range [][]string{nil, {"--inflight", "7"}} {
+		out.Reset()
+		args := append([]string{"bench", "raw", "--mode", "call", "--concurrency", "3", "--duration", "0.3"}, extra...)
+		require.Equal(t, 0, run(args, nil, &out, &errb), errb.String())
+		require.NoError(t, json.Unmarshal([]byte(lastLine(out.String())), &res))
+		require.Greater(t, res["received"], 0.0)
+		require.Equal(t, res["sent"], res["received"])
+		require.Equal(t, 0.0, res["errors"])
+	}
 
 	r := redistest.Start(t)
 	url := "zmq+redis://" + r.Addr + "?rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1"

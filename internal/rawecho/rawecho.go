@@ -5,6 +5,7 @@ package rawecho
 
 import (
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -105,6 +106,33 @@ func (c *Client) Call(payload []byte) error {
 		return fmt.Errorf("rawecho: bad reply %q", msg)
 	}
 	return nil
+}
+
+// Send sends a CALL without waiting, for pipelining; it returns the
+// sequence number that Recv reports for its reply.
+func (c *Client) Send(payload []byte) (int, error) {
+	c.n++
+	if _, err := c.s.SendMessage("", "1.0", "1", fmt.Sprintf("%036d", c.n), payload); err != nil {
+		return 0, err
+	}
+	return c.n, nil
+}
+
+// Recv waits for the next reply and returns the sequence number of its call.
+func (c *Client) Recv() (int, error) {
+	_ = c.s.SetRcvtimeo(10 * time.Second)
+	msg, err := c.s.RecvMessageBytes(0)
+	if err != nil {
+		return 0, err
+	}
+	if len(msg) != 5 || len(msg[3]) != 36 {
+		return 0, fmt.Errorf("rawecho: bad reply %q", msg)
+	}
+	n, err := strconv.Atoi(string(msg[3]))
+	if err != nil {
+		return 0, fmt.Errorf("rawecho: bad reply id %q", msg[3])
+	}
+	return n, nil
 }
 
 // Cast sends a CAST.
