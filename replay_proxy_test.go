@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,6 +64,25 @@ func (r *rawSock) send(frames [][]byte) {
 	}
 	_, err := r.s.SendMessage(parts...)
 	require.NoError(r.t, err)
+}
+
+// sendMandatory retries a ROUTER_MANDATORY send while the peer is not
+// attached yet (EHOSTUNREACH), for at most 5 s.
+func (r *rawSock) sendMandatory(frames [][]byte) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		parts := make([]any, len(frames))
+		for i, f := range frames {
+			parts[i] = f
+		}
+		_, err := r.s.SendMessage(parts...)
+		if err == nil {
+			return
+		}
+		require.Equal(r.t, zmq.Errno(syscall.EHOSTUNREACH), zmq.AsErrno(err), "%v", err)
+		require.True(r.t, time.Now().Before(deadline), "peer %q never attached", frames[0])
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (r *rawSock) recv(timeout time.Duration) ([][]byte, error) {
@@ -218,6 +238,9 @@ func TestReplayProxyServer(t *testing.T) {
 			_, acks := loadConfig(f, "server")
 			zctx := newZctx(t)
 			be := newRaw(t, zctx, zmq.ROUTER, "")
+			// Mandatory: a send before the ROUTER has attached the server's
+			// connection fails (and is retried) instead of vanishing.
+			require.NoError(t, be.s.SetRouterMandatory(1))
 			require.NoError(t, be.s.Bind("tcp://127.0.0.1:*"))
 			ep, _ := be.s.GetLastEndpoint()
 			tr := localTransport(t, WithOptions(func(c *compat.Config) {
@@ -252,7 +275,7 @@ func TestReplayProxyServer(t *testing.T) {
 					if v.MessageType == "NOTIFY" {
 						continue // for the listeners, not this server
 					}
-					be.send(append([][]byte{id}, fr...))
+					be.sendMandatory(append([][]byte{id}, fr...))
 					n["sent"]++
 				case strings.HasPrefix(v.Hop, "server->proxy"):
 					got, err := be.recv(5 * time.Second)

@@ -287,28 +287,41 @@ func ParseProxyResponse(frames [][]byte) (*Response, error) {
 // (type and address swap places). It returns the type, for the pub/sub
 // decision, and a *FrameError for what the reference proxy drops.
 func ProxyRoute(frames [][]byte) ([][]byte, MsgType, error) {
+	t, err := checkProxyInput(frames)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([][]byte, len(frames))
+	copy(out, frames)
+	swapRoute(out)
+	return out, t, nil
+}
+
+// checkProxyInput applies the reference proxy's checks to what a proxy
+// ROUTER received.
+func checkProxyInput(frames [][]byte) (MsgType, error) {
 	const hop = "proxy"
 	if len(frames) < 6 {
-		return nil, 0, &FrameError{Hop: hop, Reason: fmt.Sprintf("%d frames, expected at least 6", len(frames))}
+		return 0, &FrameError{Hop: hop, Reason: fmt.Sprintf("%d frames, expected at least 6", len(frames))}
 	}
 	if len(frames[1]) != 0 {
-		return nil, 0, &FrameError{Hop: hop, Reason: "Empty delimiter expected!"}
+		return 0, &FrameError{Hop: hop, Reason: "Empty delimiter expected!"}
 	}
 	t, ok := parseType(frames[3])
 	if !ok || t < Call || t > Ack {
-		return nil, 0, &FrameError{Hop: hop, Reason: "Unknown message type"}
+		return 0, &FrameError{Hop: hop, Reason: "Unknown message type"}
 	}
 	if string(frames[2]) != MessageVersion {
-		return nil, 0, &FrameError{Hop: hop, Reason: "Dropping message with unsupported version " + strconv.Quote(string(frames[2]))}
+		return 0, &FrameError{Hop: hop, Reason: "Dropping message with unsupported version " + strconv.Quote(string(frames[2]))}
 	}
-	out := make([][]byte, len(frames))
-	out[0] = frames[4]
-	out[1] = emptyFrame
-	out[2] = frames[2]
-	out[3] = frames[0]
-	out[4] = frames[3]
-	copy(out[5:], frames[5:])
-	return out, t, nil
+	return t, nil
+}
+
+// swapRoute turns [sender, "", ver, type, key, mid, rest...] into
+// [key, "", ver, sender, type, mid, rest...] in place.
+func swapRoute(f [][]byte) {
+	f[0], f[4] = f[4], f[0]
+	f[3], f[4] = f[4], f[3]
 }
 
 // Publish builds what the proxy PUB sends for a fanout or notification:

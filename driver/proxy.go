@@ -303,7 +303,7 @@ func (p *Proxy) open() error {
 
 // route handles one message read on a ROUTER (loop only).
 func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
-	out, t, err := ProxyRoute(frames)
+	t, err := checkProxyInput(frames)
 	if err != nil {
 		p.dropped.Add(1)
 		p.log.Warn("driver: proxy dropping message", "err", err)
@@ -332,6 +332,9 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 	if p.be != nil && from == p.fe {
 		to = p.be
 	}
+	msgID, dest := frames[5], frames[4]
+	out := frames
+	swapRoute(out) // the message is ours: route it without a copy
 	err = sendFrames(to, out, zmq.DONTWAIT)
 	if zmq.AsErrno(err) == zmq.Errno(syscall.EAGAIN) {
 		// The peer's queue is full (high-water mark): push back on every
@@ -342,10 +345,10 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 		p.dropped.Add(1)
 		if zmq.AsErrno(err) == zmq.Errno(syscall.EHOSTUNREACH) {
 			// An unknown routing key: the reference drops it silently.
-			p.log.Debug("driver: proxy dropping message for an unknown peer", "type", t.String(), "message_id", string(frames[5]), "to", string(frames[4]))
+			p.log.Debug("driver: proxy dropping message for an unknown peer", "type", t.String(), "message_id", string(msgID), "to", string(dest))
 			return
 		}
-		p.log.Warn("driver: proxy could not forward", "type", t.String(), "message_id", string(frames[5]), "to", string(frames[4]), "err", err)
+		p.log.Warn("driver: proxy could not forward", "type", t.String(), "message_id", string(msgID), "to", string(dest), "err", err)
 		return
 	}
 	if to == p.be || p.be == nil {
@@ -354,8 +357,8 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 		p.backToFront.Add(1)
 	}
 	if p.debug {
-		p.log.Debug("driver: dispatching", "type", t.String(), "message_id", string(frames[5]),
-			"from", string(frames[0]), "to", string(frames[4]))
+		p.log.Debug("driver: dispatching", "type", t.String(), "message_id", string(msgID),
+			"from", string(out[3]), "to", string(dest))
 	}
 }
 
