@@ -88,11 +88,10 @@ func (c *proxyClient) closeCalls() {
 // an abandoned call on this socket) is dropped; a REPLY or ACK whose
 // address frame is not the routing key fails the call with ErrBadReply.
 func (c *proxyClient) proxyRoundTrip(ctx context.Context, cs *callSocket, frames [][]byte, id string, rk []byte) ([]byte, error) {
-	parts := framesAsAny(frames)
 	send := func() error {
 		start := time.Now()
 		for {
-			_, err := cs.s.SendMessageDontwait(parts...)
+			err := sendFrames(cs.s, frames, zmq.DONTWAIT)
 			if err == nil {
 				return nil
 			}

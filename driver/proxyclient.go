@@ -234,7 +234,7 @@ func (c *proxyClient) trySend(o *outgoing) bool {
 		o.finish(ErrClosed)
 		return true
 	}
-	_, err := c.sock.SendMessageDontwait(framesAsAny(o.frames)...)
+	err := sendFrames(c.sock, o.frames, zmq.DONTWAIT)
 	if err == nil {
 		o.finish(nil)
 		return true
@@ -282,7 +282,7 @@ func (c *proxyClient) tick() time.Duration {
 		w.wait *= time.Duration(c.d.opts.AckMultiplier)
 		w.next = now.Add(w.wait)
 		c.d.log.Info("driver: no ack in time; resending", "message", w.desc, "routing_key", string(w.key), "next_wait", w.wait)
-		if _, err := c.sock.SendMessageDontwait(framesAsAny(w.frames)...); err != nil {
+		if err := sendFrames(c.sock, w.frames, zmq.DONTWAIT); err != nil {
 			c.d.log.Warn("driver: resend failed", "message", w.desc, "err", err)
 		}
 		if next < 0 || w.wait < next {

@@ -177,7 +177,7 @@ func (s *Server) acked(in *Incoming) bool {
 }
 
 func (s *Server) send(frames [][]byte) {
-	if _, err := s.sock.SendMessageDontwait(framesAsAny(frames)...); err != nil {
+	if err := sendFrames(s.sock, frames, zmq.DONTWAIT); err != nil {
 		s.d.log.Warn("driver: response not sent", "message_id", string(frames[4]), "type", string(frames[2]), "err", err)
 	}
 }
