@@ -171,7 +171,8 @@ func TestFrameErrors(t *testing.T) {
 
 // FuzzParseFrames: no parser panics on any multipart message.
 func FuzzParseFrames(f *testing.F) {
-	for _, name := range []string{"direct-json.json", "proxy-json.json", "pubsub-json.json"} {
+	for _, name := range []string{"direct-json.json", "direct-msgpack.json", "proxy-json.json", "proxy-msgpack.json",
+		"proxy-acks-json.json", "pubsub-json.json", "probes-direct-json.json"} {
 		for _, v := range vectors.Load(f, name).Vectors {
 			f.Add(joinFrames(v.FrameBytes()))
 		}
@@ -182,7 +183,13 @@ func FuzzParseFrames(f *testing.F) {
 		_, _ = ParseDirectResponse(frames)
 		_, _ = ParseProxyServerRequest(frames)
 		_, _ = ParseProxyResponse(frames)
-		_, _, _ = ProxyRoute(frames)
+		if out, _, err := ProxyRoute(frames); err == nil {
+			// The rule only swaps two frames: routing the output back
+			// (as a response would be) restores the sender and the key.
+			if len(out) != len(frames) || string(out[0]) != string(frames[4]) || string(out[3]) != string(frames[0]) {
+				t.Fatalf("routing rule broken: %q -> %q", frames, out)
+			}
+		}
 		_, _, _ = ParseSub(frames)
 	})
 }
