@@ -27,3 +27,22 @@ run "goslo call c=10" rpc-client --url "$url" --topic bench --server s1 --mode c
 run "raw   call c=10" raw --mode call --concurrency 10 --duration "$d"
 run "goslo cast c=1 " rpc-client --url "$url" --topic bench --server s1 --mode cast --concurrency 1 --duration "$d"
 run "raw   cast c=1 " raw --mode cast --concurrency 1 --duration "$d"
+# The Python driver (oslo.messaging 8.1.4 from .tox/zmq814, as `make deps`
+# builds it), sequential calls, in the same run: Python to Python, and each
+# side against the other.
+py=.tox/zmq814/bin/python
+if [ -x "$py" ]; then
+	mkfifo "$tmp/pyin"
+	PYTHONWARNINGS=ignore "$py" testdata/python/bench_peer.py server "$url" pybench s1 <"$tmp/pyin" >"$tmp/py.out" 2>"$tmp/py.log" &
+	pypid=$!
+	exec 6>"$tmp/pyin"
+	for _ in $(seq 100); do grep -q ready "$tmp/py.out" 2>/dev/null && break; sleep 0.1; done
+	pyrun() { echo "$1: $(PYTHONWARNINGS=ignore "$py" testdata/python/bench_peer.py client "$url" "$2" s1 "$d" 2>/dev/null | tail -n 1)"; }
+	pyrun "python call c=1 (python server)" pybench
+	pyrun "python call c=1 (goslo server) " bench
+	run "goslo call c=1 (python server) " rpc-client --url "$url" --topic pybench --server s1 --mode call --concurrency 1 --duration "$d"
+	echo quit >&6 || true
+	wait "$pypid" 2>/dev/null || true
+else
+	echo "python rows skipped: $py is missing (run make deps)" >&2
+fi
