@@ -7,7 +7,7 @@ export CGO_ENABLED := 1
 # Packages other than the interop suite, which `interop` runs on its own.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /interop)
 
-.PHONY: all demo test deps vet unit interop fuzz bench clean
+.PHONY: all demo test deps vet unit interop docs-check fuzz bench clean
 
 all: test
 
@@ -20,7 +20,7 @@ deps:
 	./scripts/deps.sh
 
 ## test: deps, go vet, the race-detected unit tests, then the interop suite.
-test: deps vet unit interop
+test: deps vet unit interop docs-check
 
 vet:
 	$(GO) vet ./...
@@ -32,6 +32,10 @@ unit:
 interop:
 	$(GO) test -race -count=1 -v ./interop/
 
+## docs-check: render every mermaid diagram of README.md and docs/ in headless Chromium.
+docs-check:
+	node scripts/mermaid-check/check.mjs
+
 ## fuzz: a short run of every fuzz target (FUZZTIME=10s each by default).
 fuzz:
 	./scripts/fuzz.sh
@@ -40,6 +44,7 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	./scripts/bench-compare.sh
+	./scripts/bench-proxy.sh
 
 clean:
 	rm -rf .tox
