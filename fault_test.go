@@ -118,7 +118,8 @@ func TestProxyRestartMidTraffic(t *testing.T) {
 	resent, dups := logs.count("driver: no ack in time; resending"), logs.count("driver: dropping duplicate")
 	t.Log(fmt.Sprintf("%d calls (%d timed out around the restart), %d casts each run once; %d resends, %d duplicates dropped by the TTL cache",
 		calls.Load(), failed.Load(), casts, resent, dups))
-	require.Positive(t, resent, "the restart cost no message: the test did not exercise the acks")
+	// Whether the dying proxy held messages (then resent) depends on timing;
+	// TestAcksLostExecutedOnce loses ACKs and REPLYs deterministically.
 }
 
 // countingHandler counts log messages by text, passing them on.

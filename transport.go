@@ -7,10 +7,13 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/matchmaker"
+	"github.com/goslo/goslo/metrics"
 )
 
 // Target is oslo_messaging.Target.
@@ -46,9 +49,17 @@ type Transport struct {
 type Option func(*transportOptions)
 
 type transportOptions struct {
-	cfg    *compat.Config
-	log    *slog.Logger
-	mutate []func(*compat.Config)
+	cfg     *compat.Config
+	log     *slog.Logger
+	mutate  []func(*compat.Config)
+	metrics prometheus.Registerer
+}
+
+// WithMetrics registers goslo's Prometheus metrics (package metrics) on
+// reg and counts this transport's messages, drops, CALL latencies and
+// matchmaker errors there. Off by default.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(o *transportOptions) { o.metrics = reg }
 }
 
 // WithConfig starts from a loaded oslo configuration (compat.ParseConfig)
@@ -116,6 +127,15 @@ func NewTransport(ctx context.Context, rawURL string, opts ...Option) (*Transpor
 	}
 	dopts := driver.OptionsFrom(cfg)
 	dopts.Logger = o.log
+	if o.metrics != nil {
+		m, err := metrics.New(o.metrics)
+		if err != nil {
+			mm.Close()
+			return nil, err
+		}
+		mm = m.Matchmaker(mm)
+		dopts.Observer = m
+	}
 	drv, err := driver.NewZMQ(mm, dopts)
 	if err != nil {
 		mm.Close()

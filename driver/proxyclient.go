@@ -433,6 +433,7 @@ func (c *proxyClient) post(ctx context.Context, t compat.Target, mt MsgType, id 
 // close fails the calls still waiting and closes the DEALER (after a
 // short linger, so queued casts still leave).
 func (c *proxyClient) close() {
+	drain(c.l, func() int { return len(c.retries) })
 	c.l.close(func() {
 		c.l.removeReader(c.sock)
 		_ = c.sock.Close()

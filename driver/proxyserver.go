@@ -144,7 +144,13 @@ func (s *Server) onPublished(frames [][]byte) {
 	in, topic, err := ParseSub(frames)
 	if err != nil {
 		s.d.log.Warn("driver: dropping published message", "target", s.target.String(), "err", err)
+		if obs := s.d.opts.Observer; obs != nil {
+			obs.Dropped(0, "malformed")
+		}
 		return
+	}
+	if obs := s.d.opts.Observer; obs != nil {
+		obs.Received(in.Type)
 	}
 	if s.d.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.d.log.Debug("driver: published message", "topic", string(topic), "type", in.Type.String(), "message_id", in.MsgID)
@@ -161,6 +167,9 @@ func (s *Server) acked(in *Incoming) bool {
 	ack := in.Type == Call || in.Type == Cast
 	if e, dup := s.cache.get(in.MsgID); dup {
 		s.d.log.Info("driver: dropping duplicate", "type", in.Type.String(), "message_id", in.MsgID, "target", s.target.String())
+		if obs := s.d.opts.Observer; obs != nil {
+			obs.Dropped(in.Type, "duplicate")
+		}
 		if ack {
 			s.send(ProxyAck(in.Identity, in.MsgID))
 		}
@@ -178,7 +187,11 @@ func (s *Server) acked(in *Incoming) bool {
 
 func (s *Server) send(frames [][]byte) {
 	if err := sendFrames(s.sock, frames, zmq.DONTWAIT); err != nil {
-		s.d.log.Warn("driver: response not sent", "message_id", string(frames[4]), "type", string(frames[2]), "err", err)
+		s.d.log.Warn("driver: response not sent", "message_id", string(frames[4]), "type", string(frames[2]), "target", s.target.String(), "err", err)
+	} else if obs := s.d.opts.Observer; obs != nil {
+		if t, ok := parseType(frames[2]); ok {
+			obs.Sent(t)
+		}
 	}
 }
 

@@ -65,6 +65,9 @@ type Options struct {
 	// MaxTracked bounds the messages a proxy-mode client tracks for acks
 	// (beyond it, new messages are sent untracked, with a warning).
 	MaxTracked int
+	// Observer, when set, is told of every message sent, received and
+	// dropped, and of every CALL's latency (see the metrics package).
+	Observer Observer
 }
 
 // OptionsFrom takes the driver options from a compat.Config.
@@ -414,6 +417,23 @@ func (c *client) tick() time.Duration {
 	return time.Millisecond
 }
 
+// drainFor bounds how long Close lets messages that wait for a ready
+// connection (a cast sent just before, on a connection still being made)
+// leave before it fails them.
+const drainFor = time.Second
+
+// drain waits, at most drainFor, until waiting() (run on the loop) is 0.
+func drain(l *loop, waiting func() int) {
+	deadline := time.Now().Add(drainFor)
+	for time.Now().Before(deadline) {
+		n := 0
+		if l.sync(func() { n = waiting() }) != nil || n == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // acquire takes a slot of sem, waiting when all are taken (a peer that
 // falls behind, or none ready) until ctx ends or the deadline passes.
 func acquire(ctx context.Context, sem chan struct{}, deadline time.Time) error {
@@ -507,6 +527,29 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 // trip, so the reply is read by the one waiting for it: no reply slot can be
 // missed, and a late reply to an abandoned call is recognised and dropped.
 func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte, error) {
+	obs := d.opts.Observer
+	if obs == nil {
+		return d.call(ctx, t, payload)
+	}
+	start := time.Now()
+	obs.Sent(Call)
+	reply, err := d.call(ctx, t, payload)
+	outcome := "ok"
+	switch {
+	case err == nil:
+		obs.Received(Reply)
+	case errors.Is(err, envelope.ErrMessagingTimeout):
+		outcome = "timeout"
+		obs.Dropped(Call, "timeout")
+	default:
+		outcome = "error"
+		obs.Dropped(Call, DropReason(err))
+	}
+	obs.Call(time.Since(start), outcome)
+	return reply, err
+}
+
+func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte, error) {
 	timeout := d.opts.ResponseTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -620,6 +663,11 @@ func (d *ZMQ) post(ctx context.Context, t compat.Target, mt MsgType, payload []b
 	}
 	if err != nil {
 		d.log.Warn("driver: message dropped", "type", mt.String(), "message_id", id, "target", t.String(), "err", err)
+		if d.opts.Observer != nil {
+			d.opts.Observer.Dropped(mt, DropReason(err))
+		}
+	} else if d.opts.Observer != nil {
+		d.opts.Observer.Sent(mt)
 	}
 	return err
 }
@@ -642,6 +690,7 @@ func (d *ZMQ) Close() error {
 			pc.close()
 		}
 		if cl != nil {
+			drain(cl.l, func() int { return len(cl.retries) })
 			cl.closeCalls()
 			cl.l.close(func() {
 				for _, dl := range cl.dealers {
@@ -699,7 +748,12 @@ func (r *Request) Reply(payload []byte) error {
 			r.s.cache.setReply(r.MsgID, frames)
 		}
 		if _, err := r.s.sock.SendMessageDontwait(framesAsAny(frames)...); err != nil {
-			r.s.d.log.Warn("driver: reply not sent", "message_id", r.MsgID, "err", err)
+			r.s.d.log.Warn("driver: reply not sent", "message_id", r.MsgID, "target", r.s.target.String(), "err", err)
+			if obs := r.s.d.opts.Observer; obs != nil {
+				obs.Dropped(Reply, "send_failed")
+			}
+		} else if obs := r.s.d.opts.Observer; obs != nil {
+			obs.Sent(Reply)
 		}
 	})
 }
@@ -876,7 +930,13 @@ func (s *Server) onRequest(frames [][]byte) {
 	}
 	if err != nil {
 		s.d.log.Warn("driver: dropping request", "target", s.target.String(), "err", err)
+		if obs := s.d.opts.Observer; obs != nil {
+			obs.Dropped(0, "malformed")
+		}
 		return
+	}
+	if obs := s.d.opts.Observer; obs != nil {
+		obs.Received(in.Type)
 	}
 	if s.cache != nil && !s.acked(in) {
 		return

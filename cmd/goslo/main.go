@@ -69,7 +69,9 @@ commands:
             notifier and a listener in one process on the dummy matchmaker
   serve     --url URL [--config FILE] --topic T [--server S]
             an RPC server with echo, context, fail, sleep and whoami; one
-            JSON line per request; stops on SIGINT, SIGTERM or "quit"
+            JSON line per request; stops on SIGINT, SIGTERM or "quit";
+            --metrics-addr HOST:PORT serves Prometheus metrics (also on
+            listen, proxy and bench rpc-server)
   call      --url URL --topic T [--server S] [--timeout SECONDS] [--version V]
             [--namespace NS] [--context JSON] METHOD [ARGS_JSON]
   cast      the same as call, plus [--fanout]; waits for nothing

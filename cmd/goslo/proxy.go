@@ -14,6 +14,7 @@ import (
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/matchmaker"
+	"github.com/goslo/goslo/metrics"
 )
 
 // proxyCmd is oslo-messaging-zmq-proxy with the same flags and config:
@@ -53,6 +54,8 @@ func proxyCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	boolean(&ack, "a", "ack-pub-sub", "Acknowledge PUB/SUB messages")
 	str(&url, "u", "url", "Transport URL with configurations")
 	boolean(&debug, "d", "debug", "Turn on DEBUG logging level instead of INFO")
+	var mf metricsFlag
+	mf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -130,12 +133,33 @@ func proxyCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer mm.Close()
+	reg, err := mf.start(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "goslo proxy:", err)
+		return 1
+	}
+	defer mf.close()
+	var m *metrics.Metrics
+	if reg != nil {
+		if m, err = metrics.New(reg); err != nil {
+			fmt.Fprintln(stderr, "goslo proxy:", err)
+			return 1
+		}
+		mm = m.Matchmaker(mm)
+	}
 	opts := driver.ProxyOptionsFrom(cfg)
 	opts.Logger = log
 	px, err := driver.NewProxy(ctx, mm, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "goslo proxy:", err)
 		return 1
+	}
+	if m != nil {
+		if err := m.Proxy(px); err != nil {
+			px.Close()
+			fmt.Fprintln(stderr, "goslo proxy:", err)
+			return 1
+		}
 	}
 	_ = jsonLine(stdout, map[string]any{"proxy": px.Kind().String(), "frontend": px.Frontend(),
 		"backend": px.Backend(), "publisher": px.Publisher(), "pid": os.Getpid()})

@@ -23,6 +23,7 @@ import (
 // common flags of every bus command.
 type busFlags struct {
 	url, config, topic, server string
+	metrics                    metricsFlag // registered by the long-running commands only
 }
 
 func (b *busFlags) register(fs *flag.FlagSet) {
@@ -47,7 +48,18 @@ func (b *busFlags) transport(ctx context.Context, stderr io.Writer) (*goslo.Tran
 		opts = append(opts, goslo.WithConfig(cfg))
 	}
 	opts = append(opts, goslo.WithLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
-	return goslo.NewTransport(ctx, b.url, opts...)
+	reg, err := b.metrics.start(stderr)
+	if err != nil {
+		return nil, err
+	}
+	if reg != nil {
+		opts = append(opts, goslo.WithMetrics(reg))
+	}
+	tr, err := goslo.NewTransport(ctx, b.url, opts...)
+	if err != nil {
+		b.metrics.close()
+	}
+	return tr, err
 }
 
 func parseJSONMap(what, s string) (*goslo.Map, error) {
@@ -134,6 +146,7 @@ func runServer(name string, args []string, stdin io.Reader, stderr io.Writer,
 	fs.SetOutput(stderr)
 	var b busFlags
 	b.register(fs)
+	b.metrics.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -151,6 +164,7 @@ func runServer(name string, args []string, stdin io.Reader, stderr io.Writer,
 		fmt.Fprintf(stderr, "goslo %s: %v\n", name, err)
 		return 1
 	}
+	defer b.metrics.close()
 	defer tr.Close()
 	stop, err := setup(ctx, tr, b)
 	if err != nil {
@@ -309,6 +323,7 @@ func listenCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var b busFlags
 	b.register(fs)
+	b.metrics.register(fs)
 	var prios multiFlag
 	fs.Var(&prios, "priority", "priority to listen to (repeatable; default: all)")
 	count := fs.Int("count", 0, "exit after N notifications")
@@ -329,6 +344,7 @@ func listenCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "goslo listen:", err)
 		return 1
 	}
+	defer b.metrics.close()
 	defer tr.Close()
 	var mu sync.Mutex
 	seen := 0
