@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -264,7 +265,7 @@ func (c *proxyClient) tick() time.Duration {
 			next = time.Millisecond
 		}
 	}
-	for id, w := range c.tracked {
+	for key, w := range c.tracked {
 		if now.Before(w.next) {
 			if d := w.next.Sub(now); next < 0 || d < next {
 				next = d
@@ -272,8 +273,9 @@ func (c *proxyClient) tick() time.Duration {
 			continue
 		}
 		if w.retries == 0 {
-			c.d.log.Warn("driver: no ack; giving up", "message", w.desc, "routing_key", string(w.key))
-			delete(c.tracked, id)
+			mt, id, _ := strings.Cut(w.desc, " ")
+			c.d.log.Warn("driver: no ack; giving up", "type", mt, "message_id", id, "routing_key", string(w.key))
+			delete(c.tracked, key)
 			continue
 		}
 		if w.retries > 0 {
@@ -281,9 +283,10 @@ func (c *proxyClient) tick() time.Duration {
 		}
 		w.wait *= time.Duration(c.d.opts.AckMultiplier)
 		w.next = now.Add(w.wait)
-		c.d.log.Info("driver: no ack in time; resending", "message", w.desc, "routing_key", string(w.key), "next_wait", w.wait)
+		mt, id, _ := strings.Cut(w.desc, " ")
+		c.d.log.Info("driver: no ack in time; resending", "type", mt, "message_id", id, "routing_key", string(w.key), "next_wait", w.wait)
 		if err := sendFrames(c.sock, w.frames, zmq.DONTWAIT); err != nil {
-			c.d.log.Warn("driver: resend failed", "message", w.desc, "err", err)
+			c.d.log.Warn("driver: resend failed", "type", mt, "message_id", id, "err", err)
 		}
 		if next < 0 || w.wait < next {
 			next = w.wait
@@ -313,7 +316,8 @@ func (c *proxyClient) enqueue(ctx context.Context, frames [][]byte, key []byte, 
 	err := c.l.do(func() {
 		if track {
 			if len(c.tracked) >= c.d.opts.MaxTracked {
-				c.d.log.Warn("driver: too many messages await an ack; sending untracked", "message", desc, "limit", c.d.opts.MaxTracked)
+				mt, id, _ := strings.Cut(desc, " ")
+				c.d.log.Warn("driver: too many messages await an ack; sending untracked", "type", mt, "message_id", id, "limit", c.d.opts.MaxTracked)
 			} else {
 				id := string(frames[4])
 				c.tracked[id] = &ackWait{frames: frames, key: key, wait: c.d.opts.AckTimeout,

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -246,7 +247,8 @@ func (o *outgoing) finish(err error) {
 		return
 	}
 	if err != nil {
-		o.log.Warn("driver: message dropped", "message", o.desc, "key", o.key, "err", err)
+		mt, id, _ := strings.Cut(o.desc, " ")
+		o.log.Warn("driver: message dropped", "type", mt, "message_id", id, "key", o.key, "err", err)
 	}
 }
 
@@ -529,7 +531,11 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte, error) {
 	obs := d.opts.Observer
 	if obs == nil {
-		return d.call(ctx, t, payload)
+		reply, err := d.call(ctx, t, payload)
+		if err != nil {
+			d.logCallFailure(t, err)
+		}
+		return reply, err
 	}
 	start := time.Now()
 	obs.Sent(Call)
@@ -546,7 +552,22 @@ func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		obs.Dropped(Call, DropReason(err))
 	}
 	obs.Call(time.Since(start), outcome)
+	if err != nil {
+		d.logCallFailure(t, err)
+	}
 	return reply, err
+}
+
+// logCallFailure logs a CALL that got no reply (a remote failure is a
+// reply, and the caller's to log).
+func (d *ZMQ) logCallFailure(t compat.Target, err error) {
+	var te *TimeoutError
+	if errors.As(err, &te) {
+		d.log.Info("driver: call timed out", "type", "CALL", "message_id", te.MsgID, "target", t.String(),
+			"timeout", te.Timeout, "no_hosts", te.NoHosts)
+		return
+	}
+	d.log.Warn("driver: call failed", "type", "CALL", "target", t.String(), "err", err)
 }
 
 func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte, error) {
@@ -929,7 +950,12 @@ func (s *Server) onRequest(frames [][]byte) {
 		in, err = ParseDirectRequest(frames)
 	}
 	if err != nil {
-		s.d.log.Warn("driver: dropping request", "target", s.target.String(), "err", err)
+		var fe *FrameError
+		id := ""
+		if errors.As(err, &fe) {
+			id = fe.MsgID
+		}
+		s.d.log.Warn("driver: dropping request", "target", s.target.String(), "message_id", id, "err", err)
 		if obs := s.d.opts.Observer; obs != nil {
 			obs.Dropped(0, "malformed")
 		}
