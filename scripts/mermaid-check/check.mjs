@@ -65,6 +65,9 @@ try {
       try {
         const { svg } = await window.mermaid.render(id, code);
         if (svg.includes("Syntax error")) return { ok: false, err: "rendered a syntax-error diagram" };
+        // A label mermaid's markdown cannot render (a leading "+ ", "- ", "1. ")
+        // is drawn as this text instead: a visible defect.
+        if (svg.includes("Unsupported markdown")) return { ok: false, err: "a label renders as 'Unsupported markdown' (a leading list marker?)" };
         return { ok: true, size: svg.length };
       } catch (e) {
         return { ok: false, err: String(e && e.message ? e.message : e) };
