@@ -158,15 +158,11 @@ func TestAcksLostExecutedOnce(t *testing.T) {
 	}))
 	ctx := context.Background()
 	zctx := newZctx(t)
-	fe := newRaw(t, zctx, zmq.ROUTER, "127.0.0.1/zmq-proxy/lossy")
+	fe := standInFrontend(t, tr, zctx, "127.0.0.1/zmq-proxy/lossy")
 	be := newRaw(t, zctx, zmq.ROUTER, "127.0.0.1/zmq-proxy/lossy-be")
-	require.NoError(t, fe.s.Bind("tcp://127.0.0.1:*"))
 	require.NoError(t, be.s.Bind("tcp://127.0.0.1:*"))
-	feEP, _ := fe.s.GetLastEndpoint()
 	beEP, _ := be.s.GetLastEndpoint()
-	mm := tr.Matchmaker()
-	require.NoError(t, mm.RegisterPublisher(ctx, matchmaker.Publisher{Pub: "127.0.0.1:1", Frontend: strings.TrimPrefix(feEP, "tcp://")}, time.Minute))
-	require.NoError(t, mm.RegisterRouter(ctx, strings.TrimPrefix(beEP, "tcp://"), time.Minute))
+	require.NoError(t, tr.Matchmaker().RegisterRouter(ctx, strings.TrimPrefix(beEP, "tcp://"), time.Minute))
 
 	// The lossy proxy: the routing rule of §6.2, dropping the first ACK
 	// and the first REPLY of each message id.
@@ -288,11 +284,8 @@ func TestAckRetryBudget(t *testing.T) {
 	}))
 	ctx := context.Background()
 	zctx := newZctx(t)
-	fe := newRaw(t, zctx, zmq.ROUTER, "")
-	require.NoError(t, fe.s.Bind("tcp://127.0.0.1:*"))
-	ep, _ := fe.s.GetLastEndpoint()
+	fe := standInFrontend(t, tr, zctx, "")
 	mm := tr.Matchmaker()
-	require.NoError(t, mm.RegisterPublisher(ctx, matchmaker.Publisher{Pub: "127.0.0.1:1", Frontend: strings.TrimPrefix(ep, "tcp://")}, time.Minute))
 	target := Target{Topic: "silent", Server: "s"}
 	require.NoError(t, mm.Register(ctx, target, "127.0.0.1/silent/s/x", compat.Dealer, time.Minute))
 	one := 1

@@ -66,6 +66,19 @@ func (r *rawSock) send(frames [][]byte) {
 	require.NoError(r.t, err)
 }
 
+// standInFrontend binds a ROUTER on loopback standing in for a proxy
+// frontend and registers it in PUBLISHERS, so tr's proxy-mode clients
+// connect to it.
+func standInFrontend(t *testing.T, tr *Transport, zctx *zmq.Context, identity string) *rawSock {
+	fe := newRaw(t, zctx, zmq.ROUTER, identity)
+	require.NoError(t, fe.s.Bind("tcp://127.0.0.1:*"))
+	ep, err := fe.s.GetLastEndpoint()
+	require.NoError(t, err)
+	require.NoError(t, tr.Matchmaker().RegisterPublisher(context.Background(),
+		matchmaker.Publisher{Pub: "127.0.0.1:1", Frontend: strings.TrimPrefix(ep, "tcp://")}, time.Minute))
+	return fe
+}
+
 // sendMandatory retries a ROUTER_MANDATORY send while the peer is not
 // attached yet (EHOSTUNREACH), for at most 5 s.
 func (r *rawSock) sendMandatory(frames [][]byte) {
@@ -336,9 +349,6 @@ func TestReplayProxyClient(t *testing.T) {
 			ser := f.Vectors[0].Serialization
 			_, acks := loadConfig(f, "client")
 			zctx := newZctx(t)
-			fe := newRaw(t, zctx, zmq.ROUTER, "")
-			require.NoError(t, fe.s.Bind("tcp://127.0.0.1:*"))
-			ep, _ := fe.s.GetLastEndpoint()
 			tr := localTransport(t, WithOptions(func(c *compat.Config) {
 				c.ZMQ.RPCZMQSerialization = ser
 				c.ZMQ.UseRouterProxy = true
@@ -346,7 +356,7 @@ func TestReplayProxyClient(t *testing.T) {
 				c.ZMQ.RPCAckTimeoutBase = 1
 			}))
 			ctx := context.Background()
-			require.NoError(t, tr.Matchmaker().RegisterPublisher(ctx, matchmaker.Publisher{Pub: "127.0.0.1:1", Frontend: strings.TrimPrefix(ep, "tcp://")}, time.Minute))
+			fe := standInFrontend(t, tr, zctx, "")
 			var req, ack, reply vectors.Vector
 			for _, v := range f.Vectors {
 				if v.Action != "call_echo" {

@@ -275,8 +275,8 @@ type callResult struct {
 // finds no slot and is dropped.
 func (c *client) muxCall(ctx context.Context, key string, hosts []string, frames [][]byte, id string) ([]byte, error) {
 	dl, _ := ctx.Deadline()
-	o := &outgoing{key: key, frames: frames, deadline: dl, log: c.d.log, desc: "CALL " + id,
-		call: c, id: id, result: make(chan callResult, 1), noPeerBy: time.Now().Add(noPeerAfter)}
+	o := &outgoing{key: key, frames: frames, deadline: dl, log: c.d.log, mt: Call, id: id,
+		call: c, result: make(chan callResult, 1), noPeerBy: time.Now().Add(noPeerAfter)}
 	err := c.l.do(func() {
 		if _, err := c.dealerFor(key, false, hosts); err != nil {
 			o.result <- callResult{err: err}

@@ -220,21 +220,7 @@ func NewProxy(ctx context.Context, mm matchmaker.Matchmaker, opts ProxyOptions) 
 }
 
 func (p *Proxy) socket(t zmq.Type, identity string) (*zmq.Socket, error) {
-	s, err := p.zctx.NewSocket(t)
-	if err != nil {
-		return nil, err
-	}
-	_ = s.SetSndhwm(p.opts.HWM)
-	_ = s.SetRcvhwm(p.opts.HWM)
-	_ = s.SetLinger(500 * time.Millisecond)
-	_ = s.SetMaxmsgsize(p.opts.MaxMessageSize)
-	if identity != "" {
-		if err := s.SetIdentity(identity); err != nil {
-			s.Close()
-			return nil, err
-		}
-	}
-	return s, nil
+	return newSocket(p.zctx, t, identity, p.opts.HWM, p.opts.MaxMessageSize)
 }
 
 // routerOptions: ROUTER_MANDATORY, so that a full peer queue is seen

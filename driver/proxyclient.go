@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -61,14 +60,16 @@ type proxyClient struct {
 	tracked   map[string]*ackWait
 }
 
-// ackWait is a CALL or CAST waiting for its ACK (loop only).
+// ackWait is a CAST waiting for its ACK (loop only); a CALL waits for its
+// ACK on its own socket (proxycall.go).
 type ackWait struct {
 	frames  [][]byte
 	key     []byte
 	next    time.Time
 	wait    time.Duration
 	retries int // left; negative: for ever
-	desc    string
+	mt      MsgType
+	id      string
 }
 
 func (d *ZMQ) proxy() (*proxyClient, error) {
@@ -273,8 +274,7 @@ func (c *proxyClient) tick() time.Duration {
 			continue
 		}
 		if w.retries == 0 {
-			mt, id, _ := strings.Cut(w.desc, " ")
-			c.d.log.Warn("driver: no ack; giving up", "type", mt, "message_id", id, "routing_key", string(w.key))
+			c.d.log.Warn("driver: no ack; giving up", "type", w.mt.String(), "message_id", w.id, "routing_key", string(w.key))
 			delete(c.tracked, key)
 			continue
 		}
@@ -283,10 +283,9 @@ func (c *proxyClient) tick() time.Duration {
 		}
 		w.wait *= time.Duration(c.d.opts.AckMultiplier)
 		w.next = now.Add(w.wait)
-		mt, id, _ := strings.Cut(w.desc, " ")
-		c.d.log.Info("driver: no ack in time; resending", "type", mt, "message_id", id, "routing_key", string(w.key), "next_wait", w.wait)
+		c.d.log.Info("driver: no ack in time; resending", "type", w.mt.String(), "message_id", w.id, "routing_key", string(w.key), "next_wait", w.wait)
 		if err := sendFrames(c.sock, w.frames, zmq.DONTWAIT); err != nil {
-			c.d.log.Warn("driver: resend failed", "type", mt, "message_id", id, "err", err)
+			c.d.log.Warn("driver: resend failed", "type", w.mt.String(), "message_id", w.id, "err", err)
 		}
 		if next < 0 || w.wait < next {
 			next = w.wait
@@ -295,33 +294,27 @@ func (c *proxyClient) tick() time.Duration {
 	return next
 }
 
-// enqueue hands frames to the loop. track asks for ack tracking (CALL and
-// CAST with rpc_use_acks). The returned channel, when wait is set, gets the
-// send's outcome.
-func (c *proxyClient) enqueue(ctx context.Context, frames [][]byte, key []byte, desc string, deadline time.Time, track, wait bool) (chan error, error) {
+// enqueue hands frames to the loop, which writes them (or keeps them
+// until a proxy connection is ready, or the deadline) and logs a failure.
+// track asks for ack tracking (a CAST with rpc_use_acks).
+func (c *proxyClient) enqueue(ctx context.Context, mt MsgType, id string, frames [][]byte, key []byte, deadline time.Time, track bool) error {
 	if _, err := c.proxies(ctx, false); err != nil {
-		return nil, err
+		return err
 	}
 	// A slot per message not yet written: when the proxy (or the server
 	// behind it) falls behind, senders wait here, bounded by their
 	// context, instead of growing a queue or dropping.
 	if err := acquire(ctx, c.slots, deadline); err != nil {
-		return nil, err
+		return err
 	}
-	o := &outgoing{key: string(key), frames: frames, deadline: deadline, log: c.d.log, desc: desc,
-		release: func() { <-c.slots }}
-	if wait {
-		o.done = make(chan error, 1)
-	}
+	o := &outgoing{key: string(key), frames: frames, deadline: deadline, log: c.d.log, mt: mt, id: id, slots: c.slots}
 	err := c.l.do(func() {
 		if track {
 			if len(c.tracked) >= c.d.opts.MaxTracked {
-				mt, id, _ := strings.Cut(desc, " ")
-				c.d.log.Warn("driver: too many messages await an ack; sending untracked", "type", mt, "message_id", id, "limit", c.d.opts.MaxTracked)
+				c.d.log.Warn("driver: too many messages await an ack; sending untracked", "type", mt.String(), "message_id", id, "limit", c.d.opts.MaxTracked)
 			} else {
-				id := string(frames[4])
 				c.tracked[id] = &ackWait{frames: frames, key: key, wait: c.d.opts.AckTimeout,
-					next: time.Now().Add(c.d.opts.AckTimeout), retries: c.retryBudget(ctx), desc: desc}
+					next: time.Now().Add(c.d.opts.AckTimeout), retries: c.retryBudget(ctx), mt: mt, id: id}
 			}
 		}
 		if !c.trySend(o) {
@@ -330,9 +323,9 @@ func (c *proxyClient) enqueue(ctx context.Context, frames [][]byte, key []byte, 
 	})
 	if err != nil {
 		<-c.slots
-		return nil, ErrClosed
+		return ErrClosed
 	}
-	return o.done, nil
+	return nil
 }
 
 type retryKey struct{}
@@ -400,11 +393,9 @@ func (c *proxyClient) call(ctx context.Context, t compat.Target, id string, payl
 // DEALER host; a fanout or notification goes to the topic as one message
 // (pub/sub: the proxy publishes it) or as one copy per DEALER host.
 func (c *proxyClient) post(ctx context.Context, t compat.Target, mt MsgType, id string, payload []byte, deadline time.Time) error {
-	desc := mt.String() + " " + id
 	if mt.IsMultisend() && c.d.opts.PubSub {
 		topic := []byte(t.Topic)
-		_, err := c.enqueue(ctx, ProxyRequest(mt, topic, id, payload), topic, desc, deadline, false, false)
-		return err
+		return c.enqueue(ctx, mt, id, ProxyRequest(mt, topic, id, payload), topic, deadline, false)
 	}
 	if mt.IsMultisend() {
 		_, hosts, err := c.rt.hosts(ctx, t, true, compat.Dealer)
@@ -416,7 +407,7 @@ func (c *proxyClient) post(ctx context.Context, t compat.Target, mt MsgType, id 
 		}
 		for _, h := range hosts {
 			rk := []byte(h)
-			if _, err := c.enqueue(ctx, ProxyRequest(mt, rk, id, payload), rk, desc, deadline, false, false); err != nil {
+			if err := c.enqueue(ctx, mt, id, ProxyRequest(mt, rk, id, payload), rk, deadline, false); err != nil {
 				return err
 			}
 		}
@@ -430,8 +421,7 @@ func (c *proxyClient) post(ctx context.Context, t compat.Target, mt MsgType, id 
 		return matchmaker.ErrNoHosts
 	}
 	rk := []byte(c.rt.next(compat.TargetKey(compat.Dealer, t), hosts))
-	_, err = c.enqueue(ctx, ProxyRequest(mt, rk, id, payload), rk, desc, deadline, c.d.opts.Acks, false)
-	return err
+	return c.enqueue(ctx, mt, id, ProxyRequest(mt, rk, id, payload), rk, deadline, c.d.opts.Acks)
 }
 
 // close fails the calls still waiting and closes the DEALER (after a

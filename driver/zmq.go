@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -146,14 +145,20 @@ func NewZMQ(mm matchmaker.Matchmaker, opts Options) (*ZMQ, error) {
 }
 
 func (d *ZMQ) socket(t zmq.Type, identity string) (*zmq.Socket, error) {
-	s, err := d.zctx.NewSocket(t)
+	return newSocket(d.zctx, t, identity, d.opts.HWM, d.opts.MaxMessageSize)
+}
+
+// newSocket makes a socket with goslo's options: high-water marks, a
+// finite linger, a bound on received messages, and the identity if any.
+func newSocket(zctx *zmq.Context, t zmq.Type, identity string, hwm int, maxMsg int64) (*zmq.Socket, error) {
+	s, err := zctx.NewSocket(t)
 	if err != nil {
 		return nil, err
 	}
-	_ = s.SetSndhwm(d.opts.HWM)
-	_ = s.SetRcvhwm(d.opts.HWM)
+	_ = s.SetSndhwm(hwm)
+	_ = s.SetRcvhwm(hwm)
 	_ = s.SetLinger(500 * time.Millisecond)
-	_ = s.SetMaxmsgsize(d.opts.MaxMessageSize)
+	_ = s.SetMaxmsgsize(maxMsg)
 	if identity != "" {
 		if err := s.SetIdentity(identity); err != nil {
 			s.Close()
@@ -219,20 +224,20 @@ type outgoing struct {
 	deadline time.Time
 	done     chan error // nil for casts: the loop logs their failures
 	log      *slog.Logger
-	desc     string
-	release  func() // frees the sender's slot, if it took one
-	// A CALL multiplexed on the loop's DEALER (see muxCall): its id, its
-	// result slot, and when to give up waiting for a ready peer.
+	mt       MsgType
+	id       string        // the message id
+	slots    chan struct{} // the sender's slot to free when done, if it took one
+	// A CALL multiplexed on the loop's DEALER (see muxCall): its result
+	// slot, and when to give up waiting for a ready peer.
 	call     *client
-	id       string
 	result   chan callResult
 	noPeerBy time.Time
 }
 
 func (o *outgoing) finish(err error) {
-	if o.release != nil {
-		o.release()
-		o.release = nil
+	if o.slots != nil {
+		<-o.slots
+		o.slots = nil
 	}
 	if o.result != nil {
 		// Sent: the reply comes through pending. Not sent: fail the call.
@@ -247,8 +252,7 @@ func (o *outgoing) finish(err error) {
 		return
 	}
 	if err != nil {
-		mt, id, _ := strings.Cut(o.desc, " ")
-		o.log.Warn("driver: message dropped", "type", mt, "message_id", id, "key", o.key, "err", err)
+		o.log.Warn("driver: message dropped", "type", o.mt.String(), "message_id", o.id, "key", o.key, "err", err)
 	}
 }
 
@@ -490,7 +494,7 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 		return err
 	}
 	o := &outgoing{key: key, fanout: fanout, frames: DirectRequest(mt, id, payload), deadline: deadline,
-		log: c.d.log, desc: mt.String() + " " + id, release: func() { <-c.slots }}
+		log: c.d.log, mt: mt, id: id, slots: c.slots}
 	if mt == Call {
 		o.done = make(chan error, 1)
 	}

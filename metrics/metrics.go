@@ -35,6 +35,8 @@ type Metrics struct {
 	dropped  *prometheus.CounterVec
 	calls    *prometheus.HistogramVec
 	mmErrors *prometheus.CounterVec
+	// the series of each type, resolved once: Sent and Received run per message
+	sentBy, receivedBy [driver.Ack + 1]prometheus.Counter
 }
 
 // New registers goslo's collectors on reg.
@@ -58,6 +60,10 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, err
 		}
 	}
+	for t := driver.Call; t <= driver.Ack; t++ {
+		m.sentBy[t] = m.sent.WithLabelValues(t.String())
+		m.receivedBy[t] = m.received.WithLabelValues(t.String())
+	}
 	return m, nil
 }
 
@@ -69,10 +75,22 @@ func typeLabel(t driver.MsgType) string {
 }
 
 // Sent implements driver.Observer.
-func (m *Metrics) Sent(t driver.MsgType) { m.sent.WithLabelValues(typeLabel(t)).Inc() }
+func (m *Metrics) Sent(t driver.MsgType) {
+	if t >= driver.Call && t <= driver.Ack {
+		m.sentBy[t].Inc()
+		return
+	}
+	m.sent.WithLabelValues(typeLabel(t)).Inc()
+}
 
 // Received implements driver.Observer.
-func (m *Metrics) Received(t driver.MsgType) { m.received.WithLabelValues(typeLabel(t)).Inc() }
+func (m *Metrics) Received(t driver.MsgType) {
+	if t >= driver.Call && t <= driver.Ack {
+		m.receivedBy[t].Inc()
+		return
+	}
+	m.received.WithLabelValues(typeLabel(t)).Inc()
+}
 
 // Dropped implements driver.Observer.
 func (m *Metrics) Dropped(t driver.MsgType, reason string) {
@@ -89,18 +107,22 @@ func (m *Metrics) Proxy(p *driver.Proxy) error {
 	fn := func(f func(driver.ProxyStats) uint64) func() float64 {
 		return func() float64 { return float64(f(p.Stats())) }
 	}
-	cs := []prometheus.Collector{
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goslo_proxy_messages_total", Help: "Messages a proxy forwarded, by direction.",
-			ConstLabels: prometheus.Labels{"direction": "front_to_back"}}, fn(func(s driver.ProxyStats) uint64 { return s.FrontToBack })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goslo_proxy_messages_total", Help: "Messages a proxy forwarded, by direction.",
-			ConstLabels: prometheus.Labels{"direction": "back_to_front"}}, fn(func(s driver.ProxyStats) uint64 { return s.BackToFront })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goslo_proxy_messages_total", Help: "Messages a proxy forwarded, by direction.",
-			ConstLabels: prometheus.Labels{"direction": "published"}}, fn(func(s driver.ProxyStats) uint64 { return s.Published })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goslo_proxy_messages_total", Help: "Messages a proxy forwarded, by direction.",
-			ConstLabels: prometheus.Labels{"direction": "acked"}}, fn(func(s driver.ProxyStats) uint64 { return s.Acked })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goslo_proxy_dropped_total", Help: "Messages a proxy dropped (malformed, unroutable, overflow)."},
-			fn(func(s driver.ProxyStats) uint64 { return s.Dropped })),
+	directions := []struct {
+		name  string
+		field func(driver.ProxyStats) uint64
+	}{
+		{"front_to_back", func(s driver.ProxyStats) uint64 { return s.FrontToBack }},
+		{"back_to_front", func(s driver.ProxyStats) uint64 { return s.BackToFront }},
+		{"published", func(s driver.ProxyStats) uint64 { return s.Published }},
+		{"acked", func(s driver.ProxyStats) uint64 { return s.Acked }},
 	}
+	var cs []prometheus.Collector
+	for _, d := range directions {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goslo_proxy_messages_total",
+			Help: "Messages a proxy forwarded, by direction.", ConstLabels: prometheus.Labels{"direction": d.name}}, fn(d.field)))
+	}
+	cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goslo_proxy_dropped_total",
+		Help: "Messages a proxy dropped (malformed, unroutable, overflow)."}, fn(func(s driver.ProxyStats) uint64 { return s.Dropped })))
 	for _, c := range cs {
 		if err := m.reg.Register(c); err != nil {
 			return err

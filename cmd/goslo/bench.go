@@ -64,6 +64,37 @@ func newProgress(w io.Writer) progress {
 	return progress{w: w, terminal: err == nil && st.Mode()&os.ModeCharDevice != 0}
 }
 
+// every reports n once a second until the returned stop is called.
+func (p progress) every(n *atomic.Int64, start time.Time) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p.report(n.Load(), time.Since(start))
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// finish ends the progress line and merges the workers' latencies, sorted.
+func (p progress) finish(lats [][]time.Duration) []time.Duration {
+	if p.terminal {
+		fmt.Fprintln(p.w)
+	}
+	var lat []time.Duration
+	for _, l := range lats {
+		lat = append(lat, l...)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat
+}
+
 func (p progress) report(done int64, elapsed time.Duration) {
 	rate := float64(done) / elapsed.Seconds()
 	if p.terminal {
@@ -80,19 +111,7 @@ func drive(n int, d time.Duration, prog progress, op func(worker int) error) (se
 	lats := make([][]time.Duration, n)
 	deadline := time.Now().Add(d)
 	start := time.Now()
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				prog.report(sentN.Load(), time.Since(start))
-			}
-		}
-	}()
+	stop := prog.every(&sentN, start)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func(i int) {
@@ -109,15 +128,8 @@ func drive(n int, d time.Duration, prog progress, op func(worker int) error) (se
 		}(i)
 	}
 	wg.Wait()
-	close(stop)
-	if prog.terminal {
-		fmt.Fprintln(prog.w)
-	}
-	for _, l := range lats {
-		lat = append(lat, l...)
-	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return sentN.Load(), errN.Load(), lat
+	stop()
+	return sentN.Load(), errN.Load(), prog.finish(lats)
 }
 
 type benchFlags struct {
@@ -340,19 +352,7 @@ func drivePipelined(clients []*rawecho.Client, inflight int, d time.Duration, pr
 	lats := make([][]time.Duration, n)
 	deadline := time.Now().Add(d)
 	start := time.Now()
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				prog.report(doneN.Load(), time.Since(start))
-			}
-		}
-	}()
+	stop := prog.every(&doneN, start)
 	for i := 0; i < n; i++ {
 		window := inflight / n
 		if i < inflight%n {
@@ -396,13 +396,6 @@ func drivePipelined(clients []*rawecho.Client, inflight int, d time.Duration, pr
 		}(i, window)
 	}
 	wg.Wait()
-	close(stop)
-	if prog.terminal {
-		fmt.Fprintln(prog.w)
-	}
-	for _, l := range lats {
-		lat = append(lat, l...)
-	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return doneN.Load(), errN.Load(), lat
+	stop()
+	return doneN.Load(), errN.Load(), prog.finish(lats)
 }
