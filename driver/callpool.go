@@ -141,10 +141,9 @@ const pollSlice = 100 * time.Millisecond
 // are dropped. A send with no ready peer (the connection is still being
 // made) is retried until the deadline, as the reference does.
 func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string, log interface{ Debug(string, ...any) }) ([]byte, error) {
-	parts := framesAsAny(frames)
 	start := time.Now()
 	for {
-		_, err := cs.s.SendMessageDontwait(parts...)
+		err := sendMessage(cs.s, frames, zmq.DONTWAIT)
 		if err == nil {
 			break
 		}
@@ -179,7 +178,7 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 			}
 			continue
 		}
-		msg, err := cs.s.RecvMessageBytes(zmq.DONTWAIT)
+		msg, err := recvMessage(cs.s, zmq.DONTWAIT)
 		if err != nil {
 			continue
 		}
@@ -244,10 +243,9 @@ func (c *client) sendOnce(ctx context.Context, hosts []string, frames [][]byte, 
 	if copies > 1 {
 		_ = cs.s.SetImmediate(false)
 	}
-	parts := framesAsAny(frames)
 	for i := 0; i < copies; i++ {
 		for {
-			_, err := cs.s.SendMessageDontwait(parts...)
+			err := sendMessage(cs.s, frames, zmq.DONTWAIT)
 			if err == nil {
 				break
 			}

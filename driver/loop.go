@@ -200,7 +200,11 @@ func (l *loop) run() {
 			// Read what is queued, bounded so one busy socket cannot starve
 			// the others or the task queue.
 			for i := 0; i < 256; i++ {
-				msg, err := p.Socket.RecvMessageBytes(zmq.DONTWAIT)
+				msg, err := recvMessage(p.Socket, zmq.DONTWAIT)
+				if errors.Is(err, ErrTooManyParts) {
+					l.log.Warn("driver: dropping a message", "loop", l.name, "err", err)
+					continue
+				}
 				if err != nil {
 					break
 				}

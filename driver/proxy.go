@@ -300,7 +300,7 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 		msg := make([][]byte, 0, len(frames)-2)
 		msg = append(msg, frames[4], frames[2], frames[3])
 		msg = append(msg, frames[5:]...)
-		if err := sendFrames(p.pub, msg, zmq.DONTWAIT); err != nil {
+		if err := sendMessage(p.pub, msg, zmq.DONTWAIT); err != nil {
 			p.dropped.Add(1)
 			p.log.Warn("driver: proxy publish failed", "message_id", string(frames[5]), "err", err)
 		} else {
@@ -308,7 +308,7 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 		}
 		if from == p.fe && p.opts.AckPubSub {
 			ack := [][]byte{frames[0], emptyFrame, frames[2], p.feID, Ack.Frame(), frames[5]}
-			if err := sendFrames(p.fe, ack, zmq.DONTWAIT); err == nil {
+			if err := sendMessage(p.fe, ack, zmq.DONTWAIT); err == nil {
 				p.acked.Add(1)
 			}
 		}
@@ -321,11 +321,11 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 	msgID, dest := frames[5], frames[4]
 	out := frames
 	swapRoute(out) // the message is ours: route it without a copy
-	err = sendFrames(to, out, zmq.DONTWAIT)
+	err = sendMessage(to, out, zmq.DONTWAIT)
 	if zmq.AsErrno(err) == zmq.Errno(syscall.EAGAIN) {
 		// The peer's queue is full (high-water mark): push back on every
 		// sender by waiting, at most SNDTIMEO, before dropping.
-		err = sendFrames(to, out, 0)
+		err = sendMessage(to, out, 0)
 	}
 	if err != nil {
 		p.dropped.Add(1)
@@ -350,7 +350,7 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 
 // republish forwards what a local publisher's SUB receives (loop only).
 func (p *Proxy) republish(frames [][]byte) {
-	if err := sendFrames(p.pub, frames, zmq.DONTWAIT); err != nil {
+	if err := sendMessage(p.pub, frames, zmq.DONTWAIT); err != nil {
 		p.dropped.Add(1)
 		return
 	}
@@ -450,20 +450,4 @@ func (p *Proxy) closeSockets() {
 			*s = nil
 		}
 	}
-}
-
-// sendFrames writes a multipart message frame by frame, without boxing
-// the frames into interfaces (the proxy's hot path).
-func sendFrames(s *zmq.Socket, frames [][]byte, flags zmq.Flag) error {
-	last := len(frames) - 1
-	for i, f := range frames {
-		fl := flags
-		if i < last {
-			fl |= zmq.SNDMORE
-		}
-		if _, err := s.SendBytes(f, fl); err != nil {
-			return err
-		}
-	}
-	return nil
 }

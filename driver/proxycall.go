@@ -91,7 +91,7 @@ func (c *proxyClient) proxyRoundTrip(ctx context.Context, cs *callSocket, frames
 	send := func() error {
 		start := time.Now()
 		for {
-			err := sendFrames(cs.s, frames, zmq.DONTWAIT)
+			err := sendMessage(cs.s, frames, zmq.DONTWAIT)
 			if err == nil {
 				return nil
 			}
@@ -162,7 +162,7 @@ func (c *proxyClient) proxyRoundTrip(ctx context.Context, cs *callSocket, frames
 			}
 			continue
 		}
-		msg, err := cs.s.RecvMessageBytes(zmq.DONTWAIT)
+		msg, err := recvMessage(cs.s, zmq.DONTWAIT)
 		if err != nil {
 			continue
 		}

@@ -236,7 +236,7 @@ func (c *proxyClient) trySend(o *outgoing) bool {
 		o.finish(ErrClosed)
 		return true
 	}
-	err := sendFrames(c.sock, o.frames, zmq.DONTWAIT)
+	err := sendMessage(c.sock, o.frames, zmq.DONTWAIT)
 	if err == nil {
 		o.finish(nil)
 		return true
@@ -284,7 +284,7 @@ func (c *proxyClient) tick() time.Duration {
 		w.wait *= time.Duration(c.d.opts.AckMultiplier)
 		w.next = now.Add(w.wait)
 		c.d.log.Info("driver: no ack in time; resending", "type", w.mt.String(), "message_id", w.id, "routing_key", string(w.key), "next_wait", w.wait)
-		if err := sendFrames(c.sock, w.frames, zmq.DONTWAIT); err != nil {
+		if err := sendMessage(c.sock, w.frames, zmq.DONTWAIT); err != nil {
 			c.d.log.Warn("driver: resend failed", "type", w.mt.String(), "message_id", w.id, "err", err)
 		}
 		if next < 0 || w.wait < next {

@@ -186,7 +186,7 @@ func (s *Server) acked(in *Incoming) bool {
 }
 
 func (s *Server) send(frames [][]byte) {
-	if err := sendFrames(s.sock, frames, zmq.DONTWAIT); err != nil {
+	if err := sendMessage(s.sock, frames, zmq.DONTWAIT); err != nil {
 		s.d.log.Warn("driver: response not sent", "message_id", string(frames[4]), "type", string(frames[2]), "target", s.target.String(), "err", err)
 	} else if obs := s.d.opts.Observer; obs != nil {
 		if t, ok := parseType(frames[2]); ok {

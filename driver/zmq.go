@@ -155,6 +155,7 @@ func newSocket(zctx *zmq.Context, t zmq.Type, identity string, hwm int, maxMsg i
 	if err != nil {
 		return nil, err
 	}
+	checkHandle(s, t)
 	_ = s.SetSndhwm(hwm)
 	_ = s.SetRcvhwm(hwm)
 	_ = s.SetLinger(500 * time.Millisecond)
@@ -382,7 +383,7 @@ func (c *client) trySend(o *outgoing) bool {
 	if o.fanout {
 		// One copy per connected host: DEALER round-robin spreads them.
 		for range hosts.hosts {
-			if _, err := hosts.s.SendMessageDontwait(framesAsAny(o.frames)...); err != nil {
+			if err := sendMessage(hosts.s, o.frames, zmq.DONTWAIT); err != nil {
 				o.finish(err)
 				return true
 			}
@@ -390,7 +391,7 @@ func (c *client) trySend(o *outgoing) bool {
 		o.finish(nil)
 		return true
 	}
-	_, err := hosts.s.SendMessageDontwait(framesAsAny(o.frames)...)
+	err := sendMessage(hosts.s, o.frames, zmq.DONTWAIT)
 	if err == nil {
 		o.finish(nil)
 		return true
@@ -458,14 +459,6 @@ func acquire(ctx context.Context, sem chan struct{}, deadline time.Time) error {
 	case <-t.C:
 		return ErrQueueFull
 	}
-}
-
-func framesAsAny(frames [][]byte) []any {
-	out := make([]any, len(frames))
-	for i, f := range frames {
-		out[i] = f
-	}
-	return out
 }
 
 // send resolves the target and hands the frames to the loop.
@@ -772,7 +765,7 @@ func (r *Request) Reply(payload []byte) error {
 		if r.s.cache != nil {
 			r.s.cache.setReply(r.MsgID, frames)
 		}
-		if _, err := r.s.sock.SendMessageDontwait(framesAsAny(frames)...); err != nil {
+		if err := sendMessage(r.s.sock, frames, zmq.DONTWAIT); err != nil {
 			r.s.d.log.Warn("driver: reply not sent", "message_id", r.MsgID, "target", r.s.target.String(), "err", err)
 			if obs := r.s.d.opts.Observer; obs != nil {
 				obs.Dropped(Reply, "send_failed")
