@@ -103,7 +103,7 @@ func (c *proxyClient) proxyRoundTrip(ctx context.Context, cs *callSocket, frames
 			}
 			if time.Since(start) > noPeerAfter {
 				// No proxy is reachable: one may have come back elsewhere.
-				if fes, err := c.proxies(ctx, true); err == nil {
+				if fes, err := c.proxies(ctx, true, time.Time{}); err == nil {
 					for _, fe := range fes {
 						if !cs.hosts[fe] && cs.s.Connect("tcp://"+fe) == nil {
 							cs.hosts[fe] = true

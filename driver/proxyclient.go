@@ -114,7 +114,9 @@ type routingTable struct {
 	rr     map[string]int
 }
 
-func (rt *routingTable) hosts(ctx context.Context, t compat.Target, fanout bool, listener string) (string, []string, error) {
+// hosts returns the hosts of t's key; a lookup (cache miss) is bounded
+// by deadline when ctx has none (zero: ctx alone).
+func (rt *routingTable) hosts(ctx context.Context, t compat.Target, fanout bool, listener string, deadline time.Time) (string, []string, error) {
 	key := compat.TargetKey(listener, t)
 	rt.mu.Lock()
 	r, ok := rt.routes[key]
@@ -122,6 +124,8 @@ func (rt *routingTable) hosts(ctx context.Context, t compat.Target, fanout bool,
 	if ok && len(r.hosts) > 0 && time.Since(r.fetched) < rt.update {
 		return key, r.hosts, nil
 	}
+	ctx, cancel := boundCtx(ctx, deadline)
+	defer cancel()
 	var hosts []string
 	var err error
 	if fanout {
@@ -156,12 +160,14 @@ func (rt *routingTable) invalidate(key string) {
 
 // proxies returns the frontend addresses of PUBLISHERS, read again every
 // zmq_target_update, and connects the DEALER to any new one.
-func (c *proxyClient) proxies(ctx context.Context, force bool) ([]string, error) {
+func (c *proxyClient) proxies(ctx context.Context, force bool, deadline time.Time) ([]string, error) {
 	c.fmu.Lock()
 	defer c.fmu.Unlock()
 	if !force && len(c.frontends) > 0 && time.Since(c.fetched) < c.d.opts.TargetUpdate {
 		return c.frontends, nil
 	}
+	ctx, cancel := boundCtx(ctx, deadline)
+	defer cancel()
 	pubs, err := c.d.mm.Publishers(ctx)
 	if err != nil {
 		if len(c.frontends) > 0 {
@@ -252,8 +258,11 @@ func (c *proxyClient) trySend(o *outgoing) bool {
 }
 
 func (c *proxyClient) tick() time.Duration {
-	now := time.Now()
 	next := time.Duration(-1)
+	if len(c.retries) == 0 && len(c.tracked) == 0 {
+		return next // the usual turn: nothing to retry, no clock read
+	}
+	now := time.Now()
 	if len(c.retries) > 0 {
 		kept := c.retries[:0]
 		for _, o := range c.retries {
@@ -298,7 +307,7 @@ func (c *proxyClient) tick() time.Duration {
 // until a proxy connection is ready, or the deadline) and logs a failure.
 // track asks for ack tracking (a CAST with rpc_use_acks).
 func (c *proxyClient) enqueue(ctx context.Context, mt MsgType, id string, frames [][]byte, key []byte, deadline time.Time, track bool) error {
-	if _, err := c.proxies(ctx, false); err != nil {
+	if _, err := c.proxies(ctx, false, deadline); err != nil {
 		return err
 	}
 	// A slot per message not yet written: when the proxy (or the server
@@ -356,7 +365,7 @@ func (c *proxyClient) untrack(id string) {
 // call routes a CALL to the next DEALER host of the target through a proxy
 // and waits for the reply.
 func (c *proxyClient) call(ctx context.Context, t compat.Target, id string, payload []byte, timeout time.Duration) ([]byte, error) {
-	key, hosts, err := c.rt.hosts(ctx, t, false, compat.Dealer)
+	key, hosts, err := c.rt.hosts(ctx, t, false, compat.Dealer, time.Time{})
 	if err == nil && len(hosts) == 0 {
 		err = matchmaker.ErrNoHosts
 	}
@@ -367,7 +376,7 @@ func (c *proxyClient) call(ctx context.Context, t compat.Target, id string, payl
 		return nil, err
 	}
 	rk := []byte(c.rt.next(key, hosts))
-	fes, err := c.proxies(ctx, false)
+	fes, err := c.proxies(ctx, false, time.Time{})
 	if err != nil {
 		return nil, err
 	}
@@ -398,7 +407,7 @@ func (c *proxyClient) post(ctx context.Context, t compat.Target, mt MsgType, id 
 		return c.enqueue(ctx, mt, id, ProxyRequest(mt, topic, id, payload), topic, deadline, false)
 	}
 	if mt.IsMultisend() {
-		_, hosts, err := c.rt.hosts(ctx, t, true, compat.Dealer)
+		_, hosts, err := c.rt.hosts(ctx, t, true, compat.Dealer, deadline)
 		if err != nil {
 			return err
 		}
@@ -413,7 +422,7 @@ func (c *proxyClient) post(ctx context.Context, t compat.Target, mt MsgType, id 
 		}
 		return nil
 	}
-	_, hosts, err := c.rt.hosts(ctx, t, false, compat.Dealer)
+	_, hosts, err := c.rt.hosts(ctx, t, false, compat.Dealer, deadline)
 	if err != nil {
 		return err
 	}

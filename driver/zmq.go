@@ -441,6 +441,19 @@ func drain(l *loop, waiting func() int) {
 	}
 }
 
+// boundCtx bounds ctx by deadline when ctx has no earlier one; a zero
+// deadline leaves ctx as it is. Made only where a wait may happen, so a
+// message sent from cache costs no timer.
+func boundCtx(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	if deadline.IsZero() {
+		return ctx, func() {}
+	}
+	if dl, ok := ctx.Deadline(); ok && !dl.After(deadline) {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, deadline)
+}
+
 // acquire takes a slot of sem, waiting when all are taken (a peer that
 // falls behind, or none ready) until ctx ends or the deadline passes.
 func acquire(ctx context.Context, sem chan struct{}, deadline time.Time) error {
@@ -664,11 +677,7 @@ func (d *ZMQ) post(ctx context.Context, t compat.Target, mt MsgType, payload []b
 	id := NewUUID1()
 	var err error
 	if d.opts.RouterProxy || (d.opts.PubSub && mt.IsMultisend()) {
-		if !ok { // a proxy-mode sender may wait for a slot: bound it
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithDeadline(ctx, dl)
-			defer cancel()
-		}
+		// Its waits (a slot, a matchmaker lookup) are bounded by dl.
 		var pc *proxyClient
 		if pc, err = d.proxy(); err == nil {
 			err = pc.post(ctx, t, mt, id, payload, dl)
