@@ -23,6 +23,7 @@ type benchResult struct {
 	Mode        string  `json:"mode"`
 	Concurrency int     `json:"concurrency"`
 	DurationS   float64 `json:"duration_s"`
+	DrainS      float64 `json:"drain_s"`
 	Sent        int64   `json:"sent"`
 	Received    int64   `json:"received"`
 	Errors      int64   `json:"errors"`
@@ -33,7 +34,7 @@ type benchResult struct {
 
 func (r benchResult) write(w io.Writer) error {
 	m := goslo.NewMap("mode", r.Mode, "concurrency", int64(r.Concurrency), "duration_s", r.DurationS,
-		"sent", r.Sent, "received", r.Received, "errors", r.Errors, "per_s", math.Round(r.PerS*10)/10,
+		"drain_s", math.Round(r.DrainS*1000)/1000, "sent", r.Sent, "received", r.Received, "errors", r.Errors, "per_s", math.Round(r.PerS*10)/10,
 		"p50_us", math.Round(r.P50us*10)/10, "p99_us", math.Round(r.P99us*10)/10)
 	return jsonLine(w, m)
 }
@@ -251,25 +252,35 @@ func benchClient(args []string, stdout, stderr io.Writer) int {
 		}
 		return cl.Cast(ctx, rctx, "echo", args2)
 	})
-	// Ask the server what it got; casts may still be in flight, so wait
-	// until the count stops moving.
+	// Ask the server what it got. Casts and notifications may still be in
+	// flight (queued in zmq and the proxy): wait until all have arrived or
+	// the count stops moving, and count that drain in the rate, so that
+	// what was queued at the end of the window is not had for free.
+	end := time.Now()
 	var received int64
-	last := int64(-1)
-	for i := 0; i < 50; i++ {
+	drain := time.Duration(0)
+	last, lastMove := int64(-1), end
+	for {
 		after, err := stats()
 		if err != nil {
 			fmt.Fprintln(stderr, "goslo bench: bench_stats:", err)
 			return 1
 		}
 		received = after - before // only echo counts; bench_stats does not
-		if after == last {
+		now := time.Now()
+		if after != last {
+			last, lastMove = after, now
+		}
+		if bf.mode == "call" || received >= sent || now.Sub(lastMove) > 500*time.Millisecond || now.Sub(end) > 30*time.Second {
 			break
 		}
-		last = after
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
-	res := benchResult{Mode: bf.mode, Concurrency: bf.concurrency, DurationS: bf.duration, Sent: sent, Received: received, Errors: errs,
-		PerS: float64(received) / bf.duration, P50us: percentile(lat, 0.5), P99us: percentile(lat, 0.99)}
+	if bf.mode != "call" {
+		drain = lastMove.Sub(end)
+	}
+	res := benchResult{Mode: bf.mode, Concurrency: bf.concurrency, DurationS: bf.duration, DrainS: drain.Seconds(), Sent: sent, Received: received, Errors: errs,
+		PerS: float64(received) / (bf.duration + drain.Seconds()), P50us: percentile(lat, 0.5), P99us: percentile(lat, 0.99)}
 	if bf.mode != "call" {
 		res.P50us, res.P99us = 0, 0
 	}
@@ -327,12 +338,19 @@ func benchRaw(args []string, stdout, stderr io.Writer) int {
 			return clients[i].Cast(payload)
 		})
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	// Count the time until the last cast arrived in the rate (see the
+	// rpc-client's drain).
+	end := time.Now()
+	deadline := end.Add(5 * time.Second)
 	for srv.Received() < sent && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
-	res := benchResult{Mode: bf.mode, Concurrency: bf.concurrency, DurationS: bf.duration, Sent: sent, Received: srv.Received(), Errors: errs,
-		PerS: float64(srv.Received()) / bf.duration, P50us: percentile(lat, 0.5), P99us: percentile(lat, 0.99)}
+	drain := time.Duration(0)
+	if bf.mode == "cast" {
+		drain = time.Since(end)
+	}
+	res := benchResult{Mode: bf.mode, Concurrency: bf.concurrency, DurationS: bf.duration, DrainS: drain.Seconds(), Sent: sent, Received: srv.Received(), Errors: errs,
+		PerS: float64(srv.Received()) / (bf.duration + drain.Seconds()), P50us: percentile(lat, 0.5), P99us: percentile(lat, 0.99)}
 	if bf.mode == "cast" {
 		res.P50us, res.P99us = 0, 0
 	}

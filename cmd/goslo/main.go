@@ -87,8 +87,10 @@ commands:
             notify --url URL --topic T --server S --concurrency N --duration SECONDS
                    (INFO notifications to T.info, counted by the rpc-server)
             raw --mode call|cast --concurrency N --duration SECONDS
-            (clients print one JSON line: mode, concurrency, duration_s, sent,
-            received, errors, per_s, p50_us, p99_us)
+            (clients print one JSON line: mode, concurrency, duration_s,
+            drain_s, sent, received, errors, per_s, p50_us, p99_us; a cast
+            or notify rate counts the drain, the time its last messages
+            took to arrive after the window)
   version   print the version
 `)
 }

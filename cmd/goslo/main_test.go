@@ -38,7 +38,7 @@ func TestBenchRawAndRPC(t *testing.T) {
 	require.Equal(t, 0, run([]string{"bench", "raw", "--mode", "call", "--duration", "0.3"}, nil, &out, &errb), errb.String())
 	var res map[string]any
 	require.NoError(t, json.Unmarshal([]byte(lastLine(out.String())), &res))
-	for _, k := range []string{"mode", "concurrency", "duration_s", "sent", "received", "errors", "per_s", "p50_us", "p99_us"} {
+	for _, k := range []string{"mode", "concurrency", "duration_s", "drain_s", "sent", "received", "errors", "per_s", "p50_us", "p99_us"} {
 		require.Contains(t, res, k)
 	}
 	require.Greater(t, res["received"], 0.0)
@@ -82,6 +82,14 @@ func TestBenchRawAndRPC(t *testing.T) {
 		require.Equal(t, mode, res["mode"])
 		require.Equal(t, res["sent"], res["received"], "every %s reached the server", mode)
 		require.Equal(t, 0.0, res["errors"])
+		// The rate is taken over the window plus the drain.
+		drain := res["drain_s"].(float64)
+		require.GreaterOrEqual(t, drain, 0.0)
+		if mode == "call" {
+			require.Equal(t, 0.0, drain)
+		}
+		want := res["received"].(float64) / (res["duration_s"].(float64) + drain)
+		require.InEpsilon(t, want, res["per_s"].(float64), 0.01)
 	}
 }
 

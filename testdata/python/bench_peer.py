@@ -6,9 +6,15 @@ of oslo's simulator, for goslo's bench scripts:
   bench_peer.py client URL TOPIC SERVER SECONDS
                                             sequential calls of echo for
                                             SECONDS; prints one JSON line with
-                                            mode, concurrency, duration_s, sent,
-                                            received, errors, per_s, p50_us,
-                                            p99_us (goslo bench's format)
+                                            mode, concurrency, duration_s,
+                                            drain_s, sent, received, errors,
+                                            per_s, p50_us, p99_us (goslo
+                                            bench's format)
+  bench_peer.py cast URL TOPIC SERVER SECONDS
+                                            casts of echo for SECONDS, then
+                                            asks the server (bench_stats) what
+                                            it got; the rate counts the drain,
+                                            as goslo bench does
 """
 import json
 import os
@@ -77,13 +83,48 @@ def client(url, topic, name, seconds):
     def pct(p):
         return round(lat[min(len(lat) - 1, int(p * len(lat)))], 1) if lat else 0.0
 
-    print(json.dumps({"mode": "call", "concurrency": 1, "duration_s": float(seconds), "sent": sent,
+    print(json.dumps({"mode": "call", "concurrency": 1, "duration_s": float(seconds), "drain_s": 0.0, "sent": sent,
                       "received": len(lat), "errors": errors, "per_s": round(len(lat) / seconds, 1),
                       "p50_us": pct(0.5), "p99_us": pct(0.99)}), flush=True)
+
+
+def cast(url, topic, name, seconds):
+    c = oslo_messaging.RPCClient(transport(url), oslo_messaging.Target(topic=topic, server=name, version="1.0"),
+                                 timeout=30)
+    args = {"data": "x" * 16}
+
+    def stats():
+        return c.call({}, "bench_stats")["received"]
+
+    before = stats()  # also warms up connections and routes
+    sent, errors = 0, 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            c.cast({"user": "bench"}, "echo", **args)
+            sent += 1
+        except Exception:
+            errors += 1
+    end = time.monotonic()
+    last, last_move = -1, end
+    while True:
+        received = stats() - before
+        now = time.monotonic()
+        if received != last:
+            last, last_move = received, now
+        if received >= sent or now - last_move > 0.5 or now - end > 30:
+            break
+        time.sleep(0.005)
+    drain = last_move - end
+    print(json.dumps({"mode": "cast", "concurrency": 1, "duration_s": float(seconds), "drain_s": round(drain, 3),
+                      "sent": sent, "received": received, "errors": errors,
+                      "per_s": round(received / (seconds + drain), 1), "p50_us": 0.0, "p99_us": 0.0}), flush=True)
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "server":
         server(*sys.argv[2:5])
+    elif sys.argv[1] == "cast":
+        cast(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]))
     else:
         client(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]))
