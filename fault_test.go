@@ -157,6 +157,121 @@ func TestAcksLostExecutedOnce(t *testing.T) {
 		c.ZMQ.RPCAckTimeoutBase = 1
 	}))
 	ctx := context.Background()
+	dropped := lossyProxy(t, tr)
+
+	var runs sync.Map
+	ep := NewEndpoint("", "1.0").Handle("inc", func(_ context.Context, _ *Map, a *Map) (any, error) {
+		v, _ := a.Get("i")
+		n, _ := runs.LoadOrStore(v, new(atomic.Int64))
+		return n.(*atomic.Int64).Add(1), nil
+	})
+	srv, err := NewRPCServer(tr, Target{Topic: "lossy", Server: "s"}, ep)
+	require.NoError(t, err)
+	require.NoError(t, srv.Start(ctx))
+	defer srv.Stop(ctx)
+	cl := NewRPCClient(tr, Target{Topic: "lossy", Server: "s", Version: "1.0"}).Prepare(PrepareOptions{Timeout: 10 * time.Second})
+	for i := int64(0); i < 5; i++ {
+		res, err := cl.Call(ctx, nil, "inc", NewMap("i", i))
+		require.NoError(t, err)
+		require.Equal(t, int64(1), res, "call %d: the cached reply of the only run", i)
+		require.NoError(t, cl.Cast(ctx, nil, "inc", NewMap("i", 100+i)))
+	}
+	require.Eventually(t, func() bool {
+		n := 0
+		runs.Range(func(_, v any) bool { n++; return true })
+		return n == 10
+	}, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // past the casts' resends
+	runs.Range(func(k, v any) bool {
+		require.Equal(t, int64(1), v.(*atomic.Int64).Load(), "message %v ran more than once", k)
+		return true
+	})
+	require.GreaterOrEqual(t, dropped.Load(), int64(15), "5 calls lose an ACK and a REPLY, 5 casts an ACK")
+	t.Logf("%d responses dropped by the lossy proxy; 5 calls and 5 casts each ran once", dropped.Load())
+}
+
+// TestServerRestartExecutedOnce restarts a server with rpc_use_acks while
+// its first ACKs and REPLYs are lost (the lossy proxy): the first server
+// runs every call and cast once and stops before the client resends; the
+// resends reach the server that replaces it in the same transport (it
+// takes over the identity, so the routing key still leads to it) and are
+// answered from the TTL cache it took over too. No message runs twice, and
+// every call gets the reply of its only run.
+func TestServerRestartExecutedOnce(t *testing.T) {
+	logs := &countingHandler{Handler: slog.Default().Handler(), counts: map[string]int{}}
+	tr := localTransport(t, WithLogger(slog.New(logs)), WithOptions(func(c *compat.Config) {
+		c.ZMQ.UseRouterProxy = true
+		c.ZMQ.RPCUseAcks = true
+		c.ZMQ.RPCAckTimeoutBase = 2 // the restart happens before the first resend
+		c.ZMQ.RPCRetryAttempts = -1
+	}))
+	ctx := context.Background()
+	dropped := lossyProxy(t, tr)
+
+	var mu sync.Mutex
+	runs := map[int64][]int{} // message -> the server instances that ran it
+	instance := 1
+	ep := NewEndpoint("", "1.0").Handle("inc", func(_ context.Context, _ *Map, a *Map) (any, error) {
+		v, _ := a.Get("i")
+		mu.Lock()
+		defer mu.Unlock()
+		runs[v.(int64)] = append(runs[v.(int64)], instance)
+		return int64(len(runs[v.(int64)])), nil
+	})
+	target := Target{Topic: "restarted", Server: "s"}
+	srv, err := NewRPCServer(tr, target, ep)
+	require.NoError(t, err)
+	require.NoError(t, srv.Start(ctx))
+	cl := NewRPCClient(tr, Target{Topic: "restarted", Server: "s", Version: "1.0"}).Prepare(PrepareOptions{Timeout: 20 * time.Second})
+
+	const n = 5
+	results := make(chan error, n)
+	for i := int64(0); i < n; i++ {
+		go func(i int64) {
+			res, err := cl.Call(ctx, nil, "inc", NewMap("i", i))
+			if err == nil && res != int64(1) {
+				err = fmt.Errorf("call %d: reply %v, not the reply of its only run", i, res)
+			}
+			results <- err
+		}(i)
+		require.NoError(t, cl.Cast(ctx, nil, "inc", NewMap("i", 100+i)))
+	}
+	// Every message ran on the first server, whose ACKs and REPLYs were lost.
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(runs) == 2*n
+	}, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, srv.Stop(ctx))
+	mu.Lock()
+	instance = 2
+	mu.Unlock()
+	srv2, err := NewRPCServer(tr, target, ep)
+	require.NoError(t, err)
+	require.NoError(t, srv2.Start(ctx))
+	defer srv2.Stop(ctx)
+
+	for i := 0; i < n; i++ {
+		require.NoError(t, <-results)
+	}
+	time.Sleep(2500 * time.Millisecond) // past the casts' resends
+	mu.Lock()
+	for i, by := range runs {
+		require.Equal(t, []int{1}, by, "message %d ran on server instances %v", i, by)
+	}
+	mu.Unlock()
+	require.GreaterOrEqual(t, dropped.Load(), int64(3*n), "%d calls lose an ACK and a REPLY, %d casts an ACK", n, n)
+	dups := logs.count("driver: dropping duplicate")
+	require.GreaterOrEqual(t, dups, 2*n, "the resends reached the second server's cache")
+	t.Logf("%d responses lost; the restarted server answered %d resends from the TTL cache it took over; every message ran once", dropped.Load(), dups)
+}
+
+// lossyProxy runs a stand-in proxy for tr (frontend and backend ROUTERs
+// registered in its matchmaker) that routes by the rule of §6.2 but drops
+// the first ACK and the first REPLY of each message id; it returns the
+// count of dropped messages. It stops at the test's cleanup.
+func lossyProxy(t *testing.T, tr *Transport) *atomic.Int64 {
+	ctx := context.Background()
 	zctx := newZctx(t)
 	fe := standInFrontend(t, tr, zctx, "127.0.0.1/zmq-proxy/lossy")
 	be := newRaw(t, zctx, zmq.ROUTER, "127.0.0.1/zmq-proxy/lossy-be")
@@ -164,8 +279,6 @@ func TestAcksLostExecutedOnce(t *testing.T) {
 	beEP, _ := be.s.GetLastEndpoint()
 	require.NoError(t, tr.Matchmaker().RegisterRouter(ctx, strings.TrimPrefix(beEP, "tcp://"), time.Minute))
 
-	// The lossy proxy: the routing rule of §6.2, dropping the first ACK
-	// and the first REPLY of each message id.
 	stop := make(chan struct{})
 	proxyDone := make(chan struct{})
 	var dropped atomic.Int64
@@ -207,37 +320,8 @@ func TestAcksLostExecutedOnce(t *testing.T) {
 			}
 		}
 	}()
-	defer func() { close(stop); <-proxyDone }()
-
-	var runs sync.Map
-	ep := NewEndpoint("", "1.0").Handle("inc", func(_ context.Context, _ *Map, a *Map) (any, error) {
-		v, _ := a.Get("i")
-		n, _ := runs.LoadOrStore(v, new(atomic.Int64))
-		return n.(*atomic.Int64).Add(1), nil
-	})
-	srv, err := NewRPCServer(tr, Target{Topic: "lossy", Server: "s"}, ep)
-	require.NoError(t, err)
-	require.NoError(t, srv.Start(ctx))
-	defer srv.Stop(ctx)
-	cl := NewRPCClient(tr, Target{Topic: "lossy", Server: "s", Version: "1.0"}).Prepare(PrepareOptions{Timeout: 10 * time.Second})
-	for i := int64(0); i < 5; i++ {
-		res, err := cl.Call(ctx, nil, "inc", NewMap("i", i))
-		require.NoError(t, err)
-		require.Equal(t, int64(1), res, "call %d: the cached reply of the only run", i)
-		require.NoError(t, cl.Cast(ctx, nil, "inc", NewMap("i", 100+i)))
-	}
-	require.Eventually(t, func() bool {
-		n := 0
-		runs.Range(func(_, v any) bool { n++; return true })
-		return n == 10
-	}, 10*time.Second, 10*time.Millisecond)
-	time.Sleep(1500 * time.Millisecond) // past the casts' resends
-	runs.Range(func(k, v any) bool {
-		require.Equal(t, int64(1), v.(*atomic.Int64).Load(), "message %v ran more than once", k)
-		return true
-	})
-	require.GreaterOrEqual(t, dropped.Load(), int64(15), "5 calls lose an ACK and a REPLY, 5 casts an ACK")
-	t.Logf("%d responses dropped by the lossy proxy; 5 calls and 5 casts each ran once", dropped.Load())
+	t.Cleanup(func() { close(stop); <-proxyDone })
+	return &dropped
 }
 
 // TestCastsToDeadServerBounded: casts to a registered but dead server (or

@@ -186,3 +186,48 @@ func TestLocalPublisher(t *testing.T) {
 	require.Eventually(t, func() bool { return local.Stats().Published > 0 && central.Stats().Published > 0 },
 		time.Second, time.Millisecond, "local %+v, central %+v", local.Stats(), central.Stats())
 }
+
+// TestServerIdentityTakeover: a proxy-mode server started after another of
+// its target stopped (same driver) takes over its identity, and its
+// registration; two live servers of one target never share one.
+func TestServerIdentityTakeover(t *testing.T) {
+	mm := matchmaker.NewDummy(matchmaker.DefaultConfig())
+	c := compat.DefaultConfig("127.0.0.1")
+	c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+	c.ZMQ.UseRouterProxy = true
+	c.ZMQ.RPCUseAcks = true
+	o := OptionsFrom(c)
+	o.Workers = 1
+	d, err := NewZMQ(mm, o)
+	require.NoError(t, err)
+	defer d.Close()
+	ctx := context.Background()
+	tg := compat.Target{Topic: "t", Server: "s"}
+	h := func(r *Request) {}
+	a, err := d.Listen(ctx, tg, h)
+	require.NoError(t, err)
+	b, err := d.Listen(ctx, tg, h)
+	require.NoError(t, err)
+	require.NotEqual(t, a.addr, b.addr, "two live servers, two identities")
+	require.NotSame(t, a.cache, b.cache)
+	first, cache := a.addr, a.cache
+	require.NoError(t, a.Stop(ctx))
+	hosts, _ := mm.Hosts(ctx, tg, compat.Dealer)
+	require.Equal(t, []string{b.addr}, hosts)
+
+	a2, err := d.Listen(ctx, tg, h)
+	require.NoError(t, err)
+	defer a2.Stop(ctx)
+	require.Equal(t, first, a2.addr, "the stopped server's identity is taken over")
+	require.Same(t, cache, a2.cache, "and its TTL cache")
+	hosts, _ = mm.Hosts(ctx, tg, compat.Dealer)
+	require.ElementsMatch(t, []string{b.addr, first}, hosts)
+	require.NoError(t, b.Stop(ctx))
+
+	// Another target has its own.
+	o2, err := d.Listen(ctx, compat.Target{Topic: "t", Server: "other"}, h)
+	require.NoError(t, err)
+	defer o2.Stop(ctx)
+	require.NotEqual(t, first, o2.addr)
+	require.Contains(t, o2.addr, "/t/other/")
+}

@@ -16,18 +16,48 @@ import (
 // identity "<rpc_zmq_host>/<target key>/<uuid4>", registered under
 // DEALER/topic[/server] with exactly those bytes, since replies carry it in
 // their address frame and Python clients compare it with the routing key.
+//
+// A server that restarts in the same driver (Stop, then a new server of
+// the same target) takes over its predecessor's identity and TTL cache,
+// so the resends of messages the first one ran but whose ACK or REPLY was
+// lost reach the second one (clients resend to the same routing key), and
+// are answered from the cache instead of running twice. The reference makes
+// a new identity and an empty cache, so such resends find no peer and are
+// lost. Two live servers of one target never share an identity.
 func (s *Server) openDealer() error {
-	id := compat.ServerIdentity(s.d.opts.Host, s.target, NewUUID4())
-	sock, err := s.d.socket(zmq.DEALER, id)
+	key := compat.TargetToKey(s.target)
+	s.d.mu.Lock()
+	m := s.d.mem[key]
+	if m == nil || m.busy {
+		m = &serverMemory{identity: compat.ServerIdentity(s.d.opts.Host, s.target, NewUUID4())}
+		if s.d.opts.Acks {
+			m.cache = newTTLCache(s.d.opts.MessageTTL, 1<<20)
+		}
+		if s.d.mem[key] == nil {
+			s.d.mem[key] = m
+		}
+	}
+	m.busy = true
+	s.d.mu.Unlock()
+	sock, err := s.d.socket(zmq.DEALER, m.identity)
 	if err != nil {
+		s.d.mu.Lock()
+		m.busy = false
+		s.d.mu.Unlock()
 		return err
 	}
 	_ = sock.SetImmediate(s.d.opts.Immediate)
-	s.sock, s.addr, s.listener, s.proxied = sock, id, compat.Dealer, true
-	if s.d.opts.Acks {
-		s.cache = newTTLCache(s.d.opts.MessageTTL, 1<<20)
-	}
+	s.sock, s.addr, s.listener, s.proxied, s.mem = sock, m.identity, compat.Dealer, true, m
+	s.cache = m.cache // handed over under d.mu; then owned by this server's loop
 	return nil
+}
+
+// serverMemory is what a proxy-mode server leaves to the next server of
+// its target in the same driver (guarded by ZMQ.mu).
+type serverMemory struct {
+	identity string
+	cache    *ttlCache // nil without acks
+	busy     bool      // a live server holds it
 }
 
 // openSub makes the SUB consumer of use_pub_sub: identity

@@ -105,6 +105,10 @@ type ZMQ struct {
 	cl    *client
 	pc    *proxyClient
 	srvs  map[*Server]bool
+	// mem keeps, per proxy-mode server target, the DEALER identity and the
+	// acks TTL cache of a stopped server for the next server of that
+	// target in this driver (see openDealer).
+	mem   map[string]*serverMemory
 	close sync.Once
 }
 
@@ -141,7 +145,7 @@ func NewZMQ(mm matchmaker.Matchmaker, opts Options) (*ZMQ, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ZMQ{opts: opts, mm: mm, log: opts.Logger, zctx: zctx, srvs: map[*Server]bool{}}, nil
+	return &ZMQ{opts: opts, mm: mm, log: opts.Logger, zctx: zctx, srvs: map[*Server]bool{}, mem: map[string]*serverMemory{}}, nil
 }
 
 func (d *ZMQ) socket(t zmq.Type, identity string) (*zmq.Socket, error) {
@@ -801,6 +805,7 @@ type Server struct {
 	sock     *zmq.Socket // owned by l
 	sub      *zmq.Socket // owned by l; nil without pub/sub
 	cache    *ttlCache   // owned by l; nil without acks
+	mem      *serverMemory
 	conns    map[*zmq.Socket]map[string]bool
 	keeper   *matchmaker.Keeper
 	work     chan *Request
@@ -843,6 +848,11 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 		}
 		if s.sub != nil {
 			s.sub.Close()
+		}
+		if s.mem != nil {
+			d.mu.Lock()
+			s.mem.busy = false
+			d.mu.Unlock()
 		}
 		return nil, err
 	}
@@ -1019,6 +1029,9 @@ func (s *Server) shutdown() {
 		})
 		s.d.mu.Lock()
 		delete(s.d.srvs, s)
+		if s.mem != nil { // the socket is closed: the next server may take it
+			s.mem.busy = false
+		}
 		s.d.mu.Unlock()
 	})
 }
