@@ -80,7 +80,7 @@ commands:
   listen    --url URL --topic T [--priority P]... [--count N]
   proxy     [-c CONFIG] [-u URL] [-H HOST] [-f PORT] [-b PORT] [-p PORT] [-lp]
             [-a] [-l LOGFILE] [-d]: oslo-messaging-zmq-proxy's flags and
-            [zmq_proxy_opts]; SIGINT unregisters, SIGTERM leaves the records
+            [zmq_proxy_opts]; SIGINT and SIGTERM unregister it
   bench     rpc-server --url URL --topic T [--server S]
             rpc-client --url URL --topic T [--server S] --mode call|cast
                        --concurrency N --duration SECONDS [--payload-bytes B]

@@ -21,9 +21,11 @@ import (
 // [zmq_proxy_opts] and the [oslo_messaging_zmq] options it reads come from
 // --config-file; flags override [zmq_proxy_opts] when given non-zero, as
 // the reference's argparse does; the matchmaker comes from the URL
-// (zmq_proxy_opts.url), whose query parameters are not applied. SIGINT
-// removes the proxy's records before it exits; SIGTERM leaves them to
-// expire, as the reference does. A "quit" line on stdin acts as SIGINT.
+// (zmq_proxy_opts.url), whose query parameters are not applied. SIGINT and
+// SIGTERM both remove the proxy's records before it exits (the reference
+// removes them on SIGINT only: SIGTERM, systemd's stop signal, kills the
+// Python process without cleanup and leaves clients routing to a dead proxy
+// until zmq_target_expire). A "quit" line on stdin acts as SIGINT.
 func proxyCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("goslo proxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -200,10 +202,6 @@ func proxyCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	st := px.Stats()
 	log.Info("Proxy shutting down ...", "signal", sig.String(), "front_to_back", st.FrontToBack,
 		"back_to_front", st.BackToFront, "published", st.Published, "acked", st.Acked, "dropped", st.Dropped)
-	if sig == syscall.SIGTERM {
-		px.Close() // records expire on their own, as with the reference
-		return 0
-	}
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	if err := px.Stop(sctx); err != nil {
