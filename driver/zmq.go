@@ -97,14 +97,14 @@ func OptionsFrom(c *compat.Config) Options {
 // register its address; clients keep one DEALER per target key connected
 // to every host of the key. One zmq context per driver (per Transport).
 type ZMQ struct {
-	opts  Options
-	mm    matchmaker.Matchmaker
-	log   *slog.Logger
-	zctx  *zmq.Context
-	mu    sync.Mutex
-	cl    *client
-	pc    *proxyClient
-	srvs  map[*Server]bool
+	opts Options
+	mm   matchmaker.Matchmaker
+	log  *slog.Logger
+	zctx *zmq.Context
+	mu   sync.Mutex
+	cl   *client
+	pc   *proxyClient
+	srvs map[*Server]bool
 	// mem keeps, per proxy-mode server target, the DEALER identity and the
 	// acks TTL cache of a stopped server for the next server of that
 	// target in this driver (see openDealer).
