@@ -107,12 +107,7 @@ func TestProxyKinds(t *testing.T) {
 	require.Equal(t, []string{p.Frontend()}, routers)
 
 	// Through a single router: a proxy-mode server and client on one socket.
-	c := compat.DefaultConfig("127.0.0.1")
-	c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
-	c.ZMQ.UseRouterProxy = true
-	o := OptionsFrom(c)
-	o.Workers = 2
-	d, err := NewZMQ(mm, o)
+	d, err := NewZMQ(mm, proxyModeOptions(2, nil))
 	require.NoError(t, err)
 	defer d.Close()
 	s, err := d.Listen(context.Background(), compat.Target{Topic: "one", Server: "s"}, func(r *Request) { _ = r.Reply([]byte("pong")) })
@@ -150,12 +145,7 @@ func TestLocalPublisher(t *testing.T) {
 	pubs, _ := mm.Publishers(context.Background())
 	require.Len(t, pubs, 1, "a local publisher registers nothing")
 
-	c := compat.DefaultConfig("127.0.0.1")
-	c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
-	c.ZMQ.UseRouterProxy = true
-	c.ZMQ.UsePubSub = true
-	o := OptionsFrom(c)
-	o.Workers = 2
+	o := proxyModeOptions(2, func(c *compat.Config) { c.ZMQ.UsePubSub = true })
 	srvOpts := o
 	srvOpts.SubscribeOn = []string{local.Publisher()}
 	srvD, err := NewZMQ(mm, srvOpts)
@@ -192,13 +182,7 @@ func TestLocalPublisher(t *testing.T) {
 // registration; two live servers of one target never share one.
 func TestServerIdentityTakeover(t *testing.T) {
 	mm := matchmaker.NewDummy(matchmaker.DefaultConfig())
-	c := compat.DefaultConfig("127.0.0.1")
-	c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
-	c.ZMQ.UseRouterProxy = true
-	c.ZMQ.RPCUseAcks = true
-	o := OptionsFrom(c)
-	o.Workers = 1
-	d, err := NewZMQ(mm, o)
+	d, err := NewZMQ(mm, proxyModeOptions(1, func(c *compat.Config) { c.ZMQ.RPCUseAcks = true }))
 	require.NoError(t, err)
 	defer d.Close()
 	ctx := context.Background()
@@ -230,4 +214,18 @@ func TestServerIdentityTakeover(t *testing.T) {
 	defer o2.Stop(ctx)
 	require.NotEqual(t, first, o2.addr)
 	require.Contains(t, o2.addr, "/t/other/")
+}
+
+// proxyModeOptions is the driver options of a proxy-mode peer on loopback
+// with the given workers; edit changes the config first.
+func proxyModeOptions(workers int, edit func(*compat.Config)) Options {
+	c := compat.DefaultConfig("127.0.0.1")
+	c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+	c.ZMQ.UseRouterProxy = true
+	if edit != nil {
+		edit(c)
+	}
+	o := OptionsFrom(c)
+	o.Workers = workers
+	return o
 }
