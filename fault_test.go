@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,15 +16,9 @@ import (
 
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/driver"
+	"github.com/goslo/goslo/internal/redistest"
 	"github.com/goslo/goslo/matchmaker"
 )
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestProxyRestartMidTraffic restarts the proxy (same ports, as a
 // supervisor would) while a client calls and casts with rpc_use_acks:
@@ -45,7 +38,7 @@ func TestProxyRestartMidTraffic(t *testing.T) {
 	}))
 	ctx := context.Background()
 	po := driver.ProxyOptionsFrom(tr.Config())
-	po.Host, po.FrontendPort, po.BackendPort, po.PublisherPort = "127.0.0.1", freePort(t), freePort(t), freePort(t)
+	po.Host, po.FrontendPort, po.BackendPort, po.PublisherPort = "127.0.0.1", redistest.FreePort(t), redistest.FreePort(t), redistest.FreePort(t)
 	px, err := driver.NewProxy(ctx, tr.Matchmaker(), po)
 	require.NoError(t, err)
 
@@ -334,7 +327,7 @@ func TestCastsToDeadServerBounded(t *testing.T) {
 			tr := localTransport(t, WithLogger(slog.New(slog.DiscardHandler)), WithOptions(func(c *compat.Config) { c.ZMQ.UseRouterProxy = proxied }))
 			ctx := context.Background()
 			target := Target{Topic: "dead", Server: "s"}
-			dead := "127.0.0.1:" + fmt.Sprint(freePort(t))
+			dead := "127.0.0.1:" + fmt.Sprint(redistest.FreePort(t))
 			if proxied {
 				require.NoError(t, tr.Matchmaker().RegisterPublisher(ctx, matchmaker.Publisher{Pub: dead, Frontend: dead}, time.Minute))
 				require.NoError(t, tr.Matchmaker().Register(ctx, target, "127.0.0.1/dead/s/x", compat.Dealer, time.Minute))

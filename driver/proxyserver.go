@@ -39,17 +39,28 @@ func (s *Server) openDealer() error {
 	}
 	m.busy = true
 	s.d.mu.Unlock()
+	s.mem = m
 	sock, err := s.d.socket(zmq.DEALER, m.identity)
 	if err != nil {
-		s.d.mu.Lock()
-		m.busy = false
-		s.d.mu.Unlock()
+		s.releaseMem()
 		return err
 	}
 	_ = sock.SetImmediate(s.d.opts.Immediate)
-	s.sock, s.addr, s.listener, s.proxied, s.mem = sock, m.identity, compat.Dealer, true, m
+	s.sock, s.addr, s.listener, s.proxied = sock, m.identity, compat.Dealer, true
 	s.cache = m.cache // handed over under d.mu; then owned by this server's loop
 	return nil
+}
+
+// releaseMem lets the next server of the target take this one's memory
+// (once its socket is closed, or was never made).
+func (s *Server) releaseMem() {
+	if s.mem == nil {
+		return
+	}
+	s.d.mu.Lock()
+	s.mem.busy = false
+	s.d.mu.Unlock()
+	s.mem = nil
 }
 
 // serverMemory is what a proxy-mode server leaves to the next server of

@@ -543,17 +543,23 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 // trip, so the reply is read by the one waiting for it: no reply slot can be
 // missed, and a late reply to an abandoned call is recognised and dropped.
 func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte, error) {
-	obs := d.opts.Observer
-	if obs == nil {
-		reply, err := d.call(ctx, t, payload)
-		if err != nil {
-			d.logCallFailure(t, err)
-		}
-		return reply, err
-	}
 	start := time.Now()
-	obs.Sent(Call)
+	obs := d.opts.Observer
+	if obs != nil {
+		obs.Sent(Call)
+	}
 	reply, err := d.call(ctx, t, payload)
+	if err != nil {
+		d.logCallFailure(t, err)
+	}
+	if obs != nil {
+		observeCall(obs, time.Since(start), err)
+	}
+	return reply, err
+}
+
+// observeCall tells obs how a CALL ended.
+func observeCall(obs Observer, d time.Duration, err error) {
 	outcome := "ok"
 	switch {
 	case err == nil:
@@ -565,11 +571,7 @@ func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		outcome = "error"
 		obs.Dropped(Call, DropReason(err))
 	}
-	obs.Call(time.Since(start), outcome)
-	if err != nil {
-		d.logCallFailure(t, err)
-	}
-	return reply, err
+	obs.Call(d, outcome)
 }
 
 // logCallFailure logs a CALL that got no reply (a remote failure is a
@@ -849,11 +851,7 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 		if s.sub != nil {
 			s.sub.Close()
 		}
-		if s.mem != nil {
-			d.mu.Lock()
-			s.mem.busy = false
-			d.mu.Unlock()
-		}
+		s.releaseMem()
 		return nil, err
 	}
 	for i := 0; i < d.opts.Workers; i++ {
@@ -1029,9 +1027,7 @@ func (s *Server) shutdown() {
 		})
 		s.d.mu.Lock()
 		delete(s.d.srvs, s)
-		if s.mem != nil { // the socket is closed: the next server may take it
-			s.mem.busy = false
-		}
 		s.d.mu.Unlock()
+		s.releaseMem() // the socket is closed: the next server may take it
 	})
 }

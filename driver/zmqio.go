@@ -36,6 +36,27 @@ static int goslo_recv(void *s, int flags, zmq_msg_t *msgs, size_t *lens, int cap
 	return 0;
 }
 
+// goslo_skip receives and discards the rest of a multipart message.
+static int goslo_skip(void *s) {
+	zmq_msg_t m;
+	zmq_msg_init(&m);
+	int more = 1;
+	while (more) {
+		int rc;
+		do {
+			rc = zmq_msg_recv(&m, s, ZMQ_DONTWAIT);
+		} while (rc < 0 && zmq_errno() == EINTR);
+		if (rc < 0) {
+			int e = zmq_errno();
+			zmq_msg_close(&m);
+			return e;
+		}
+		more = zmq_msg_more(&m);
+	}
+	zmq_msg_close(&m);
+	return 0;
+}
+
 // goslo_take copies the n parts held in msgs to dst, one after another,
 // and closes them; dst may be NULL to discard them.
 static void goslo_take(zmq_msg_t *msgs, int n, char *dst) {
@@ -156,30 +177,23 @@ func recvMessage(s *zmq.Socket, flags zmq.Flag) ([][]byte, error) {
 	sc := rxPool.Get().(*rxScratch)
 	defer rxPool.Put(sc)
 	h := handleOf(s)
+	msgs := func() *C.zmq_msg_t { return (*C.zmq_msg_t)(unsafe.Pointer(&sc.msgs[0])) }
 	var n, more C.int
 	fl := C.int(flags)
 	for {
-		capParts := len(sc.lens)
-		rc := C.goslo_recv(h, fl, (*C.zmq_msg_t)(unsafe.Pointer(&sc.msgs[0])), &sc.lens[0], C.int(capParts), &n, &more)
+		rc := C.goslo_recv(h, fl, msgs(), &sc.lens[0], C.int(len(sc.lens)), &n, &more)
 		if rc != 0 {
-			if n > 0 { // cannot happen after the first part; close what is held
-				C.goslo_take((*C.zmq_msg_t)(unsafe.Pointer(&sc.msgs[0])), n, nil)
-			}
+			C.goslo_take(msgs(), n, nil) // n is 0 unless zmq broke a message
 			return nil, zmq.Errno(rc)
 		}
 		if more == 0 {
 			break
 		}
 		fl = C.int(zmq.DONTWAIT)
-		if capParts >= maxParts {
-			// Discard this message whole: what is held, then the rest.
-			C.goslo_take((*C.zmq_msg_t)(unsafe.Pointer(&sc.msgs[0])), n, nil)
-			for more != 0 {
-				n = 0
-				if rc := C.goslo_recv(h, fl, (*C.zmq_msg_t)(unsafe.Pointer(&sc.msgs[0])), &sc.lens[0], C.int(capParts), &n, &more); rc != 0 {
-					return nil, zmq.Errno(rc)
-				}
-				C.goslo_take((*C.zmq_msg_t)(unsafe.Pointer(&sc.msgs[0])), n, nil)
+		if len(sc.lens) >= maxParts { // discard the message whole
+			C.goslo_take(msgs(), n, nil)
+			if rc := C.goslo_skip(h); rc != 0 {
+				return nil, zmq.Errno(rc)
 			}
 			return nil, ErrTooManyParts
 		}
@@ -194,21 +208,17 @@ func recvMessage(s *zmq.Socket, flags zmq.Flag) ([][]byte, error) {
 	for _, l := range sc.lens[:n] {
 		total += int(l)
 	}
-	out := make([][]byte, n)
-	var buf []byte
+	buf := make([]byte, total) // non-nil even when empty, as pebbe's parts are
 	var dst *C.char
 	if total > 0 {
-		buf = make([]byte, total)
 		dst = (*C.char)(unsafe.Pointer(&buf[0]))
 	}
-	C.goslo_take((*C.zmq_msg_t)(unsafe.Pointer(&sc.msgs[0])), n, dst)
+	C.goslo_take(msgs(), n, dst)
+	out := make([][]byte, n)
 	off := 0
 	for i := range out {
 		l := int(sc.lens[i])
 		out[i] = buf[off : off+l : off+l]
-		if out[i] == nil {
-			out[i] = []byte{}
-		}
 		off += l
 	}
 	return out, nil

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -209,7 +208,7 @@ func TestCLIProxy(t *testing.T) {
 		return p, info
 	}
 	ports := func() []string {
-		return []string{fmt.Sprint(freePort(t)), fmt.Sprint(freePort(t)), fmt.Sprint(freePort(t))}
+		return []string{fmt.Sprint(redistest.FreePort(t)), fmt.Sprint(redistest.FreePort(t)), fmt.Sprint(redistest.FreePort(t))}
 	}
 
 	// Double router on fixed ports, stopped with SIGINT: records removed.
@@ -245,11 +244,4 @@ func TestCLIProxy(t *testing.T) {
 	_, errs, code := runGoslo(t, "proxy", "--frontend-port", "x")
 	require.NotEqual(t, 0, code)
 	require.Contains(t, errs, "frontend-port")
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -39,6 +39,46 @@ func (r benchResult) write(w io.Writer) error {
 	return jsonLine(w, m)
 }
 
+// awaitReceived returns what the server received, count's answer. For
+// casts and notifications, which may still be in flight (queued in zmq and
+// the proxy) when the window ends, it polls until all sent have arrived or
+// the count stops moving for 500 ms (at most 30 s), and returns the drain:
+// from the window's end to the last poll that saw the count move. The rate
+// counts the drain, so what was queued at the end is not had for free.
+func awaitReceived(mode string, sent int64, count func() (int64, error)) (int64, time.Duration, error) {
+	if mode == "call" {
+		n, err := count()
+		return n, 0, err
+	}
+	end := time.Now()
+	last, lastMove := int64(-1), end
+	for {
+		n, err := count()
+		if err != nil {
+			return 0, 0, err
+		}
+		now := time.Now()
+		if n != last {
+			last, lastMove = n, now
+		}
+		if n >= sent || now.Sub(lastMove) > 500*time.Millisecond || now.Sub(end) > 30*time.Second {
+			return n, lastMove.Sub(end), nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// newResult makes a client's result line: the rate over the window plus
+// the drain; latencies for calls only.
+func newResult(bf benchFlags, sent, received, errs int64, drain time.Duration, lat []time.Duration) benchResult {
+	res := benchResult{Mode: bf.mode, Concurrency: bf.concurrency, DurationS: bf.duration, DrainS: drain.Seconds(),
+		Sent: sent, Received: received, Errors: errs, PerS: float64(received) / (bf.duration + drain.Seconds())}
+	if bf.mode == "call" {
+		res.P50us, res.P99us = percentile(lat, 0.5), percentile(lat, 0.99)
+	}
+	return res
+}
+
 func percentile(sorted []time.Duration, p float64) float64 {
 	if len(sorted) == 0 {
 		return 0
@@ -252,38 +292,17 @@ func benchClient(args []string, stdout, stderr io.Writer) int {
 		}
 		return cl.Cast(ctx, rctx, "echo", args2)
 	})
-	// Ask the server what it got. Casts and notifications may still be in
-	// flight (queued in zmq and the proxy): wait until all have arrived or
-	// the count stops moving, and count that drain in the rate, so that
-	// what was queued at the end of the window is not had for free.
-	end := time.Now()
-	var received int64
-	drain := time.Duration(0)
-	last, lastMove := int64(-1), end
-	for {
+	// Ask the server what it got (only echo counts; bench_stats does not).
+	count := func() (int64, error) {
 		after, err := stats()
-		if err != nil {
-			fmt.Fprintln(stderr, "goslo bench: bench_stats:", err)
-			return 1
-		}
-		received = after - before // only echo counts; bench_stats does not
-		now := time.Now()
-		if after != last {
-			last, lastMove = after, now
-		}
-		if bf.mode == "call" || received >= sent || now.Sub(lastMove) > 500*time.Millisecond || now.Sub(end) > 30*time.Second {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
+		return after - before, err
 	}
-	if bf.mode != "call" {
-		drain = lastMove.Sub(end)
+	received, drain, err := awaitReceived(bf.mode, sent, count)
+	if err != nil {
+		fmt.Fprintln(stderr, "goslo bench: bench_stats:", err)
+		return 1
 	}
-	res := benchResult{Mode: bf.mode, Concurrency: bf.concurrency, DurationS: bf.duration, DrainS: drain.Seconds(), Sent: sent, Received: received, Errors: errs,
-		PerS: float64(received) / (bf.duration + drain.Seconds()), P50us: percentile(lat, 0.5), P99us: percentile(lat, 0.99)}
-	if bf.mode != "call" {
-		res.P50us, res.P99us = 0, 0
-	}
+	res := newResult(bf, sent, received, errs, drain, lat)
 	if err := res.write(stdout); err != nil {
 		return 1
 	}
@@ -338,22 +357,8 @@ func benchRaw(args []string, stdout, stderr io.Writer) int {
 			return clients[i].Cast(payload)
 		})
 	}
-	// Count the time until the last cast arrived in the rate (see the
-	// rpc-client's drain).
-	end := time.Now()
-	deadline := end.Add(5 * time.Second)
-	for srv.Received() < sent && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	drain := time.Duration(0)
-	if bf.mode == "cast" {
-		drain = time.Since(end)
-	}
-	res := benchResult{Mode: bf.mode, Concurrency: bf.concurrency, DurationS: bf.duration, DrainS: drain.Seconds(), Sent: sent, Received: srv.Received(), Errors: errs,
-		PerS: float64(srv.Received()) / (bf.duration + drain.Seconds()), P50us: percentile(lat, 0.5), P99us: percentile(lat, 0.99)}
-	if bf.mode == "cast" {
-		res.P50us, res.P99us = 0, 0
-	}
+	received, drain, _ := awaitReceived(bf.mode, sent, func() (int64, error) { return srv.Received(), nil })
+	res := newResult(bf, sent, received, errs, drain, lat)
 	if err := res.write(stdout); err != nil {
 		return 1
 	}

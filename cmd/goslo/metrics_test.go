@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -16,13 +15,6 @@ import (
 
 	"github.com/goslo/goslo/internal/redistest"
 )
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // scrape returns the value of one series from http://addr/metrics (-1
 // when absent or when nothing answers).
@@ -75,7 +67,7 @@ func TestMetricsScrape(t *testing.T) {
 		go func() { done <- run(args, stdinR, io.Discard, stderr) }()
 		return func() int { _, _ = stdinW.Write([]byte("quit\n")); return <-done }, stderr
 	}
-	pxAddr, srvAddr := freeAddr(t), freeAddr(t)
+	pxAddr, srvAddr := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)), fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
 	stopProxy, perr := start("proxy", "-u", "zmq+redis://"+r.Addr, "-H", "127.0.0.1", "--metrics-addr", pxAddr)
 	url := fmt.Sprintf("zmq+redis://%s?rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1&use_router_proxy=true", r.Addr)
 	require.Eventually(t, func() bool { return scrape(t, pxAddr, `goslo_proxy_messages_total{direction="front_to_back"}`) == 0 },
