@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goslo/goslo/compat"
-	"github.com/goslo/goslo/driver"
+	driver "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/envelope"
 )
 

@@ -42,17 +42,14 @@ func (n *Notifier) notify(ctx context.Context, rctx *Map, priority, eventType st
 		return err
 	}
 	msg := envelope.Notification{
-		MessageID: driver.NewUUID4(), PublisherID: n.publisherID, EventType: eventType,
+		MessageID: envelope.NewUUID4().String(), PublisherID: n.publisherID, EventType: eventType,
 		Priority: priority, Payload: sp, Timestamp: envelope.FormatTimestamp(n.now()),
 	}
-	p, err := envelope.AppendPair(n.t.codec, nil, sctx, msg.Map())
-	if err != nil {
-		return err
-	}
+	m := driver.Message{Context: sctx, Body: msg.Map()}
 	var errs []error
 	for _, topic := range n.topics {
 		target := compat.Target{Topic: compat.NotificationTopic(topic, priority)}
-		if err := n.t.drv.Notify(ctx, target, p); err != nil {
+		if err := n.t.drv.Notify(ctx, target, m); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -107,7 +104,7 @@ type NotificationListener struct {
 	topics    []string
 	endpoints []*NotificationEndpoint
 	mu        sync.Mutex
-	servers   []*driver.Server
+	srv       driver.Server
 }
 
 // NewNotificationListener returns a listener; Start makes it listen.
@@ -123,34 +120,31 @@ func (l *NotificationListener) Start(ctx context.Context) error {
 			prios[strings.ToLower(p)] = true
 		}
 	}
+	var targets []compat.Target
 	for _, topic := range l.topics {
 		for p := range prios {
-			s, err := l.t.drv.Listen(ctx, compat.Target{Topic: compat.NotificationTopic(topic, p)}, l.handle)
-			if err != nil {
-				_ = l.Stop(ctx)
-				return err
-			}
-			l.mu.Lock()
-			l.servers = append(l.servers, s)
-			l.mu.Unlock()
+			targets = append(targets, compat.Target{Topic: compat.NotificationTopic(topic, p)})
 		}
 	}
+	srv, err := l.t.drv.ListenNotifications(ctx, targets, driver.ListenOptions{}, l.handle)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.srv = srv
+	l.mu.Unlock()
 	return nil
 }
 
-func (l *NotificationListener) handle(r *driver.Request) {
-	ctxv, msg, err := envelope.DecodePair(l.t.codec, r.Payload)
+func (l *NotificationListener) handle(ctx context.Context, r *driver.Request) error {
+	n, err := envelope.ParseNotification(r.Body)
 	if err != nil {
 		l.t.log.Warn("goslo: dropping notification", "message_id", r.MsgID, "err", err)
-		return
+		return nil
 	}
-	n, err := envelope.ParseNotification(msg)
-	if err != nil {
-		l.t.log.Warn("goslo: dropping notification", "message_id", r.MsgID, "err", err)
-		return
-	}
-	rctx, _ := ctxv.(*Map)
+	rctx, _ := r.Context.(*Map)
 	prio := strings.ToLower(n.Priority)
+	var errs []error
 	for _, e := range l.endpoints {
 		h := e.Handlers[prio]
 		if h == nil {
@@ -162,21 +156,21 @@ func (l *NotificationListener) handle(r *driver.Request) {
 		if e.PublisherID != nil && !e.PublisherID.MatchString(n.PublisherID) {
 			continue
 		}
-		if err := h(context.Background(), Notification{Notification: n, Context: rctx}); err != nil {
-			l.t.log.Warn("goslo: notification handler failed (zmq cannot requeue)", "message_id", n.MessageID, "err", err)
+		if err := h(ctx, Notification{Notification: n, Context: rctx}); err != nil {
+			errs = append(errs, err)
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // Stop unregisters and stops every consumer.
 func (l *NotificationListener) Stop(ctx context.Context) error {
 	l.mu.Lock()
-	srvs := l.servers
-	l.servers = nil
+	srv := l.srv
+	l.srv = nil
 	l.mu.Unlock()
-	var errs []error
-	for _, s := range srvs {
-		errs = append(errs, s.Stop(ctx))
+	if srv == nil {
+		return nil
 	}
-	return errors.Join(errs...)
+	return srv.Stop(ctx)
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goslo/goslo/compat"
-	"github.com/goslo/goslo/driver"
+	driver "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/internal/vectors"
 	"github.com/goslo/goslo/matchmaker"

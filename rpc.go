@@ -12,6 +12,7 @@ import (
 
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/driver"
+	zmqdrv "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/envelope"
 )
 
@@ -119,21 +120,21 @@ func (c *RPCClient) Prepare(o PrepareOptions) *RPCClient {
 
 func (c *RPCClient) withRetry(ctx context.Context) context.Context {
 	if c.retry != nil {
-		return driver.WithRetry(ctx, *c.retry)
+		return zmqdrv.WithRetry(ctx, *c.retry)
 	}
 	return ctx
 }
 
-func (c *RPCClient) payload(rctx *Map, method string, args *Map) ([]byte, error) {
+func (c *RPCClient) message(rctx *Map, method string, args *Map) (driver.Message, error) {
 	if ok, err := compat.CapAllows(c.versionCap, c.target.Version); err != nil || !ok {
 		if err == nil {
 			err = fmt.Errorf("goslo: requested version %s is incompatible with the version cap %s", c.target.Version, c.versionCap)
 		}
-		return nil, err
+		return driver.Message{}, err
 	}
 	sctx, err := c.serializer.SerializeContext(rctx)
 	if err != nil {
-		return nil, err
+		return driver.Message{}, err
 	}
 	sargs := args
 	if _, noop := c.serializer.(NoOpSerializer); !noop || args == nil {
@@ -141,12 +142,13 @@ func (c *RPCClient) payload(rctx *Map, method string, args *Map) ([]byte, error)
 		for _, kv := range args.Items() {
 			v, err := c.serializer.SerializeEntity(rctx, kv.Value)
 			if err != nil {
-				return nil, fmt.Errorf("goslo: argument %s: %w", kv.Key, err)
+				return driver.Message{}, fmt.Errorf("goslo: argument %s: %w", kv.Key, err)
 			}
 			sargs.Append(kv.Key, v)
 		}
 	}
-	return envelope.EncodeRequest(c.t.codec, sctx, envelope.Request{Method: method, Args: sargs, Namespace: c.target.Namespace, Version: c.target.Version})
+	req := envelope.Request{Method: method, Args: sargs, Namespace: c.target.Namespace, Version: c.target.Version}
+	return driver.Message{Context: sctx, Body: req.Map()}, nil
 }
 
 // Call invokes method on one server of the target and returns its result.
@@ -157,7 +159,7 @@ func (c *RPCClient) Call(ctx context.Context, rctx *Map, method string, args *Ma
 	if err := c.target.ValidateSend(true); err != nil {
 		return nil, err
 	}
-	p, err := c.payload(rctx, method, args)
+	m, err := c.message(rctx, method, args)
 	if err != nil {
 		return nil, err
 	}
@@ -166,16 +168,9 @@ func (c *RPCClient) Call(ctx context.Context, rctx *Map, method string, args *Ma
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	reply, err := c.t.drv.Call(c.withRetry(ctx), c.target, p)
+	body, err := c.t.drv.Call(c.withRetry(ctx), c.target, m)
 	if err != nil {
 		return nil, err
-	}
-	body, remote, err := envelope.DecodeReply(c.t.codec, reply)
-	if err != nil {
-		return nil, err
-	}
-	if remote != nil {
-		return nil, remote
 	}
 	return c.serializer.DeserializeEntity(rctx, body)
 }
@@ -186,11 +181,11 @@ func (c *RPCClient) Cast(ctx context.Context, rctx *Map, method string, args *Ma
 	if err := c.target.ValidateSend(false); err != nil {
 		return err
 	}
-	p, err := c.payload(rctx, method, args)
+	m, err := c.message(rctx, method, args)
 	if err != nil {
 		return err
 	}
-	return c.t.drv.Cast(c.withRetry(ctx), c.target, p)
+	return c.t.drv.Cast(c.withRetry(ctx), c.target, m)
 }
 
 // Handler serves one RPC method: rctx is the request context, args the
@@ -324,7 +319,7 @@ type RPCServer struct {
 	endpoints  []*Endpoint
 	serializer Serializer
 	mu         sync.Mutex
-	srv        *driver.Server
+	srv        driver.Server
 	inflight   sync.WaitGroup
 	stopped    chan struct{}
 	observer   func(RequestInfo)
@@ -378,36 +373,32 @@ func (s *RPCServer) Start(ctx context.Context) error {
 	return nil
 }
 
-func (s *RPCServer) handle(r *driver.Request) {
+func (s *RPCServer) handle(_ context.Context, r *driver.Request) error {
 	s.inflight.Add(1)
 	defer s.inflight.Done()
-	codec := s.t.codec
-	ctxv, msg, err := envelope.DecodePair(codec, r.Payload)
-	if err != nil {
-		s.t.log.Warn("goslo: dropping request", "message_id", r.MsgID, "type", r.Type.String(), "target", s.target.String(), "err", err)
-		return
-	}
 	if s.observer != nil {
-		if req, perr := envelope.ParseRequest(msg); perr == nil {
-			kind := map[driver.MsgType]string{driver.Call: "call", driver.Cast: "cast", driver.CastFanout: "fanout"}[r.Type]
-			s.observer(RequestInfo{Type: kind, MessageID: r.MsgID, Method: req.Method, Args: req.Args, Context: ctxv})
+		if req, perr := envelope.ParseRequest(r.Body); perr == nil {
+			s.observer(RequestInfo{Type: r.Kind.String(), MessageID: r.MsgID, Method: req.Method, Args: req.Args, Context: r.Context})
 		}
 	}
-	body, err := s.invoke(ctxv, msg)
-	if r.Type != driver.Call {
+	body, err := s.invoke(r.Context, r.Body)
+	if r.Kind != driver.KindCall {
 		if err != nil {
 			s.t.log.Warn("goslo: cast failed", "message_id", r.MsgID, "target", s.target.String(), "err", err)
 		}
-		return
+		return nil
 	}
 	if err != nil && errors.Is(err, envelope.ErrExpectedException) {
 		s.t.log.Debug("goslo: expected exception", "message_id", r.MsgID, "err", err)
 	}
-	out, eerr := envelope.EncodeReply(codec, body, err)
-	if eerr != nil {
-		out, _ = envelope.EncodeReply(codec, nil, fmt.Errorf("goslo: result not serializable: %w", eerr))
+	rerr := r.Reply(body, err)
+	if errors.Is(rerr, envelope.ErrEncode) {
+		rerr = r.Reply(nil, fmt.Errorf("goslo: result not serializable: %w", rerr))
 	}
-	_ = r.Reply(out)
+	if rerr != nil {
+		s.t.log.Error("goslo: reply not sent", "message_id", r.MsgID, "target", s.target.String(), "err", rerr)
+	}
+	return nil
 }
 
 func (s *RPCServer) invoke(ctxv, msg any) (any, error) {

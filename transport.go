@@ -2,15 +2,17 @@ package goslo
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/driver"
+	zmqdrv "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/matchmaker"
 	"github.com/goslo/goslo/metrics"
@@ -26,23 +28,21 @@ var (
 	ErrNoSuchMethod       = envelope.ErrNoSuchMethod
 	ErrUnsupportedVersion = envelope.ErrUnsupportedVersion
 	ErrRemote             = envelope.ErrRemote
-	ErrClosed             = errors.New("goslo: closed")
+	ErrClosed             = envelope.ErrClosed
 )
 
 // RemoteError is an exception raised by the remote end of a call.
 type RemoteError = envelope.RemoteError
 
-// Transport is oslo's Transport: one zmq driver (one zmq context), its
-// matchmaker and its codec, shared by clients, servers, notifiers and
+// Transport is oslo's Transport: one driver (the bus of the URL's scheme)
+// and its configuration, shared by clients, servers, notifiers and
 // listeners.
 type Transport struct {
 	cfg    *compat.Config
 	url    *compat.TransportURL
-	codec  envelope.Codec
-	mm     matchmaker.Matchmaker
-	drv    *driver.ZMQ
+	drv    driver.Driver
 	log    *slog.Logger
-	closed bool
+	closed atomic.Bool
 }
 
 // Option adjusts a Transport.
@@ -106,62 +106,65 @@ func NewTransport(ctx context.Context, rawURL string, opts ...Option) (*Transpor
 	if err != nil {
 		return nil, err
 	}
-	if u.Driver() != "zmq" {
-		return nil, errors.New("goslo: only the zmq driver is implemented (transport " + u.Transport + ")")
-	}
 	if err := cfg.ApplyURLQuery(u); err != nil {
 		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	codec, err := envelope.CodecByName(cfg.ZMQ.RPCZMQSerialization)
-	if err != nil {
-		return nil, err
-	}
-	mcfg := matchmaker.ConfigFrom(cfg)
-	mcfg.Logger = o.log
-	mm, err := matchmaker.New(ctx, u, cfg.ZMQ.RPCZMQMatchmaker, mcfg)
-	if err != nil {
-		return nil, err
-	}
-	dopts := driver.OptionsFrom(cfg)
-	dopts.Logger = o.log
-	if o.metrics != nil {
-		m, err := metrics.New(o.metrics)
-		if err != nil {
-			mm.Close()
-			return nil, err
+	var drv driver.Driver
+	switch u.Driver() {
+	case "zmq":
+		zo := zmqdrv.OpenOptions{Logger: o.log}
+		if o.metrics != nil {
+			m, err := metrics.New(o.metrics)
+			if err != nil {
+				return nil, err
+			}
+			zo.Observer, zo.WrapMatchmaker = m, m.Matchmaker
 		}
-		mm = m.Matchmaker(mm)
-		dopts.Observer = m
+		drv, err = zmqdrv.Open(ctx, u, cfg, zo)
+	default:
+		return nil, fmt.Errorf("goslo: no driver for transport %q", u.Transport)
 	}
-	drv, err := driver.NewZMQ(mm, dopts)
 	if err != nil {
-		mm.Close()
 		return nil, err
 	}
-	return &Transport{cfg: cfg, url: u, codec: codec, mm: mm, drv: drv, log: o.log}, nil
+	return &Transport{cfg: cfg, url: u, drv: drv, log: o.log}, nil
 }
 
 // Config is the configuration in force.
 func (t *Transport) Config() *compat.Config { return t.cfg }
 
-// Matchmaker is the transport's name service.
-func (t *Transport) Matchmaker() matchmaker.Matchmaker { return t.mm }
+// Matchmaker is the transport's name service (nil for a bus that has
+// none, such as RabbitMQ).
+func (t *Transport) Matchmaker() matchmaker.Matchmaker {
+	if z, ok := t.drv.(interface{ Matchmaker() matchmaker.Matchmaker }); ok {
+		return z.Matchmaker()
+	}
+	return nil
+}
 
-// Codec is the payload codec (rpc_zmq_serialization).
-func (t *Transport) Codec() envelope.Codec { return t.codec }
+// Codec is the payload codec (rpc_zmq_serialization on zmq; JSON on
+// RabbitMQ).
+func (t *Transport) Codec() envelope.Codec {
+	if z, ok := t.drv.(interface{ Codec() envelope.Codec }); ok {
+		return z.Codec()
+	}
+	c, _ := envelope.CodecByName("json")
+	return c
+}
+
+// Driver is the bus driver under the transport.
+func (t *Transport) Driver() driver.Driver { return t.drv }
 
 // Close closes the driver and the matchmaker. Servers and listeners should
 // be stopped first to unregister cleanly.
 func (t *Transport) Close() error {
-	if t.closed {
+	if !t.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	t.closed = true
-	err := t.drv.Close()
-	return errors.Join(err, t.mm.Close())
+	return t.drv.Close()
 }
 
 func (t *Transport) defaultTimeout() time.Duration {

@@ -26,6 +26,9 @@ var (
 	ErrExpectedException  = errors.New("goslo: ExpectedException")
 	// ErrRemote is matched by every *RemoteError.
 	ErrRemote = errors.New("goslo: remote error")
+	// ErrClosed is matched by every error of a closed transport, driver or
+	// matchmaker (goslo.ErrClosed is the same value).
+	ErrClosed = errors.New("goslo: closed")
 )
 
 type classKey struct{ module, class string }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/goslo/goslo"
 	"github.com/goslo/goslo/compat"
-	"github.com/goslo/goslo/driver"
+	driver "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/internal/redistest"
 	"github.com/goslo/goslo/matchmaker"

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/envelope"
 )
 
 // ErrMatchmakerUnavailable is oslo's MatchmakerUnavailable: no backend
@@ -19,7 +20,7 @@ var ErrMatchmakerUnavailable = errors.New("matchmaker: Matchmaker is not current
 var ErrNoHosts = errors.New("matchmaker: no hosts registered")
 
 // ErrClosed is returned after Close.
-var ErrClosed = errors.New("matchmaker: closed")
+var ErrClosed = fmt.Errorf("matchmaker: %w", envelope.ErrClosed)
 
 // UnavailableError wraps ErrMatchmakerUnavailable with what failed.
 type UnavailableError struct {

@@ -23,7 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/goslo/goslo/compat"
-	"github.com/goslo/goslo/driver"
+	driver "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/matchmaker"
 )
 

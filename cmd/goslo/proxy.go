@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/goslo/goslo/compat"
-	"github.com/goslo/goslo/driver"
+	driver "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/matchmaker"
 	"github.com/goslo/goslo/metrics"
 )

@@ -31,4 +31,4 @@
 // an inproc wake-up), or the goroutine making a CALL on a pooled socket.
 // User handlers run on a bounded worker pool, never on a socket goroutine.
 // Proxy runs oslo-messaging-zmq-proxy's routing loop.
-package driver
+package zmq

@@ -1,4 +1,4 @@
-package driver
+package zmq
 
 /*
 #cgo !windows pkg-config: libzmq

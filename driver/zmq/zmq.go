@@ -1,4 +1,4 @@
-package driver
+package zmq
 
 import (
 	"context"
@@ -194,7 +194,7 @@ func (e *TimeoutError) Is(t error) bool {
 }
 
 // ErrClosed is returned once the driver is closed.
-var ErrClosed = errors.New("driver: closed")
+var ErrClosed = fmt.Errorf("zmq driver: %w", envelope.ErrClosed)
 
 // ---------------------------------------------------------------- client
 

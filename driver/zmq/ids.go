@@ -1,4 +1,4 @@
-package driver
+package zmq
 
 import (
 	"crypto/rand"
@@ -10,13 +10,7 @@ import (
 )
 
 // NewUUID4 is str(uuid.uuid4()): socket identities and notification ids.
-func NewUUID4() string {
-	var u envelope.UUID
-	_, _ = rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return u.String()
-}
+func NewUUID4() string { return envelope.NewUUID4().String() }
 
 var uuid1 struct {
 	sync.Mutex

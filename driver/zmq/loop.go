@@ -1,4 +1,4 @@
-package driver
+package zmq
 
 import (
 	"errors"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/goslo/goslo/envelope"
 )
 
 // loop is one goroutine that owns a group of zmq sockets: it polls them,
@@ -100,7 +102,7 @@ func newLoop(zctx *zmq.Context, name string, log *slog.Logger, tick func() time.
 }
 
 // errLoopClosed is returned by do after close.
-var errLoopClosed = errors.New("driver: closed")
+var errLoopClosed = fmt.Errorf("zmq driver: socket loop: %w", envelope.ErrClosed)
 
 // do hands f to the loop goroutine. It never blocks longer than the queue
 // needs to drain; it fails once the loop is closed.

@@ -1,0 +1,146 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/envelope"
+)
+
+// Kind is what a message is for.
+type Kind int
+
+// The kinds of message a driver carries.
+const (
+	KindCall         Kind = iota + 1 // an RPC CALL: one server answers
+	KindCast                         // an RPC CAST to one server of the target
+	KindFanout                       // an RPC CAST to every server of the topic
+	KindNotification                 // a notification
+)
+
+// String is the kind as logs and observers name it.
+func (k Kind) String() string {
+	switch k {
+	case KindCall:
+		return "call"
+	case KindCast:
+		return "cast"
+	case KindFanout:
+		return "fanout"
+	case KindNotification:
+		return "notification"
+	}
+	return "unknown"
+}
+
+// Message is an outgoing RPC request or notification as the API hands it to
+// a driver: the serialized request context and the message dict. The driver
+// puts both on its wire in its own way (zmq: a [context, message] pair in
+// the configured codec; rabbit: the context flattened into the dict as
+// _context_* keys, inside envelope 2.0).
+type Message struct {
+	// Context is the serialized request context: a dict (*envelope.Map),
+	// or nil for none.
+	Context any
+	// Body is the message dict: method, args, [namespace], [version] for
+	// RPC; the notification dict (envelope.Notification.Map) otherwise.
+	Body *envelope.Map
+}
+
+// Request is one incoming message, handed to a Handler on a worker
+// goroutine (never on the goroutine that owns a socket or channel).
+type Request struct {
+	Kind  Kind
+	MsgID string // the wire's message id, for logs (may be empty)
+	// Context is the request context as decoded (a dict, usually).
+	Context any
+	// Body is the decoded message dict (any value a peer sent: the API
+	// checks it).
+	Body any
+	// Deadline is the caller's deadline when the wire carries one (zero
+	// otherwise).
+	Deadline time.Time
+
+	reply func(result any, failure error) error
+}
+
+// NewRequest builds a Request for a driver; reply sends the answer of a
+// CALL (nil for other kinds).
+func NewRequest(kind Kind, msgID string, ctx, body any, deadline time.Time, reply func(result any, failure error) error) *Request {
+	return &Request{Kind: kind, MsgID: msgID, Context: ctx, Body: body, Deadline: deadline, reply: reply}
+}
+
+// Reply answers a CALL with a result, or with failure when it is not nil
+// (a *envelope.RemoteError keeps its class; other errors reach Python
+// callers as RuntimeError). It is a no-op for other kinds. An error means
+// the reply could not be encoded or sent; it is not retried.
+func (r *Request) Reply(result any, failure error) error {
+	if r.reply == nil {
+		return nil
+	}
+	return r.reply(result, failure)
+}
+
+// ErrRequeue, returned by a notification handler, asks for the
+// notification to be delivered again (oslo's NotificationResult.REQUEUE).
+// Drivers that cannot requeue (zmq) log and drop it; RabbitMQ requeues it
+// when the listener allows requeueing, and acks it otherwise.
+var ErrRequeue = errors.New("goslo: requeue")
+
+// Handler serves one incoming message. For notifications its error
+// decides the acknowledgement: nil acks, ErrRequeue requeues (where the
+// driver and listener allow), any other error is logged and acked, as
+// oslo does. For RPC the handler answers through Request.Reply and its
+// error is only logged.
+type Handler func(ctx context.Context, r *Request) error
+
+// Server is a running consumer: an RPC server's queues or sockets, or a
+// notification listener's.
+type Server interface {
+	// Stop stops taking messages, lets in-flight handlers finish and
+	// reply, and releases the consumer, bounded by ctx: when ctx ends it
+	// returns ctx.Err() and handlers still running finish in the
+	// background (their replies may still be sent).
+	Stop(ctx context.Context) error
+	// Addr is where the server can be reached, for logs ("" when the
+	// driver has no such notion).
+	Addr() string
+}
+
+// ListenOptions are a notification listener's.
+type ListenOptions struct {
+	// Pool is oslo's listener pool name: listeners of one pool share the
+	// notifications ("" = no pool).
+	Pool string
+	// AllowRequeue lets a handler's ErrRequeue requeue the notification.
+	AllowRequeue bool
+}
+
+// Driver is what every bus implements under the public API. Every method
+// is safe for concurrent use; every blocking one is bounded by its
+// context.
+type Driver interface {
+	// Call sends a CALL to one server of t and returns the decoded result,
+	// or the remote failure as a *envelope.RemoteError, or an error that
+	// matches envelope.ErrMessagingTimeout when ctx's deadline passes.
+	Call(ctx context.Context, t compat.Target, m Message) (any, error)
+	// Cast sends a CAST (to every server of the topic when t.Fanout).
+	Cast(ctx context.Context, t compat.Target, m Message) error
+	// Notify sends a notification to t.Topic ("<topic>.<priority>", lower
+	// case) on t.Exchange (or the control exchange).
+	Notify(ctx context.Context, t compat.Target, m Message) error
+	// Listen starts an RPC server of t (topic and server set).
+	Listen(ctx context.Context, t compat.Target, h Handler) (Server, error)
+	// ListenNotifications starts one listener for every target (topic
+	// "<topic>.<priority>", optional exchange).
+	ListenNotifications(ctx context.Context, targets []compat.Target, o ListenOptions, h Handler) (Server, error)
+	// Close releases everything; later calls fail with an error that
+	// matches ErrClosed. It is idempotent.
+	Close() error
+}
+
+// ErrClosed is returned by a driver that was closed; goslo.ErrClosed is
+// the same value.
+var ErrClosed = envelope.ErrClosed
