@@ -116,7 +116,10 @@ func demo(w io.Writer) error {
 	}
 	p("call  fail(message='kaboom') -> %s.%s: %s", re.Module, re.Class, re.Message)
 	_, err = to1.Call(ctx, rctx, "nope", nil)
-	p("call  nope() -> NoSuchMethod: %v", errors.Is(err, goslo.ErrNoSuchMethod))
+	if !errors.As(err, &re) || !errors.Is(err, goslo.ErrNoSuchMethod) {
+		return fmt.Errorf("expected NoSuchMethod, got %v", err)
+	}
+	p("call  nope() -> %s: %s", re.Class, re.Message)
 
 	got := make(chan goslo.Notification, 1)
 	l := goslo.NewNotificationListener(tr, []string{"notifications"}, &goslo.NotificationEndpoint{
