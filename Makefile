@@ -7,23 +7,37 @@ export CGO_ENABLED := 1
 # Packages other than the interop suite, which `interop` runs on its own.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /interop)
 
-.PHONY: all demo test deps vet unit interop docs-check fuzz bench clean
+.PHONY: all demo test deps deps-test vet lint unit interop docs-check fuzz bench clean
 
 all: test
 
-## demo: run the main job on the embedded default (no Redis, no Python).
+## demo: run the main job in one process on the dummy matchmaker (zmq+dummy://; no Redis, no
+## Python). Installs libzmq first when it is missing (apt-get as root; deps.sh --demo).
 demo:
+	./scripts/deps.sh --demo
 	$(GO) run ./cmd/goslo demo
 
 ## deps: install what is missing (apt when root) and build the tox environments.
 deps:
 	./scripts/deps.sh
 
-## test: deps, go vet, the race-detected unit tests, then the interop suite.
-test: deps vet unit interop docs-check
+## test: deps, the deps script's own test, staticcheck, go vet, the race-detected unit tests,
+## then the interop suite.
+test: deps deps-test lint vet unit interop docs-check
+
+## deps-test: deps.sh's decisions against fake apt-get, pkg-config, systemctl (changes nothing).
+deps-test:
+	./scripts/deps-test.sh
 
 vet:
 	$(GO) vet ./...
+
+## lint: staticcheck, pinned in tools/go.mod (a module of its own, so the root go.mod stays
+## lean), built into .bin/ (a no-op rebuild from the build cache when nothing changed).
+STATICCHECK = .bin/staticcheck
+lint:
+	$(GO) build -C tools -o ../$(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
+	$(STATICCHECK) ./...
 
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
@@ -47,4 +61,4 @@ bench:
 	./scripts/bench-proxy.sh
 
 clean:
-	rm -rf .tox
+	rm -rf .tox .bin

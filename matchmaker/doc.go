@@ -6,14 +6,15 @@
 //
 // # Backends
 //
-// Dummy is in process (zmq+dummy://, the embedded default of one process
-// talking to itself). Redis is one or more independent Redis servers
+// Dummy is in process (zmq+dummy://, for one process talking to itself, as
+// goslo demo does). Redis is one or more independent Redis servers
 // (zmq+redis://h1:p1,h2:p2): every write goes to every available instance,
 // reads come from the first instance that is available and ready. Sentinel
 // (zmq+sentinel://s1,s2/group) writes to the master of the group and reads
 // from a replica, falling back to the master. New picks one from a
-// transport URL, or from rpc_zmq_matchmaker for a plain zmq:// URL;
-// ConfigFrom takes the options from a compat.Config.
+// transport URL, or from rpc_zmq_matchmaker for a plain zmq:// URL (redis
+// by default, as in oslo); ConfigFrom takes the options from a
+// compat.Config.
 //
 // # Schema
 //

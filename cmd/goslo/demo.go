@@ -26,10 +26,11 @@ func (demoEndpoint) Fail(_ context.Context, _ *goslo.Map, args *goslo.Map) (any,
 	return nil, envelope.ValueError(s)
 }
 
-// demo runs the main job on the embedded default: one process, the dummy
-// matchmaker, real zmq sockets on loopback. A server and two fanout peers,
-// a client doing a call, a cast, a fanout and a failing call, and a
-// notifier with a listener.
+// demo runs the main job embedded in one process: the dummy matchmaker
+// (zmq+dummy://; a plain zmq:// would follow rpc_zmq_matchmaker, redis by
+// default as in oslo) and real zmq sockets on loopback. A server and two
+// fanout peers, a client doing a call, a cast, a fanout and a failing
+// call, and a notifier with a listener.
 func demo(w io.Writer) error {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -116,7 +117,10 @@ func demo(w io.Writer) error {
 	}
 	p("call  fail(message='kaboom') -> %s.%s: %s", re.Module, re.Class, re.Message)
 	_, err = to1.Call(ctx, rctx, "nope", nil)
-	p("call  nope() -> NoSuchMethod: %v", errors.Is(err, goslo.ErrNoSuchMethod))
+	if !errors.As(err, &re) || !errors.Is(err, goslo.ErrNoSuchMethod) {
+		return fmt.Errorf("expected NoSuchMethod, got %v", err)
+	}
+	p("call  nope() -> %s: %s", re.Class, re.Message)
 
 	got := make(chan goslo.Notification, 1)
 	l := goslo.NewNotificationListener(tr, []string{"notifications"}, &goslo.NotificationEndpoint{

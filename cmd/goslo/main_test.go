@@ -21,7 +21,8 @@ func TestDemoTranscript(t *testing.T) {
 	require.Contains(t, s, `srv1 got [{"seq": 1}]`)
 	require.Contains(t, s, `srv2 got [{"to": "all"}], srv3 got [{"to": "all"}]`)
 	require.Contains(t, s, "builtins.ValueError: kaboom")
-	require.Contains(t, s, "NoSuchMethod: true")
+	// What a caller sees: the class and message of the *RemoteError.
+	require.Contains(t, s, "call  nope() -> NoSuchMethod: Endpoint does not support RPC method nope\n")
 	require.Contains(t, s, "listener got compute.instance.create.end from compute.host-1")
 	require.True(t, strings.HasSuffix(strings.TrimSpace(s), "unregistered."))
 }
