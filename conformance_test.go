@@ -2,7 +2,6 @@ package goslo
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -152,7 +151,7 @@ func conformance(t *testing.T, m mode) {
 			t.Fatalf("call %d answered %s", i, envelope.Repr(res))
 		}
 	}
-	t.Log(fmt.Sprintf("%s: %d sequential calls, none lost (%v)", m.name, calls, time.Since(began).Round(time.Millisecond)))
+	t.Logf("%s: %d sequential calls, none lost (%v)", m.name, calls, time.Since(began).Round(time.Millisecond))
 	require.NoError(t, s1.Stop(ctx))
 	require.NoError(t, s2.Stop(ctx))
 }

@@ -109,8 +109,8 @@ func TestProxyRestartMidTraffic(t *testing.T) {
 	}
 	mu.Unlock()
 	resent, dups := logs.count("driver: no ack in time; resending"), logs.count("driver: dropping duplicate")
-	t.Log(fmt.Sprintf("%d calls (%d timed out around the restart), %d casts each run once; %d resends, %d duplicates dropped by the TTL cache",
-		calls.Load(), failed.Load(), casts, resent, dups))
+	t.Logf("%d calls (%d timed out around the restart), %d casts each run once; %d resends, %d duplicates dropped by the TTL cache",
+		calls.Load(), failed.Load(), casts, resent, dups)
 	// Whether the dying proxy held messages (then resent) depends on timing;
 	// TestAcksLostExecutedOnce loses ACKs and REPLYs deterministically.
 }

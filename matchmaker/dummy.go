@@ -9,8 +9,9 @@ import (
 	"github.com/goslo/goslo/compat"
 )
 
-// Dummy is the in-process matchmaker (zmq+dummy://), the embedded default
-// of one process talking to itself. Records age as in the reference: a
+// Dummy is the in-process matchmaker (zmq+dummy://): one process talking
+// to itself, as `make demo` runs (plain zmq:// follows rpc_zmq_matchmaker,
+// redis by default). Records age as in the reference: a
 // record is visible until its expiry passes, and re-registering refreshes
 // it. Where the reference is broken it is fixed (see the package doc): an
 // expiry <= 0 means "never expires" (the reference makes such records
