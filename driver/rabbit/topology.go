@@ -326,34 +326,39 @@ func (t Topology) NotificationListener(subs []Subscription, pool string) ListenP
 }
 
 // Publication is where one message goes and what its sender declares
-// first on a channel (§5.1, §6).
+// first on its channel (§5.1, §6). Declarations are cached per channel;
+// the caches are cleared when the channel is replaced.
 type Publication struct {
 	Exchange   string
 	RoutingKey string
 	Mandatory  bool
-	// Declare are sent once per channel before the first publish to this
-	// (exchange, routing key); the cache is cleared when the channel is
-	// replaced.
-	Declare []Command
+	// Prepare is sent before the first publish to each (Exchange,
+	// RoutingKey) on a channel: the notifier's exchange, queue and binding
+	// (§9.2). Nil for RPC.
+	Prepare []Command
+	// ExchangeDecl is declared before the first publish to Exchange on a
+	// channel (after Prepare when both are due); nil for the default
+	// exchange, which is never declared.
+	ExchangeDecl *ExchangeDecl
 }
 
-// Cast is a CALL or CAST to a topic (server "") or to one server: the
-// topic exchange, declared before the first publish. atLeastOnce is
-// TransportOptions(at_least_once=True), which sets mandatory.
+// Cast is a CALL or CAST to a topic (server "") or to one server on the
+// topic exchange. atLeastOnce is TransportOptions(at_least_once=True),
+// which sets mandatory.
 func (t Topology) Cast(targetExchange, topic, server string, atLeastOnce bool) Publication {
 	ex := t.TopicExchange(t.Exchange(targetExchange))
 	key := TopicQueue(topic)
 	if server != "" {
 		key = ServerQueue(topic, server)
 	}
-	return Publication{Exchange: ex.Name, RoutingKey: key, Mandatory: atLeastOnce, Declare: []Command{{Exchange: &ex}}}
+	return Publication{Exchange: ex.Name, RoutingKey: key, Mandatory: atLeastOnce, ExchangeDecl: &ex}
 }
 
 // FanoutCast publishes to "<topic>_fanout" with routing key "" (the
 // target's exchange is ignored).
 func (t Topology) FanoutCast(topic string) Publication {
 	ex := t.FanoutExchangeDecl(topic)
-	return Publication{Exchange: ex.Name, RoutingKey: FanoutRoutingKey, Declare: []Command{{Exchange: &ex}}}
+	return Publication{Exchange: ex.Name, RoutingKey: FanoutRoutingKey, ExchangeDecl: &ex}
 }
 
 // Reply publishes a reply or heartbeat to the default exchange, never
@@ -363,15 +368,41 @@ func (t Topology) Reply(replyQueue string) Publication {
 }
 
 // Notify is a notification to "<topic>.<priority>" on the notifier's
-// exchange. Before the first one of each (exchange, routing key) per
-// channel the notifier declares the exchange, the queue "<topic>.<priority>"
-// and its binding, then the exchange once more on its publish path
-// (captured in every frames file, §9.2).
+// exchange: before the first one of each routing key per channel the
+// notifier declares the exchange, the queue "<topic>.<priority>" and its
+// binding; its publish path then declares the exchange once per channel
+// (captured in every frames file).
 func (t Topology) Notify(targetExchange, topic, priority string) Publication {
 	ex := t.TopicExchange(t.Exchange(targetExchange))
 	key := NotificationTopic(topic, priority)
 	q := t.TopicQueueDecl(key)
-	return Publication{Exchange: ex.Name, RoutingKey: key, Declare: []Command{
-		{Exchange: &ex}, {Queue: &q}, {Bind: &Binding{Queue: key, Exchange: ex.Name, RoutingKey: key}}, {Exchange: &ex},
+	return Publication{Exchange: ex.Name, RoutingKey: key, ExchangeDecl: &ex, Prepare: []Command{
+		{Exchange: &ex}, {Queue: &q}, {Bind: &Binding{Queue: key, Exchange: ex.Name, RoutingKey: key}},
 	}}
+}
+
+// PublishCache is a channel's record of what it has declared for
+// publishing. Its zero value is an empty cache; replace it with a new one
+// when the channel is replaced.
+type PublishCache struct {
+	exchanges map[string]bool
+	prepared  map[[2]string]bool
+}
+
+// Due returns the commands to send before publishing p on the channel,
+// and records them as sent.
+func (c *PublishCache) Due(p Publication) []Command {
+	if c.exchanges == nil {
+		c.exchanges, c.prepared = map[string]bool{}, map[[2]string]bool{}
+	}
+	var out []Command
+	if k := [2]string{p.Exchange, p.RoutingKey}; p.Prepare != nil && !c.prepared[k] {
+		c.prepared[k] = true
+		out = append(out, p.Prepare...)
+	}
+	if p.ExchangeDecl != nil && !c.exchanges[p.Exchange] {
+		c.exchanges[p.Exchange] = true
+		out = append(out, Command{Exchange: p.ExchangeDecl})
+	}
+	return out
 }
