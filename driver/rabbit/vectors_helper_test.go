@@ -34,7 +34,7 @@ func get(v any, path ...string) any {
 }
 
 func str(v any, path ...string) string { s, _ := get(v, path...).(string); return s }
-func list(v any, path ...string) []any  { l, _ := get(v, path...).([]any); return l }
+func list(v any, path ...string) []any { l, _ := get(v, path...).([]any); return l }
 
 var (
 	hex32   = regexp.MustCompile(`^[0-9a-f]{32}$`)
