@@ -355,6 +355,9 @@ func (n *Node) stop(sig syscall.Signal, grace time.Duration) {
 	} else {
 		_ = n.cmd.Process.Signal(sig) // the script forwards TERM to beam.smp
 	}
+	if sig == syscall.SIGKILL {
+		grace = 10 * time.Second // the script exits once beam.smp is gone
+	}
 	select {
 	case <-n.done:
 	case <-time.After(grace):
