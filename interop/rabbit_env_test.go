@@ -44,7 +44,7 @@ func TestRabbitPythonPeers(t *testing.T) {
 		rep := cli.Do("call", map[string]any{"topic": "demo", "server": "srv2", "method": "whoami", "timeout": 10})
 		require.NoError(t, rep.Err())
 		require.JSONEq(t, `"srv2"`, string(rep.Result))
-		require.Equal(t, "srv2", srv.Event(10*time.Second)["server"])
+		require.Equal(t, "srv2", srv.Event(10 * time.Second)["server"])
 
 		rep = cli.Do("call", map[string]any{"topic": "demo", "server": "srv1", "method": "context",
 			"context": map[string]any{"project_id": "p1"}, "timeout": 10})
@@ -69,7 +69,7 @@ func TestRabbitPythonPeers(t *testing.T) {
 		require.Equal(t, "ValueError", rep.Error.Class)
 		require.Equal(t, "builtins", rep.Error.Module)
 		require.True(t, strings.HasPrefix(rep.Error.Message, "kaboom: spécial ☃"), rep.Error.Message)
-		require.Equal(t, "boom", srv.Event(10*time.Second)["method"])
+		require.Equal(t, "boom", srv.Event(10 * time.Second)["method"])
 	})
 
 	t.Run("namespace and version", func(t *testing.T) {
@@ -97,8 +97,8 @@ func TestRabbitPythonPeers(t *testing.T) {
 			"args": map[string]any{"seconds": 3.5}, "call_monitor_timeout": 2, "timeout": 10})
 		require.NoError(t, rep.Err())
 		require.GreaterOrEqual(t, rep.ElapsedMS, int64(3400)) // kept alive past call_monitor_timeout
-		require.Equal(t, "slow", srv.Event(10*time.Second)["method"])
-		require.Equal(t, "slow_done", srv.Event(10*time.Second)["event"])
+		require.Equal(t, "slow", srv.Event(10 * time.Second)["method"])
+		require.Equal(t, "slow_done", srv.Event(10 * time.Second)["event"])
 	})
 
 	t.Run("cast", func(t *testing.T) {
