@@ -12,7 +12,8 @@
 #          cast c=1) with oslo.messaging 18.3.1 (PY, else .tox/rabbit1831,
 #          else .tox/modern)
 #
-# DURATION (seconds, default 5) sets the length of each measure.
+# DURATION (seconds, default 5) sets the length of each measure;
+# RAW_REPLY_CHANNELS (default 30) the raw server's confirming reply channels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 d="${DURATION:-5}"
@@ -132,7 +133,7 @@ else
 fi
 
 # The raw amqp091-go echo.
-if start_server raw '"ready"' "$tmp/goslo" bench raw-server --url "$url" --topic rawbench --server s1; then
+if start_server raw '"ready"' "$tmp/goslo" bench raw-server --url "$url" --topic rawbench --server s1 --reply-channels "${RAW_REPLY_CHANNELS:-30}"; then
 	r() { row "$1" timeout $((${d%.*} + 60)) "$tmp/goslo" bench raw --url "$url" --topic rawbench --server s1 "${@:2}" --duration "$d"; }
 	r "raw    call c=1  " --mode call --concurrency 1
 	r "raw    call c=10 " --mode call --concurrency 10

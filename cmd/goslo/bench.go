@@ -509,7 +509,7 @@ func benchRawServer(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 	fs.SetOutput(stderr)
 	var rf rawRabbitFlags
 	rf.register(fs)
-	replyChannels := fs.Int("reply-channels", 8, "reply channels, each with one outstanding confirm (the reference's pool of sending connections)")
+	replyChannels := fs.Int("reply-channels", 30, "reply channels, each with one outstanding confirm (the reference's pool of rpc_conn_pool_size sending connections)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

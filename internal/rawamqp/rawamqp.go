@@ -12,7 +12,8 @@
 //     with manual acks (tag "1", no basic.qos: unlimited prefetch); every
 //     delivery is acked (single) on receipt, before anything else;
 //   - one sending connection with a pool of reply channels (ReplyChannels,
-//     like the reference's pool of sending connections), each in confirm
+//     default 30: the reference's rpc_conn_pool_size of sending
+//     connections, here channels of one connection), each in confirm
 //     mode with one outstanding confirm: a reply goes to the default
 //     exchange, routing key = the request's _reply_q, mandatory set, and
 //     waits for its basic.ack before that channel publishes again.
@@ -193,7 +194,7 @@ func replyBody(result, msgID []byte, unique string) []byte {
 type ServerOptions struct {
 	URL, Topic, Server string
 	// ReplyChannels is the number of reply channels, each with one
-	// outstanding confirm (default 8).
+	// outstanding confirm (default 30, as rpc_conn_pool_size).
 	ReplyChannels int
 }
 
@@ -220,7 +221,7 @@ func StartServer(o ServerOptions) (*Server, error) {
 		return nil, errors.New("rawamqp: a server needs a topic and a server name")
 	}
 	if o.ReplyChannels <= 0 {
-		o.ReplyChannels = 8
+		o.ReplyChannels = 30
 	}
 	s := &Server{ids: newIDGen()}
 	var err error
