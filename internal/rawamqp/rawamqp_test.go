@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/goslo/goslo/internal/rabbittest"
 )
@@ -68,6 +69,8 @@ func TestBodies(t *testing.T) {
 func TestEcho(t *testing.T) {
 	node := rabbittest.Start(t)
 	url := node.URL("")
+	// The node's own goroutines stay until the test's cleanup.
+	before := goleak.IgnoreCurrent()
 	srv, err := StartServer(ServerOptions{URL: url, Topic: "bench", Server: "s1", ReplyChannels: 2})
 	require.NoError(t, err)
 	defer srv.Close()
@@ -154,4 +157,9 @@ func TestEcho(t *testing.T) {
 			assert.Equal(t, false, e["durable"])
 		}
 	}
+
+	// Closing leaves no goroutine of the client's or the server's behind.
+	cl.Close()
+	srv.Close()
+	goleak.VerifyNone(t, before)
 }
