@@ -7,7 +7,7 @@ export CGO_ENABLED := 1
 # Packages other than the interop suite, which `interop` runs on its own.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /interop)
 
-.PHONY: all demo test deps deps-test vet lint unit interop docs-check fuzz bench clean
+.PHONY: all demo test deps deps-test vet lint unit interop docs-check fuzz bench bench-rabbit clean
 
 all: test
 
@@ -59,6 +59,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	./scripts/bench-compare.sh
 	./scripts/bench-proxy.sh
+
+## bench-rabbit: on a private rabbitmq-server, goslo's rabbit driver (when built in), the raw
+## amqp091-go echo and the Python 18.3.1 driver (DURATION seconds per measure, default 5).
+bench-rabbit:
+	./scripts/bench-rabbit.sh
 
 clean:
 	rm -rf .tox .bin

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/goslo/goslo"
+	"github.com/goslo/goslo/internal/rawamqp"
 	"github.com/goslo/goslo/internal/rawecho"
 )
 
@@ -189,7 +190,7 @@ func (b *benchFlags) register(fs *flag.FlagSet) {
 
 func bench(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: goslo bench rpc-server|rpc-client|raw [flags]")
+		fmt.Fprintln(stderr, "usage: goslo bench rpc-server|rpc-client|notify|raw|raw-server [flags]")
 		return 2
 	}
 	switch args[0] {
@@ -199,10 +200,12 @@ func bench(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return benchClient(args[1:], stdout, stderr)
 	case "raw":
 		return benchRaw(args[1:], stdout, stderr)
+	case "raw-server":
+		return benchRawServer(args[1:], stdin, stdout, stderr)
 	case "notify":
 		return benchClient(append([]string{"--mode", "notify"}, args[1:]...), stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "goslo bench: unknown %q (rpc-server, rpc-client, notify, raw)\n", args[0])
+	fmt.Fprintf(stderr, "goslo bench: unknown %q (rpc-server, rpc-client, notify, raw, raw-server)\n", args[0])
 	return 2
 }
 
@@ -314,13 +317,22 @@ func benchRaw(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var bf benchFlags
 	bf.register(fs)
-	inflight := fs.Int("inflight", 0, "calls in flight in call mode, spread over the callers, each pipelining its share on its DEALER (default: 1 for one caller, the sequential echo; 128 for more)")
+	inflight := fs.Int("inflight", 0, "zmq: calls in flight in call mode, spread over the callers, each pipelining its share on its DEALER (default: 1 for one caller, the sequential echo; 128 for more)")
+	var rf rawRabbitFlags
+	rf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if bf.concurrency < 1 || *inflight < 0 || (bf.mode != "call" && bf.mode != "cast") {
-		fmt.Fprintln(stderr, "usage: goslo bench raw --mode call|cast --concurrency N --duration SECONDS [--inflight N] [--payload-bytes B]")
+		fmt.Fprintln(stderr, "usage: goslo bench raw [--url zmq://...|rabbit://...] --mode call|cast --concurrency N --duration SECONDS [--inflight N] [--payload-bytes B] [--topic T --server S --confirm=BOOL --timeout SECONDS]")
 		return 2
+	}
+	if rawamqp.IsRabbitURL(rf.url) {
+		if *inflight != 0 {
+			fmt.Fprintln(stderr, "goslo bench raw: --inflight is for the zmq echo; a rabbit caller has one call in flight")
+			return 2
+		}
+		return benchRawRabbit(bf, rf, stdout, stderr)
 	}
 	if *inflight == 0 {
 		*inflight = 1
@@ -421,4 +433,103 @@ func drivePipelined(clients []*rawecho.Client, inflight int, d time.Duration, pr
 	wg.Wait()
 	stop()
 	return doneN.Load(), errN.Load(), prog.finish(lats)
+}
+
+// rawRabbitFlags are the raw bench's flags for a rabbit:// URL; without
+// one (or with a zmq URL) raw runs the in-process zmq echo.
+type rawRabbitFlags struct {
+	url, topic, server string
+	confirm            bool
+	timeout            float64
+}
+
+func (r *rawRabbitFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.url, "url", "", "rabbit://user:pass@host:port/vhost: run against `goslo bench raw-server` on that broker (default, or a zmq URL: the in-process zmq echo)")
+	fs.StringVar(&r.topic, "topic", "bench", "rabbit: the raw server's topic")
+	fs.StringVar(&r.server, "server", "s1", "rabbit: the raw server's name (queue <topic>.<server>)")
+	fs.BoolVar(&r.confirm, "confirm", true, "rabbit casts: wait for each publish's confirm before the next (calls always do)")
+	fs.Float64Var(&r.timeout, "timeout", 30, "rabbit calls: seconds to wait for a reply, also the message expiration")
+}
+
+// benchRawRabbit runs concurrency callers against a raw rabbit echo
+// server: they share the client's sending connection, each on a channel
+// of its own (one outstanding confirm per channel, as the reference), and
+// the client's one reply queue. The server's count (a bench_stats call)
+// gives received.
+func benchRawRabbit(bf benchFlags, rf rawRabbitFlags, stdout, stderr io.Writer) int {
+	cl, err := rawamqp.Dial(rawamqp.ClientOptions{URL: rf.url, Topic: rf.topic, Server: rf.server,
+		Timeout: time.Duration(rf.timeout * float64(time.Second))})
+	if err != nil {
+		fmt.Fprintln(stderr, "goslo bench raw:", err)
+		return 1
+	}
+	defer cl.Close()
+	before, err := cl.ServerReceived()
+	if err != nil {
+		fmt.Fprintln(stderr, "goslo bench raw: the raw server does not answer bench_stats:", err)
+		return 1
+	}
+	callers := make([]*rawamqp.Caller, bf.concurrency)
+	for i := range callers {
+		if callers[i], err = cl.Caller(bf.mode == "call" || rf.confirm); err != nil {
+			fmt.Fprintln(stderr, "goslo bench raw:", err)
+			return 1
+		}
+		defer callers[i].Close()
+	}
+	args := rawamqp.EscapedArgs(strings.Repeat("x", bf.payload))
+	d := time.Duration(bf.duration * float64(time.Second))
+	sent, errs, lat := drive(bf.concurrency, d, newProgress(stderr), func(i int) error {
+		if bf.mode == "call" {
+			_, err := callers[i].Call("echo", args)
+			return err
+		}
+		return callers[i].Cast("echo", args)
+	})
+	received, drain, err := awaitReceived(bf.mode, sent, func() (int64, error) {
+		n, err := cl.ServerReceived()
+		return n - before, err
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "goslo bench raw: bench_stats:", err)
+		return 1
+	}
+	res := newResult(bf, sent, received, errs, drain, lat)
+	if err := res.write(stdout); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// benchRawServer runs the raw rabbit echo server until "quit" on stdin,
+// SIGINT or SIGTERM. It prints {"ready": ...} once consuming and its
+// reply counts when it stops.
+func benchRawServer(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench raw-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var rf rawRabbitFlags
+	rf.register(fs)
+	replyChannels := fs.Int("reply-channels", 30, "reply channels, each with one outstanding confirm (the reference's pool of rpc_conn_pool_size sending connections)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if !rawamqp.IsRabbitURL(rf.url) || rf.topic == "" || rf.server == "" || *replyChannels < 1 {
+		fmt.Fprintln(stderr, "usage: goslo bench raw-server --url rabbit://user:pass@host:port/vhost [--topic T] [--server S] [--reply-channels N]")
+		return 2
+	}
+	ctx, cancel := untilStopped(stdin)
+	defer cancel()
+	srv, err := rawamqp.StartServer(rawamqp.ServerOptions{URL: rf.url, Topic: rf.topic, Server: rf.server, ReplyChannels: *replyChannels})
+	if err != nil {
+		fmt.Fprintln(stderr, "goslo bench raw-server:", err)
+		return 1
+	}
+	defer srv.Close()
+	if err := jsonLine(stdout, goslo.NewMap("ready", goslo.NewMap("queue", rf.topic+"."+rf.server, "pid", int64(os.Getpid())))); err != nil {
+		return 1
+	}
+	<-ctx.Done()
+	replied, returned, failed := srv.Stats()
+	fmt.Fprintf(stderr, "goslo bench raw-server: received %d, replied %d, returned %d, failed %d\n", srv.Received(), replied, returned, failed)
+	return 0
 }

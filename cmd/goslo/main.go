@@ -9,7 +9,7 @@
 //	goslo notify    send a notification
 //	goslo listen    print notifications as JSON lines
 //	goslo proxy     a drop-in for oslo-messaging-zmq-proxy (same flags and config)
-//	goslo bench     rpc-server, rpc-client and the raw zmq baseline, in the style of oslo's simulator
+//	goslo bench     rpc-server, rpc-client and the raw zmq and rabbit baselines, in the style of oslo's simulator
 //	goslo version   the goslo version and the oslo.messaging release it follows
 package main
 
@@ -87,6 +87,11 @@ commands:
             notify --url URL --topic T --server S --concurrency N --duration SECONDS
                    (INFO notifications to T.info, counted by the rpc-server)
             raw --mode call|cast --concurrency N --duration SECONDS
+                (the in-process zmq echo; with --url rabbit://... [--topic T]
+                [--server S] [--confirm=false] it calls a raw-server)
+            raw-server --url rabbit://... [--topic T] [--server S]
+                (the bare amqp091-go echo with the reference's topology;
+                prints {"ready": ...}, stops on "quit", SIGINT, SIGTERM)
             (clients print one JSON line: mode, concurrency, duration_s,
             drain_s, sent, received, errors, per_s, p50_us, p99_us; a cast
             or notify rate counts the drain, the time its last messages
