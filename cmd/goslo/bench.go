@@ -269,9 +269,7 @@ func benchClient(args []string, stdout, stderr io.Writer) int {
 		if bf.mode == "notify" {
 			counter = "notified"
 		}
-		n, _ := v.(*goslo.Map).Get(counter)
-		x, _ := n.(int64)
-		return x, nil
+		return statsCounter(v, counter)
 	}
 	before, err := stats()
 	if err != nil {
@@ -421,4 +419,21 @@ func drivePipelined(clients []*rawecho.Client, inflight int, d time.Duration, pr
 	wg.Wait()
 	stop()
 	return doneN.Load(), errN.Load(), prog.finish(lats)
+}
+
+// statsCounter reads a counter of a bench_stats answer.
+func statsCounter(v any, counter string) (int64, error) {
+	m, ok := v.(*goslo.Map)
+	if !ok || m == nil {
+		return 0, fmt.Errorf("bench_stats answered %T, not a dict", v)
+	}
+	n, ok := m.Get(counter)
+	if !ok {
+		return 0, fmt.Errorf("bench_stats has no %q", counter)
+	}
+	x, ok := n.(int64)
+	if !ok {
+		return 0, fmt.Errorf("bench_stats %q is %T, not an integer", counter, n)
+	}
+	return x, nil
 }
