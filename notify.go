@@ -3,6 +3,7 @@ package goslo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -32,7 +33,21 @@ func NewNotifier(t *Transport, publisherID string, topics ...string) *Notifier {
 	return &Notifier{t: t, publisherID: publisherID, topics: topics, serializer: NoOpSerializer{}, now: time.Now}
 }
 
+// WithSerializer returns a copy of the notifier that serializes the
+// context and payload with z (oslo's Notifier.prepare style; nil keeps the
+// current serializer).
+func (n *Notifier) WithSerializer(z Serializer) *Notifier {
+	c := *n
+	if z != nil {
+		c.serializer = z
+	}
+	return &c
+}
+
 func (n *Notifier) notify(ctx context.Context, rctx *Map, priority, eventType string, payload any) error {
+	if err := n.t.errIfClosed(); err != nil {
+		return err
+	}
 	sctx, err := n.serializer.SerializeContext(rctx)
 	if err != nil {
 		return err
@@ -84,27 +99,42 @@ type Notification struct {
 	Context *Map
 }
 
-// NotificationHandler handles notifications of one priority.
+// NotificationHandler handles notifications of one priority. ctx is
+// cancelled when the listener's Stop runs out of time (or once Stop has
+// returned). A panic is recovered and logged, as for an RPC handler, and
+// the notification is handled as if the handler had failed.
 type NotificationHandler func(ctx context.Context, n Notification) error
 
-// NotificationEndpoint routes notifications by priority (lower case:
-// "info", "error", ...) after optional filters on event_type and
-// publisher_id (regular expressions that must match, as oslo's
-// NotificationFilter).
+// NotificationEndpoint routes notifications by priority after optional
+// filters on event_type and publisher_id (regular expressions that must
+// match, as oslo's NotificationFilter). Handlers are keyed by priority in
+// any case ("info", "INFO", ...): audit, debug, info, warn, error,
+// critical or sample; another key makes the listener's Start fail.
 type NotificationEndpoint struct {
 	Handlers    map[string]NotificationHandler
 	EventType   *regexp.Regexp
 	PublisherID *regexp.Regexp
 }
 
+// priorities are oslo's notification priorities (NotificationDispatcher),
+// as the handlers' keys are normalized.
+var priorities = map[string]bool{"audit": true, "debug": true, "info": true, "warn": true, "error": true, "critical": true, "sample": true}
+
 // NotificationListener listens on "<topic>.<priority>" for each topic and
-// each priority some endpoint handles.
+// each priority some endpoint handles. As an RPCServer, it may be started
+// again after Stop.
 type NotificationListener struct {
-	t         *Transport
-	topics    []string
-	endpoints []*NotificationEndpoint
-	mu        sync.Mutex
-	srv       driver.Server
+	t          *Transport
+	topics     []string
+	endpoints  []*NotificationEndpoint
+	serializer Serializer // nil: the context is used as sent, the payload as decoded
+	mu         sync.Mutex
+	run        *listenerRun
+}
+
+type listenerRun struct {
+	serverRun
+	routes []map[string]NotificationHandler // per endpoint, by lower-case priority
 }
 
 // NewNotificationListener returns a listener; Start makes it listen.
@@ -112,13 +142,50 @@ func NewNotificationListener(t *Transport, topics []string, endpoints ...*Notifi
 	return &NotificationListener{t: t, topics: topics, endpoints: endpoints}
 }
 
-// Start registers one consumer per topic and priority.
-func (l *NotificationListener) Start(ctx context.Context) error {
+// SetSerializer sets a serializer (before Start) for the context and the
+// payload of what arrives, as oslo's listener serializer. A panic in it is
+// recovered and logged; the notification is then dropped.
+func (l *NotificationListener) SetSerializer(z Serializer) { l.serializer = z }
+
+// routes normalizes the endpoints' handler keys.
+func (l *NotificationListener) routes() ([]map[string]NotificationHandler, map[string]bool, error) {
+	routes := make([]map[string]NotificationHandler, len(l.endpoints))
 	prios := map[string]bool{}
-	for _, e := range l.endpoints {
-		for p := range e.Handlers {
-			prios[strings.ToLower(p)] = true
+	for i, e := range l.endpoints {
+		routes[i] = map[string]NotificationHandler{}
+		for k, h := range e.Handlers {
+			p := strings.ToLower(k)
+			if !priorities[p] {
+				return nil, nil, fmt.Errorf("goslo: notification endpoint %d: unknown priority %q (want audit, debug, info, warn, error, critical or sample)", i, k)
+			}
+			if _, dup := routes[i][p]; dup {
+				return nil, nil, fmt.Errorf("goslo: notification endpoint %d: priority %q has two handlers", i, p)
+			}
+			if h == nil {
+				continue
+			}
+			routes[i][p] = h
+			prios[p] = true
 		}
+	}
+	return routes, prios, nil
+}
+
+// Start registers one consumer per topic and priority. It does nothing on
+// a running listener; it fails on a handler key that is no priority, and
+// with an error matching ErrClosed after the transport's Close.
+func (l *NotificationListener) Start(ctx context.Context) error {
+	if err := l.t.errIfClosed(); err != nil {
+		return err
+	}
+	routes, prios, err := l.routes()
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.run != nil {
+		return nil
 	}
 	var targets []compat.Target
 	for _, topic := range l.topics {
@@ -126,27 +193,48 @@ func (l *NotificationListener) Start(ctx context.Context) error {
 			targets = append(targets, compat.Target{Topic: compat.NotificationTopic(topic, p)})
 		}
 	}
-	srv, err := l.t.drv.ListenNotifications(ctx, targets, driver.ListenOptions{}, l.handle)
+	base, cancel := context.WithCancel(context.Background())
+	run := &listenerRun{serverRun: serverRun{base: base, cancel: cancel}, routes: routes}
+	srv, err := l.t.drv.ListenNotifications(ctx, targets, driver.ListenOptions{}, func(_ context.Context, r *driver.Request) error {
+		return l.handle(run, r)
+	})
 	if err != nil {
+		cancel()
 		return err
 	}
-	l.mu.Lock()
-	l.srv = srv
-	l.mu.Unlock()
+	run.srv = srv
+	l.run = run
 	return nil
 }
 
-func (l *NotificationListener) handle(ctx context.Context, r *driver.Request) error {
+func (l *NotificationListener) handle(run *listenerRun, r *driver.Request) (err error) {
 	n, err := envelope.ParseNotification(r.Body)
 	if err != nil {
 		l.t.log.Warn("goslo: dropping notification", "message_id", r.MsgID, "err", err)
 		return nil
 	}
 	rctx, _ := r.Context.(*Map)
+	if l.serializer != nil {
+		var serr error
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					serr = recovered(l.t.log, "notification serializer", p, "message_id", r.MsgID, "event_type", n.EventType)
+				}
+			}()
+			if rctx, serr = l.serializer.DeserializeContext(r.Context); serr == nil {
+				n.Payload, serr = l.serializer.DeserializeEntity(rctx, n.Payload)
+			}
+		}()
+		if serr != nil {
+			l.t.log.Warn("goslo: dropping notification", "message_id", r.MsgID, "event_type", n.EventType, "err", serr)
+			return nil
+		}
+	}
 	prio := strings.ToLower(n.Priority)
 	var errs []error
-	for _, e := range l.endpoints {
-		h := e.Handlers[prio]
+	for i, e := range l.endpoints {
+		h := run.routes[i][prio]
 		if h == nil {
 			continue
 		}
@@ -156,21 +244,34 @@ func (l *NotificationListener) handle(ctx context.Context, r *driver.Request) er
 		if e.PublisherID != nil && !e.PublisherID.MatchString(n.PublisherID) {
 			continue
 		}
-		if err := h(ctx, Notification{Notification: n, Context: rctx}); err != nil {
+		if err := l.call(run.base, h, Notification{Notification: n, Context: rctx}, r.MsgID); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Stop unregisters and stops every consumer.
+// call runs one handler, recovering a panic.
+func (l *NotificationListener) call(ctx context.Context, h NotificationHandler, n Notification, msgID string) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = recovered(l.t.log, "notification handler", p, "message_id", msgID, "event_type", n.EventType)
+		}
+	}()
+	return h(ctx, n)
+}
+
+// Stop unregisters and stops every consumer, letting in-flight handlers
+// finish, bounded by ctx: when ctx ends first, the handlers' context is
+// cancelled and Stop returns ctx.Err(); the handlers still running finish
+// in the background. Stop on a stopped listener does nothing.
 func (l *NotificationListener) Stop(ctx context.Context) error {
 	l.mu.Lock()
-	srv := l.srv
-	l.srv = nil
+	run := l.run
+	l.run = nil
 	l.mu.Unlock()
-	if srv == nil {
+	if run == nil {
 		return nil
 	}
-	return srv.Stop(ctx)
+	return run.stop(ctx)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -156,6 +158,9 @@ func (c *RPCClient) message(rctx *Map, method string, args *Map) (driver.Message
 // ErrNoSuchMethod, ErrUnsupportedVersion, ...); no reply in time as an
 // error matching ErrMessagingTimeout.
 func (c *RPCClient) Call(ctx context.Context, rctx *Map, method string, args *Map) (any, error) {
+	if err := c.t.errIfClosed(); err != nil {
+		return nil, err
+	}
 	if err := c.target.ValidateSend(true); err != nil {
 		return nil, err
 	}
@@ -178,6 +183,9 @@ func (c *RPCClient) Call(ctx context.Context, rctx *Map, method string, args *Ma
 // Cast invokes method without waiting for a result (on every server of the
 // topic when the target fans out).
 func (c *RPCClient) Cast(ctx context.Context, rctx *Map, method string, args *Map) error {
+	if err := c.t.errIfClosed(); err != nil {
+		return err
+	}
 	if err := c.target.ValidateSend(false); err != nil {
 		return err
 	}
@@ -190,7 +198,8 @@ func (c *RPCClient) Cast(ctx context.Context, rctx *Map, method string, args *Ma
 
 // Handler serves one RPC method: rctx is the request context, args the
 // keyword arguments by name. ctx is cancelled when the server's Stop runs
-// out of time. Return a *RemoteError (e.g. envelope.ValueError)
+// out of time (or once Stop has returned). A panic is recovered: the
+// caller gets a RuntimeError and the server logs it. Return a *RemoteError (e.g. envelope.ValueError)
 // to raise a chosen Python class; other errors reach Python callers as
 // RuntimeError.
 type Handler func(ctx context.Context, rctx *Map, args *Map) (any, error)
@@ -256,6 +265,9 @@ func SnakeCase(s string) string {
 	return b.String()
 }
 
+// versionIsCompatible is the endpoint version check (a variable for tests).
+var versionIsCompatible = compat.VersionIsCompatible
+
 // dispatch is oslo's RPCDispatcher: endpoints in order, the first one
 // whose namespace matches and whose version is compatible and that has the
 // method wins; NoSuchMethod when some endpoint was compatible,
@@ -272,10 +284,14 @@ func dispatch(endpoints []*Endpoint, req envelope.Request) (Handler, error) {
 		}
 		ok, err := true, error(nil)
 		if rv := req.DispatchVersion(); v != rv || !plainVersion(v) { // equal plain versions are compatible
-			ok, err = compat.VersionIsCompatible(v, rv)
+			ok, err = versionIsCompatible(v, rv)
 		}
 		if err != nil {
-			return nil, envelope.NewRemoteError(envelope.ModuleBuiltins, err.(*compat.VersionError).PythonClass(), err.(*compat.VersionError).Reason)
+			var ve *compat.VersionError
+			if errors.As(err, &ve) {
+				return nil, envelope.NewRemoteError(envelope.ModuleBuiltins, ve.PythonClass(), ve.Reason)
+			}
+			return nil, envelope.NewRemoteError(envelope.ModuleBuiltins, "RuntimeError", err.Error())
 		}
 		if !ok {
 			continue
@@ -313,19 +329,46 @@ func plainVersion(v string) bool {
 }
 
 // RPCServer is oslo's RPC server on a target (topic and server required).
+//
+// As oslo's MessageHandlingServer, it may be started again after Stop:
+// each Start after a Stop listens anew (a new socket or queue), with a
+// fresh context for its handlers. Start on a running server and Stop on a
+// stopped one do nothing.
 type RPCServer struct {
 	t          *Transport
 	target     Target
 	endpoints  []*Endpoint
 	serializer Serializer
-	mu         sync.Mutex
-	srv        driver.Server
-	inflight   sync.WaitGroup
-	stopped    chan struct{}
 	observer   func(RequestInfo)
-	// handlers run under base, cancelled when Stop's context ends.
-	base       context.Context
-	cancelBase context.CancelFunc
+	mu         sync.Mutex
+	run        *serverRun // the running server; nil when stopped
+	// stopped is closed by the Stop of the current run, or of the next
+	// one when none runs; last is the last stopped run's (Wait after Stop).
+	stopped, last chan struct{}
+}
+
+// serverRun is one Start-to-Stop run of a server or listener.
+type serverRun struct {
+	srv driver.Server
+	// base is the handlers' context, cancelled when Stop's context ends
+	// or Stop returns.
+	base    context.Context
+	cancel  context.CancelFunc
+	stopped chan struct{}
+}
+
+// stop stops r.srv bounded by ctx, cancelling the handlers' context when
+// ctx ends first; it returns the driver's error (ctx.Err() when handlers
+// still ran when ctx ended).
+func (r *serverRun) stop(ctx context.Context) error {
+	after := context.AfterFunc(ctx, r.cancel)
+	defer after()
+	err := r.srv.Stop(ctx)
+	r.cancel()
+	if r.stopped != nil {
+		close(r.stopped)
+	}
+	return err
 }
 
 // RequestInfo describes one request a server received, for observers.
@@ -349,39 +392,42 @@ func NewRPCServer(t *Transport, target Target, endpoints ...*Endpoint) (*RPCServ
 	if len(endpoints) == 0 {
 		return nil, errors.New("goslo: a server needs at least one endpoint")
 	}
-	base, cancel := context.WithCancel(context.Background())
-	return &RPCServer{t: t, target: target, endpoints: endpoints, serializer: NoOpSerializer{}, stopped: make(chan struct{}),
-		base: base, cancelBase: cancel}, nil
+	return &RPCServer{t: t, target: target, endpoints: endpoints, serializer: NoOpSerializer{}, stopped: make(chan struct{})}, nil
 }
 
-// SetSerializer replaces the serializer (before Start).
+// SetSerializer replaces the serializer (before Start). A panic in it is
+// recovered: the caller gets a RuntimeError.
 func (s *RPCServer) SetSerializer(z Serializer) { s.serializer = z }
 
 // Start binds, registers and serves. Handlers run on a bounded pool of
-// workers (the transport's driver options).
+// workers (the transport's driver options). It does nothing on a running
+// server; after Stop it starts the server again. After the transport's
+// Close it fails with an error matching ErrClosed.
 func (s *RPCServer) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv != nil {
-		return nil
-	}
-	srv, err := s.t.drv.Listen(ctx, s.target, s.handle)
-	if err != nil {
+	if err := s.t.errIfClosed(); err != nil {
 		return err
 	}
-	s.srv = srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run != nil {
+		return nil
+	}
+	base, cancel := context.WithCancel(context.Background())
+	run := &serverRun{base: base, cancel: cancel}
+	srv, err := s.t.drv.Listen(ctx, s.target, func(_ context.Context, r *driver.Request) error {
+		return s.handle(run.base, r)
+	})
+	if err != nil {
+		cancel()
+		return err
+	}
+	run.srv, run.stopped = srv, s.stopped
+	s.run = run
 	return nil
 }
 
-func (s *RPCServer) handle(_ context.Context, r *driver.Request) error {
-	s.inflight.Add(1)
-	defer s.inflight.Done()
-	if s.observer != nil {
-		if req, perr := envelope.ParseRequest(r.Body); perr == nil {
-			s.observer(RequestInfo{Type: r.Kind.String(), MessageID: r.MsgID, Method: req.Method, Args: req.Args, Context: r.Context})
-		}
-	}
-	body, err := s.invoke(r.Context, r.Body)
+func (s *RPCServer) handle(ctx context.Context, r *driver.Request) error {
+	body, err := s.invoke(ctx, r)
 	if r.Kind != driver.KindCall {
 		if err != nil {
 			s.t.log.Warn("goslo: cast failed", "message_id", r.MsgID, "target", s.target.String(), "err", err)
@@ -393,7 +439,14 @@ func (s *RPCServer) handle(_ context.Context, r *driver.Request) error {
 	}
 	rerr := r.Reply(body, err)
 	if errors.Is(rerr, envelope.ErrEncode) {
-		rerr = r.Reply(nil, fmt.Errorf("goslo: result not serializable: %w", rerr))
+		// The codec refused the result (or the failure): log it, and tell
+		// the caller with a failure that always encodes.
+		what := "result"
+		if err != nil {
+			what = "failure"
+		}
+		s.t.log.Warn("goslo: "+what+" not serializable; replying RuntimeError", "message_id", r.MsgID, "target", s.target.String(), "err", rerr)
+		rerr = r.Reply(nil, envelope.NewRemoteError(envelope.ModuleBuiltins, "RuntimeError", what+" not serializable: "+rerr.Error()))
 	}
 	if rerr != nil {
 		s.t.log.Error("goslo: reply not sent", "message_id", r.MsgID, "target", s.target.String(), "err", rerr)
@@ -401,12 +454,27 @@ func (s *RPCServer) handle(_ context.Context, r *driver.Request) error {
 	return nil
 }
 
-func (s *RPCServer) invoke(ctxv, msg any) (any, error) {
-	rctx, err := s.serializer.DeserializeContext(ctxv)
+// invoke runs the request: the observer, the serializer and the handler,
+// any panic of which becomes a RuntimeError (and is logged).
+func (s *RPCServer) invoke(ctx context.Context, r *driver.Request) (res any, err error) {
+	stage := "serializer"
+	defer func() {
+		if p := recover(); p != nil {
+			err = recovered(s.t.log, stage, p, "message_id", r.MsgID, "target", s.target.String())
+		}
+	}()
+	if s.observer != nil {
+		stage = "observer"
+		if req, perr := envelope.ParseRequest(r.Body); perr == nil {
+			s.observer(RequestInfo{Type: r.Kind.String(), MessageID: r.MsgID, Method: req.Method, Args: req.Args, Context: r.Context})
+		}
+		stage = "serializer"
+	}
+	rctx, err := s.serializer.DeserializeContext(r.Context)
 	if err != nil {
 		return nil, err
 	}
-	req, err := envelope.ParseRequest(msg)
+	req, err := envelope.ParseRequest(r.Body)
 	if err != nil {
 		return nil, envelope.NewRemoteError(envelope.ModuleBuiltins, "AttributeError", err.Error())
 	}
@@ -425,52 +493,59 @@ func (s *RPCServer) invoke(ctxv, msg any) (any, error) {
 			args.Append(kv.Key, v)
 		}
 	}
-	res, err := safeCall(s.base, h, rctx, args)
+	stage = "handler"
+	res, err = h(ctx, rctx, args)
+	stage = "serializer"
 	if err != nil {
 		return nil, err
 	}
 	return s.serializer.SerializeEntity(rctx, res)
 }
 
-// safeCall turns a panicking handler into a RuntimeError reply.
-func safeCall(ctx context.Context, h Handler, rctx, args *Map) (res any, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = envelope.NewRemoteError(envelope.ModuleBuiltins, "RuntimeError", fmt.Sprintf("handler panicked: %v", p))
-		}
-	}()
-	return h(ctx, rctx, args)
+// recovered logs a recovered panic with its stack and returns the
+// RuntimeError a caller sees.
+func recovered(log *slog.Logger, what string, p any, attrs ...any) error {
+	log.Error("goslo: "+what+" panicked", append(attrs, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))...)
+	return envelope.NewRemoteError(envelope.ModuleBuiltins, "RuntimeError", fmt.Sprintf("%s panicked: %v", what, p))
 }
 
 // Stop unregisters, stops taking requests, lets in-flight handlers finish
-// and reply (bounded by ctx), and closes the socket.
+// and reply, and closes the socket, bounded by ctx. When ctx ends first,
+// the handlers' context is cancelled and Stop returns ctx.Err(); handlers
+// still running then finish in the background, and their replies are
+// still sent when the driver can (the zmq driver keeps the socket open
+// until the last one returns). Stop on a stopped server does nothing.
 func (s *RPCServer) Stop(ctx context.Context) error {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	run := s.run
+	if run != nil {
+		s.run, s.last, s.stopped = nil, run.stopped, make(chan struct{})
+	}
 	s.mu.Unlock()
-	if srv == nil {
+	if run == nil {
 		return nil
 	}
-	// In-flight handlers may finish until ctx ends; then their context is
-	// cancelled, and Stop still waits for them to return.
-	stop := context.AfterFunc(ctx, s.cancelBase)
-	defer stop()
-	err := srv.Stop(ctx)
-	s.cancelBase()
-	close(s.stopped)
-	return err
+	return run.stop(ctx)
 }
 
 // Addr is the advertised "<host>:<port>" of a started server ("" before Start).
 func (s *RPCServer) Addr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.srv == nil {
+	if s.run == nil {
 		return ""
 	}
-	return s.srv.Addr()
+	return s.run.srv.Addr()
 }
 
-// Wait blocks until Stop has run.
-func (s *RPCServer) Wait() { <-s.stopped }
+// Wait blocks until the Stop of the current run (or, when the server is
+// stopped, of the last one) has returned.
+func (s *RPCServer) Wait() {
+	s.mu.Lock()
+	ch := s.stopped
+	if s.run == nil && s.last != nil {
+		ch = s.last
+	}
+	s.mu.Unlock()
+	<-ch
+}

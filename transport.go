@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,7 +43,9 @@ type Transport struct {
 	url    *compat.TransportURL
 	drv    driver.Driver
 	log    *slog.Logger
-	closed atomic.Bool
+	closed atomic.Bool // set as Close begins: later operations fail at once
+	once   sync.Once
+	err    error // of the driver's Close
 }
 
 // Option adjusts a Transport.
@@ -159,12 +162,23 @@ func (t *Transport) Codec() envelope.Codec {
 func (t *Transport) Driver() driver.Driver { return t.drv }
 
 // Close closes the driver and the matchmaker. Servers and listeners should
-// be stopped first to unregister cleanly.
+// be stopped first to unregister cleanly. It is idempotent and safe for
+// concurrent use: every call returns once the driver is closed, with the
+// driver's error. Afterwards Call, Cast, Notify and the Start of a server
+// or listener fail with an error matching ErrClosed, and so do calls in
+// flight at Close.
 func (t *Transport) Close() error {
-	if !t.closed.CompareAndSwap(false, true) {
-		return nil
+	t.closed.Store(true)
+	t.once.Do(func() { t.err = t.drv.Close() })
+	return t.err
+}
+
+// errIfClosed is ErrClosed once Close has begun.
+func (t *Transport) errIfClosed() error {
+	if t.closed.Load() {
+		return ErrClosed
 	}
-	return t.drv.Close()
+	return nil
 }
 
 func (t *Transport) defaultTimeout() time.Duration {

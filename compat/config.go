@@ -152,7 +152,10 @@ func ParseConfig(hostname string, files ...ConfigFile) (*Config, error) {
 	for _, o := range options {
 		v, err := r.get(o, o.group)
 		if err != nil {
-			ce := err.(*ConfigError)
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				return nil, err
+			}
 			if o.group == GroupDefault && ce.Class != "ValueError" && ce.Class != "ConfigFileValueError" {
 				// ConfigOpts.__getattr__, which reads [DEFAULT] options,
 				// turns every other exception into NoSuchOptError.

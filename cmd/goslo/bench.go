@@ -272,9 +272,7 @@ func benchClient(args []string, stdout, stderr io.Writer) int {
 		if bf.mode == "notify" {
 			counter = "notified"
 		}
-		n, _ := v.(*goslo.Map).Get(counter)
-		x, _ := n.(int64)
-		return x, nil
+		return statsCounter(v, counter)
 	}
 	before, err := stats()
 	if err != nil {
@@ -532,4 +530,21 @@ func benchRawServer(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 	replied, returned, failed := srv.Stats()
 	fmt.Fprintf(stderr, "goslo bench raw-server: received %d, replied %d, returned %d, failed %d\n", srv.Received(), replied, returned, failed)
 	return 0
+}
+
+// statsCounter reads a counter of a bench_stats answer.
+func statsCounter(v any, counter string) (int64, error) {
+	m, ok := v.(*goslo.Map)
+	if !ok || m == nil {
+		return 0, fmt.Errorf("bench_stats answered %T, not a dict", v)
+	}
+	n, ok := m.Get(counter)
+	if !ok {
+		return 0, fmt.Errorf("bench_stats has no %q", counter)
+	}
+	x, ok := n.(int64)
+	if !ok {
+		return 0, fmt.Errorf("bench_stats %q is %T, not an integer", counter, n)
+	}
+	return x, nil
 }

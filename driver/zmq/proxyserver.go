@@ -196,7 +196,7 @@ func (s *Server) onPublished(frames [][]byte) {
 	if s.d.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.d.log.Debug("driver: published message", "topic", string(topic), "type", in.Type.String(), "message_id", in.MsgID)
 	}
-	s.work <- &Request{Type: in.Type, MsgID: in.MsgID, Payload: in.Payload, s: s}
+	s.dispatch(&Request{Type: in.Type, MsgID: in.MsgID, Payload: in.Payload, s: s})
 }
 
 // acked applies DealerConsumerWithAcks (loop only): a message id seen

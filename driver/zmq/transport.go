@@ -196,11 +196,19 @@ func (t *Transport) Close() error {
 // serverGroup stops several servers as one.
 type serverGroup struct{ srvs []*Server }
 
+// Stop stops the servers together, so that one slow to drain does not
+// use up the others' time to unregister.
 func (g *serverGroup) Stop(ctx context.Context) error {
-	var errs []error
-	for _, s := range g.srvs {
-		errs = append(errs, s.Stop(ctx))
+	errs := make([]error, len(g.srvs))
+	var wg sync.WaitGroup
+	for i, s := range g.srvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Stop(ctx)
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

@@ -196,6 +196,16 @@ func (e *TimeoutError) Is(t error) bool {
 // ErrClosed is returned once the driver is closed.
 var ErrClosed = fmt.Errorf("zmq driver: %w", envelope.ErrClosed)
 
+// closedErr is ErrClosed for the error of a socket whose zmq context was
+// terminated under it (a message in flight when the driver closed), and
+// err otherwise.
+func closedErr(err error) error {
+	if err != nil && zmq.AsErrno(err) == zmq.Errno(zmq.ETERM) {
+		return ErrClosed
+	}
+	return err
+}
+
 // ---------------------------------------------------------------- client
 
 type route struct {
@@ -549,6 +559,7 @@ func (d *ZMQ) Call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		obs.Sent(Call)
 	}
 	reply, err := d.call(ctx, t, payload)
+	err = closedErr(err)
 	if err != nil {
 		d.logCallFailure(t, err)
 	}
@@ -694,6 +705,7 @@ func (d *ZMQ) post(ctx context.Context, t compat.Target, mt MsgType, payload []b
 			err = c.send(ctx, t, mt, id, payload, dl)
 		}
 	}
+	err = closedErr(err)
 	if err != nil {
 		d.log.Warn("driver: message dropped", "type", mt.String(), "message_id", id, "target", t.String(), "err", err)
 		if d.opts.Observer != nil {
@@ -815,6 +827,8 @@ type Server struct {
 	stopRef  chan struct{}
 	refDone  chan struct{}
 	once     sync.Once
+	stopping chan struct{} // closed when the shutdown begins
+	done     chan struct{} // closed once the last worker left and the sockets are closed
 }
 
 // Listen starts a consumer of t. Direct modes bind a ROUTER on a random
@@ -831,7 +845,7 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 	}
 	d.mu.Unlock()
 	s := &Server{d: d, target: t, work: make(chan *Request, d.opts.Workers), conns: map[*zmq.Socket]map[string]bool{},
-		stopRef: make(chan struct{}), refDone: make(chan struct{})}
+		stopRef: make(chan struct{}), refDone: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{})}
 	var err error
 	if d.opts.RouterProxy {
 		err = s.openDealer()
@@ -878,18 +892,7 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 		return nil, err
 	}
 	if s.proxied || s.sub != nil {
-		var mons [][2]*zmq.Socket
-		for _, sock := range []*zmq.Socket{s.sock, s.sub} {
-			if sock == nil || (sock == s.sock && !s.proxied) {
-				continue
-			}
-			var m *zmq.Socket
-			// The socket now belongs to the loop: start the monitor there.
-			_ = s.l.sync(func() { m, err = s.watch(sock) })
-			if err == nil {
-				mons = append(mons, [2]*zmq.Socket{sock, m})
-			}
-		}
+		mons := s.startMonitors()
 		s.refresh(ctx)
 		deadline := time.Now().Add(2 * time.Second)
 		if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
@@ -922,6 +925,30 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 	d.srvs[s] = true
 	d.mu.Unlock()
 	return s, nil
+}
+
+// startMonitors starts a handshake monitor on the proxy-mode DEALER and
+// on the SUB socket, and returns [socket, monitor] pairs.
+func (s *Server) startMonitors() [][2]*zmq.Socket {
+	var mons [][2]*zmq.Socket
+	for _, sock := range []*zmq.Socket{s.sock, s.sub} {
+		var err error
+		if sock == nil || (sock == s.sock && !s.proxied) {
+			continue
+		}
+		var m *zmq.Socket
+		// The socket now belongs to the loop: start the monitor there.
+		if serr := s.l.sync(func() { m, err = s.watch(sock) }); serr != nil {
+			err = serr
+		}
+		if err != nil {
+			// Listen goes on without waiting for that socket's handshakes.
+			s.d.log.Warn("driver: handshake monitor not started", "target", s.target.String(), "err", err)
+			continue
+		}
+		mons = append(mons, [2]*zmq.Socket{sock, m})
+	}
+	return mons
 }
 
 // openRouter binds the direct-mode ROUTER on a random port of the range.
@@ -987,28 +1014,68 @@ func (s *Server) onRequest(frames [][]byte) {
 	// Blocks the loop when every worker is busy and the queue is full:
 	// back-pressure to the senders through the socket's high-water mark.
 	s.l.yield = true
-	s.work <- &Request{Type: in.Type, MsgID: in.MsgID, Payload: in.Payload, s: s, ident: in.Identity}
+	s.dispatch(&Request{Type: in.Type, MsgID: in.MsgID, Payload: in.Payload, s: s, ident: in.Identity})
+}
+
+// dispatch hands r to a worker (loop only). It blocks while every worker
+// is busy and the queue is full, unless the server is stopping: then r is
+// dropped, so that a stop is never held by handlers that do not return.
+func (s *Server) dispatch(r *Request) {
+	select {
+	case s.work <- r:
+	case <-s.stopping:
+		s.d.log.Warn("driver: server stopping; request dropped", "type", r.Type.String(), "message_id", r.MsgID, "target", s.target.String())
+		if r.Type == Call {
+			s.l.settle()
+		}
+		if obs := s.d.opts.Observer; obs != nil {
+			obs.Dropped(r.Type, "stopping")
+		}
+	}
 }
 
 // Stop unregisters, stops taking requests, lets in-flight handlers finish
-// and send their replies (bounded by ctx), then closes the sockets.
+// and send their replies, then closes the sockets. It is bounded by ctx:
+// when ctx ends first it returns ctx.Err(), and the handlers still running
+// finish in the background; their replies are still sent (the sockets stay
+// open until the last worker leaves, then they are closed and the server's
+// goroutines end). Stop is idempotent.
 func (s *Server) Stop(ctx context.Context) error {
 	var err error
 	if s.keeper != nil {
 		err = s.keeper.Stop(ctx)
 	}
-	s.shutdown()
-	return err
+	s.beginShutdown()
+	select {
+	case <-s.done:
+		return err
+	case <-ctx.Done():
+		if err == nil || !errors.Is(err, ctx.Err()) {
+			err = errors.Join(err, ctx.Err())
+		}
+		return err
+	}
 }
 
+// shutdown stops the server without unregistering it and waits until it
+// is released, however long its handlers take (ZMQ.Close).
 func (s *Server) shutdown() {
+	s.beginShutdown()
+	<-s.done
+}
+
+// beginShutdown stops reading and lets the workers drain; the server is
+// released (sockets closed, memory handed on, s.done closed) in the
+// background once the last worker has left.
+func (s *Server) beginShutdown() {
 	s.once.Do(func() {
 		if s.keeper != nil {
 			s.keeper.Close()
 		}
+		close(s.stopping) // frees a loop blocked handing work to busy workers
 		close(s.stopRef)
 		<-s.refDone
-		// Stop reading, drain the workers, flush replies, close.
+		// Stop reading; after this no request is handed to the workers.
 		_ = s.l.sync(func() {
 			s.l.removeReader(s.sock)
 			if s.sub != nil {
@@ -1016,18 +1083,25 @@ func (s *Server) shutdown() {
 			}
 		})
 		close(s.work)
-		s.wg.Wait()
-		s.l.close(func() {
-			_ = s.sock.Close()
-			s.sock = nil
-			if s.sub != nil {
-				_ = s.sub.Close()
-				s.sub = nil
-			}
-		})
-		s.d.mu.Lock()
-		delete(s.d.srvs, s)
-		s.d.mu.Unlock()
-		s.releaseMem() // the socket is closed: the next server may take it
+		go s.release()
 	})
+}
+
+// release waits for the workers, flushes the replies and closes the
+// sockets.
+func (s *Server) release() {
+	defer close(s.done)
+	s.wg.Wait()
+	s.l.close(func() {
+		_ = s.sock.Close()
+		s.sock = nil
+		if s.sub != nil {
+			_ = s.sub.Close()
+			s.sub = nil
+		}
+	})
+	s.d.mu.Lock()
+	delete(s.d.srvs, s)
+	s.d.mu.Unlock()
+	s.releaseMem() // the socket is closed: the next server may take it
 }
