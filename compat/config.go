@@ -457,8 +457,8 @@ search:
 			}
 		}
 		if err != nil {
-			ce := err.(*ConfigError)
-			if ce.Class != "ValueError" && ce.Class != "ConfigFileValueError" {
+			var ce *ConfigError
+			if !errors.As(err, &ce) || (ce.Class != "ValueError" && ce.Class != "ConfigFileValueError") {
 				return pyValue{}, err
 			}
 			loc := "LocationInfo(location=<Locations.user: (4, True)>, detail=" + pyRepr(r.sectionsToFile[section]) + ")"

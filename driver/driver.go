@@ -90,10 +90,11 @@ func (r *Request) Reply(result any, failure error) error {
 var ErrRequeue = errors.New("goslo: requeue")
 
 // Handler serves one incoming message. For notifications its error
-// decides the acknowledgement: nil acks, ErrRequeue requeues (where the
-// driver and listener allow), any other error is logged and acked, as
-// oslo does. For RPC the handler answers through Request.Reply and its
-// error is only logged.
+// decides the acknowledgement as oslo's NotificationDispatcher does: nil
+// acks; ErrRequeue, or any other error (an endpoint that raised), asks for
+// a requeue, which happens only where the driver can and the listener
+// allows it (AllowRequeue), and is an ack otherwise. For RPC the handler
+// answers through Request.Reply and its error is only logged.
 type Handler func(ctx context.Context, r *Request) error
 
 // Server is a running consumer: an RPC server's queues or sockets, or a

@@ -132,8 +132,8 @@ func Expected(err error) error {
 	return &ExpectedError{Err: err}
 }
 
-// PythonException lets a Go error choose the Python class it is raised as.
-// OsloArgs may return nil, meaning [message].
+// PythonException lets a Go error choose the Python class it is raised as:
+// PythonClass returns the module and class name the reply carries.
 type PythonException interface {
 	error
 	PythonClass() (module, class string)
