@@ -34,7 +34,6 @@ type callPool struct {
 	mu     sync.Mutex
 	idle   map[string][]*callSocket
 	busy   map[string]int // CALLs in flight per key, between checkout and release
-	all    []*callSocket
 	closed bool
 }
 
@@ -72,9 +71,6 @@ func (c *client) checkout(key string, hosts []string) (*callSocket, error) {
 		_ = s.SetLinger(0)
 		cs = &callSocket{s: s, poller: zmq.NewPoller(), hosts: map[string]bool{}}
 		cs.poller.Add(s, zmq.POLLIN)
-		p.mu.Lock()
-		p.all = append(p.all, cs)
-		p.mu.Unlock()
 	}
 	for _, h := range hosts {
 		if !cs.hosts[h] {

@@ -358,10 +358,6 @@ func (c *proxyClient) retryBudget(ctx context.Context) int {
 	return n
 }
 
-func (c *proxyClient) untrack(id string) {
-	_ = c.l.do(func() { delete(c.tracked, id) })
-}
-
 // call routes a CALL to the next DEALER host of the target through a proxy
 // and waits for the reply.
 func (c *proxyClient) call(ctx context.Context, t compat.Target, id string, payload []byte, timeout time.Duration) ([]byte, error) {
