@@ -277,9 +277,7 @@ func (c *client) muxCall(ctx context.Context, key string, hosts []string, frames
 			return
 		}
 		c.pending[id] = o.result
-		if !c.trySend(o) {
-			c.retries = append(c.retries, o)
-		}
+		c.hand(o)
 	})
 	if err != nil {
 		return nil, ErrClosed
@@ -299,10 +297,5 @@ func (c *client) forget(o *outgoing) {
 	if c.pending[o.id] == o.result {
 		delete(c.pending, o.id)
 	}
-	for i, r := range c.retries {
-		if r == o {
-			c.retries = append(c.retries[:i], c.retries[i+1:]...)
-			break
-		}
-	}
+	c.retries.remove(o)
 }

@@ -210,10 +210,10 @@ type client struct {
 	routes map[string]route
 	rr     map[string]int // dynamic mode's round robin, under rmu
 	calls  callPool
-	slots  chan struct{} // at most maxWaiting messages handed to the loop and not yet written
+	budget *budget // per key, at most maxWaiting messages handed to the loop and not yet written
 	// owned by the loop goroutine
 	dealers map[string]*dealer
-	retries []*outgoing
+	retries sendQueues
 	pending map[string]chan callResult // CALLs sent on the loop's DEALERs, by message id
 }
 
@@ -230,8 +230,8 @@ type outgoing struct {
 	done     chan error // nil for casts: the loop logs their failures
 	log      *slog.Logger
 	mt       MsgType
-	id       string        // the message id
-	slots    chan struct{} // the sender's slot to free when done, if it took one
+	id       string  // the message id
+	budget   *budget // where the sender took a slot of key, to free when done; nil if it took none
 	// A CALL multiplexed on the loop's DEALER (see muxCall): its result
 	// slot, and when to give up waiting for a ready peer.
 	call     *client
@@ -240,9 +240,9 @@ type outgoing struct {
 }
 
 func (o *outgoing) finish(err error) {
-	if o.slots != nil {
-		<-o.slots
-		o.slots = nil
+	if o.budget != nil {
+		o.budget.release(o.key)
+		o.budget = nil
 	}
 	if o.result != nil {
 		// Sent: the reply comes through pending. Not sent: fail the call.
@@ -271,7 +271,7 @@ func (d *ZMQ) client() (*client, error) {
 		return d.cl, nil
 	}
 	c := &client{d: d, routes: map[string]route{}, dealers: map[string]*dealer{}, pending: map[string]chan callResult{},
-		slots: make(chan struct{}, maxWaiting)}
+		budget: newBudget(maxWaiting)}
 	l, err := newLoop(d.zctx, "client", d.log, c.tick)
 	if err != nil {
 		return nil, err
@@ -377,55 +377,67 @@ func (c *client) onResponse(frames [][]byte) {
 }
 
 // trySend sends on the loop goroutine; a message no peer is ready for yet
-// (a connection still being made) is retried on each tick until its deadline.
-func (c *client) trySend(o *outgoing) bool {
+// (a connection still being made, or a dead server) is held, and retried
+// with its key's backoff until its deadline.
+func (c *client) trySend(o *outgoing) sendState {
 	hosts := c.dealers[o.key]
 	if hosts == nil {
 		o.finish(fmt.Errorf("driver: no socket for %s", o.key))
-		return true
+		return failed
 	}
 	if o.fanout {
 		// One copy per connected host: DEALER round-robin spreads them.
 		for range hosts.hosts {
 			if err := sendMessage(hosts.s, o.frames, zmq.DONTWAIT); err != nil {
 				o.finish(err)
-				return true
+				return failed
 			}
 		}
 		o.finish(nil)
-		return true
+		return sent
 	}
 	err := sendMessage(hosts.s, o.frames, zmq.DONTWAIT)
 	if err == nil {
 		o.finish(nil)
-		return true
+		return sent
 	}
-	if zmq.AsErrno(err) == zmq.Errno(11) && time.Now().Before(o.deadline) { // EAGAIN: no ready peer yet
-		if o.result != nil && time.Now().After(o.noPeerBy) {
-			o.finish(errNoReadyPeer)
-			return true
+	if zmq.AsErrno(err) == zmq.Errno(11) { // EAGAIN: no ready peer yet
+		if c.expire(o, time.Now()) {
+			return failed
 		}
-		return false
+		return held
 	}
 	o.finish(err)
+	return failed
+}
+
+// errNotSent fails a message whose deadline passed before any peer of its
+// key was ready (libzmq's EAGAIN, as the send itself would say).
+var errNotSent error = zmq.Errno(11)
+
+// expire gives up a held message whose time is over: its deadline, or for
+// a CALL the wait for a ready peer (loop only). It reports whether it did.
+func (c *client) expire(o *outgoing, now time.Time) bool {
+	switch {
+	case !now.Before(o.deadline):
+		o.finish(errNotSent)
+	case o.result != nil && now.After(o.noPeerBy):
+		o.finish(errNoReadyPeer)
+	default:
+		return false
+	}
 	return true
 }
 
+// hand sends o, or holds it behind its key's waiting messages (loop only).
+func (c *client) hand(o *outgoing) {
+	if c.retries.busy(o.key) || c.trySend(o) == held {
+		c.retries.hold(o)
+	}
+}
+
 func (c *client) tick() time.Duration {
-	if len(c.retries) == 0 {
-		return -1
-	}
-	kept := c.retries[:0]
-	for _, o := range c.retries {
-		if !c.trySend(o) {
-			kept = append(kept, o)
-		}
-	}
-	c.retries = kept
-	if len(kept) == 0 {
-		return -1
-	}
-	return time.Millisecond
+	return c.retries.retry(c.trySend, c.expire)
 }
 
 // drainFor bounds how long Close lets messages that wait for a ready
@@ -458,26 +470,6 @@ func boundCtx(ctx context.Context, deadline time.Time) (context.Context, context
 	return context.WithDeadline(ctx, deadline)
 }
 
-// acquire takes a slot of sem, waiting when all are taken (a peer that
-// falls behind, or none ready) until ctx ends or the deadline passes.
-func acquire(ctx context.Context, sem chan struct{}, deadline time.Time) error {
-	select {
-	case sem <- struct{}{}:
-		return nil
-	default:
-	}
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return ErrQueueFull
-	}
-}
-
 // send resolves the target and hands the frames to the loop.
 func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id string, payload []byte, deadline time.Time) error {
 	fanout := mt.IsMultisend()
@@ -500,28 +492,27 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 		}
 		return c.sendOnce(ctx, c.pickHosts(key, hosts), frames, 1)
 	}
-	if err := acquire(ctx, c.slots, deadline); err != nil {
-		return err
-	}
 	o := &outgoing{key: key, fanout: fanout, frames: DirectRequest(mt, id, payload), deadline: deadline,
-		log: c.d.log, mt: mt, id: id, slots: c.slots}
+		log: c.d.log, mt: mt, id: id}
 	if mt == Call {
 		o.done = make(chan error, 1)
 	}
 	if fanout {
 		o.key = "fanout:" + key
 	}
+	if err := c.budget.acquire(ctx, o.key, deadline); err != nil {
+		return err
+	}
+	o.budget = c.budget
 	err = c.l.do(func() {
 		if _, err := c.dealerFor(key, fanout, hosts); err != nil {
 			o.finish(err)
 			return
 		}
-		if !c.trySend(o) {
-			c.retries = append(c.retries, o) // bounded by the slots
-		}
+		c.hand(o) // what it holds is bounded by the key's budget
 	})
 	if err != nil {
-		<-c.slots
+		c.budget.release(o.key)
 		return ErrClosed
 	}
 	if mt != Call {
@@ -723,7 +714,7 @@ func (d *ZMQ) Close() error {
 			pc.close()
 		}
 		if cl != nil {
-			drain(cl.l, func() int { return len(cl.retries) })
+			drain(cl.l, func() int { return cl.retries.n })
 			cl.closeCalls()
 			cl.l.close(func() {
 				for _, dl := range cl.dealers {
@@ -732,10 +723,7 @@ func (d *ZMQ) Close() error {
 					// queued, such as a notification just sent, still leave.
 					_ = dl.s.Close()
 				}
-				for _, o := range cl.retries {
-					o.finish(ErrClosed)
-				}
-				cl.retries = nil
+				cl.retries.failAll(ErrClosed)
 				for id, ch := range cl.pending {
 					delete(cl.pending, id)
 					ch <- callResult{err: ErrClosed}
