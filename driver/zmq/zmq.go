@@ -27,7 +27,9 @@ type Options struct {
 	TargetExpire    time.Duration
 	TargetUpdate    time.Duration
 	ResponseTimeout time.Duration // rpc_response_timeout: a CALL's default timeout
-	Workers         int           // concurrent handlers per server
+	// Workers is executor_thread_pool_size ([DEFAULT], default 64): the
+	// handlers a server runs at once (0: 64).
+	Workers int
 	// Dynamic is use_dynamic_connections: a new DEALER per message,
 	// connected to the next host of the key plus the first Failover hosts
 	// (zmq_failover_connections), closed after the send (after the reply
@@ -38,7 +40,10 @@ type Options struct {
 	// MaxMessageSize bounds one received message (ZMQ_MAXMSGSIZE); a peer
 	// that sends more is disconnected by libzmq. Default 64 MiB.
 	MaxMessageSize int64
-	Logger         *slog.Logger
+	// Socket is what oslo's ZmqSocket sets on every socket: zmq_linger and
+	// the zmq_tcp_keepalive options.
+	Socket SocketOptions
+	Logger *slog.Logger
 
 	// RouterProxy is use_router_proxy: CALL/CAST (and, without PubSub,
 	// fanout and notify) go through the proxies of PUBLISHERS; servers
@@ -70,6 +75,73 @@ type Options struct {
 	Observer Observer
 }
 
+// SocketOptions are the options oslo 8.1.4's ZmqSocket sets on every
+// socket (zmq_socket.py), with its meanings.
+type SocketOptions struct {
+	// Linger is zmq_linger (ZMQ_LINGER): how long a closed socket keeps
+	// trying to send what it still holds. Negative: for ever (oslo's
+	// default, -1); 0: it is discarded at once. Sockets of CALLs are the
+	// exception: they discard at once, as their caller has given up.
+	Linger time.Duration
+	// TCPKeepalive is zmq_tcp_keepalive (ZMQ_TCP_KEEPALIVE): negative
+	// leaves the OS default, 0 turns keepalive off, positive on.
+	TCPKeepalive int
+	// TCPKeepaliveIdle, TCPKeepaliveCnt and TCPKeepaliveIntvl are
+	// zmq_tcp_keepalive_idle, _cnt and _intvl (ZMQ_TCP_KEEPALIVE_IDLE, _CNT,
+	// _INTVL, in the OS's unit: seconds on Linux); 0 or negative leaves the
+	// OS default.
+	TCPKeepaliveIdle, TCPKeepaliveCnt, TCPKeepaliveIntvl int
+}
+
+// SocketOptionsFrom takes the socket options from a compat.Config.
+func SocketOptionsFrom(c *compat.Config) SocketOptions {
+	z := c.ZMQ
+	linger := time.Duration(-1)
+	if z.ZMQLinger >= 0 {
+		linger = time.Duration(z.ZMQLinger) * time.Second
+	}
+	return SocketOptions{Linger: linger, TCPKeepalive: z.ZMQTCPKeepalive,
+		TCPKeepaliveIdle: z.ZMQTCPKeepaliveIdle, TCPKeepaliveCnt: z.ZMQTCPKeepaliveCnt, TCPKeepaliveIntvl: z.ZMQTCPKeepaliveIntvl}
+}
+
+// apply sets the options on s as oslo does: ZMQ_LINGER always;
+// ZMQ_TCP_KEEPALIVE to -1, 0 or 1 and the others to their value or -1,
+// each only when not -1 (libzmq's default, the OS's settings).
+func (o SocketOptions) apply(s *zmq.Socket) error {
+	linger := o.Linger
+	if linger < 0 {
+		linger = -1
+	}
+	if err := s.SetLinger(linger); err != nil {
+		return err
+	}
+	ka := -1
+	switch {
+	case o.TCPKeepalive == 0:
+		ka = 0
+	case o.TCPKeepalive > 0:
+		ka = 1
+	}
+	for _, v := range []struct {
+		name string
+		n    int
+		set  func(int) error
+	}{
+		{"zmq_tcp_keepalive", ka, s.SetTcpKeepalive},
+		{"zmq_tcp_keepalive_idle", o.TCPKeepaliveIdle, s.SetTcpKeepaliveIdle},
+		{"zmq_tcp_keepalive_cnt", o.TCPKeepaliveCnt, s.SetTcpKeepaliveCnt},
+		{"zmq_tcp_keepalive_intvl", o.TCPKeepaliveIntvl, s.SetTcpKeepaliveIntvl},
+	} {
+		if v.n < 0 || (v.n == 0 && v.name != "zmq_tcp_keepalive") {
+			continue
+		}
+		if err := v.set(v.n); err != nil {
+			return fmt.Errorf("driver: %s = %d: %w", v.name, v.n, err)
+		}
+	}
+	return nil
+}
+
 // OptionsFrom takes the driver options from a compat.Config.
 func OptionsFrom(c *compat.Config) Options {
 	return Options{
@@ -78,7 +150,8 @@ func OptionsFrom(c *compat.Config) Options {
 		TargetExpire:    time.Duration(c.ZMQ.ZMQTargetExpire) * time.Second,
 		TargetUpdate:    time.Duration(c.ZMQ.ZMQTargetUpdate) * time.Second,
 		ResponseTimeout: time.Duration(c.Default.RPCResponseTimeout) * time.Second,
-		Workers:         64, HWM: 100000,
+		Workers:         c.Default.ExecutorThreadPoolSize, HWM: 100000,
+		Socket:        SocketOptionsFrom(c),
 		Dynamic:       c.ZMQ.UseDynamicConnections,
 		Failover:      c.ZMQ.ZMQFailoverConnections,
 		RouterProxy:   c.ZMQ.UseRouterProxy,
@@ -118,7 +191,7 @@ func NewZMQ(mm matchmaker.Matchmaker, opts Options) (*ZMQ, error) {
 		opts.Logger = slog.Default()
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 64
+		opts.Workers = 64 // executor_thread_pool_size's default
 	}
 	if opts.HWM <= 0 {
 		opts.HWM = 100000
@@ -149,12 +222,13 @@ func NewZMQ(mm matchmaker.Matchmaker, opts Options) (*ZMQ, error) {
 }
 
 func (d *ZMQ) socket(t zmq.Type, identity string) (*zmq.Socket, error) {
-	return newSocket(d.zctx, t, identity, d.opts.HWM, d.opts.MaxMessageSize)
+	return newSocket(d.zctx, t, identity, d.opts.HWM, d.opts.MaxMessageSize, d.opts.Socket)
 }
 
-// newSocket makes a socket with goslo's options: high-water marks, a
-// finite linger, a bound on received messages, and the identity if any.
-func newSocket(zctx *zmq.Context, t zmq.Type, identity string, hwm int, maxMsg int64) (*zmq.Socket, error) {
+// newSocket makes a socket with goslo's options (high-water marks, a
+// bound on received messages) and oslo's (linger, TCP keepalive), and the
+// identity if any.
+func newSocket(zctx *zmq.Context, t zmq.Type, identity string, hwm int, maxMsg int64, so SocketOptions) (*zmq.Socket, error) {
 	s, err := zctx.NewSocket(t)
 	if err != nil {
 		return nil, err
@@ -162,8 +236,11 @@ func newSocket(zctx *zmq.Context, t zmq.Type, identity string, hwm int, maxMsg i
 	checkHandle(s, t)
 	_ = s.SetSndhwm(hwm)
 	_ = s.SetRcvhwm(hwm)
-	_ = s.SetLinger(500 * time.Millisecond)
 	_ = s.SetMaxmsgsize(maxMsg)
+	if err := so.apply(s); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if identity != "" {
 		if err := s.SetIdentity(identity); err != nil {
 			s.Close()
@@ -719,8 +796,9 @@ func (d *ZMQ) Close() error {
 			cl.l.close(func() {
 				for _, dl := range cl.dealers {
 					cl.l.removeReader(dl.s)
-					// Keep the socket's linger (500 ms): messages already
-					// queued, such as a notification just sent, still leave.
+					// Keep the socket's linger (zmq_linger): messages
+					// already queued, such as a notification just sent,
+					// still leave.
 					_ = dl.s.Close()
 				}
 				cl.retries.failAll(ErrClosed)
@@ -734,9 +812,22 @@ func (d *ZMQ) Close() error {
 		z := d.zctx
 		d.zctx = nil
 		d.mu.Unlock()
-		_ = z.Term()
+		termContext(z, d.opts.Socket.Linger)
 	})
 	return nil
+}
+
+// termContext terminates a zmq context whose sockets are closed. With a
+// finite linger it waits, at most that long, for what they still hold to
+// leave; with zmq_linger -1 (for ever) it returns at once and the context
+// keeps sending in the background until everything has left, as an oslo
+// process (which never terminates its context) does while it runs.
+func termContext(z *zmq.Context, linger time.Duration) {
+	if linger < 0 {
+		go func() { _ = z.Term() }()
+		return
+	}
+	_ = z.Term()
 }
 
 // ---------------------------------------------------------------- server
