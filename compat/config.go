@@ -737,6 +737,11 @@ func (c *Config) Validate() error {
 		return &ConfigError{Section: GroupZMQ, Option: "zmq_target_update", Value: strconv.Itoa(z.ZMQTargetUpdate),
 			Reason: fmt.Sprintf("must be below zmq_target_expire (%d) or records expire between updates", z.ZMQTargetExpire)}
 	}
+	if c.Default.ExecutorThreadPoolSize <= 0 {
+		// futurist's ThreadPoolExecutor: "max_workers must be greater than 0".
+		return &ConfigError{Section: GroupDefault, Option: "executor_thread_pool_size", Value: strconv.Itoa(c.Default.ExecutorThreadPoolSize),
+			Reason: "must be positive (the number of requests a server handles at once)"}
+	}
 	if c.Default.RPCResponseTimeout <= 0 {
 		return &ConfigError{Section: GroupDefault, Option: "rpc_response_timeout", Value: strconv.Itoa(c.Default.RPCResponseTimeout),
 			Reason: "must be positive"}

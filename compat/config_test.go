@@ -292,6 +292,7 @@ func TestConfigValidateAndURL(t *testing.T) {
 		func(c *Config) { c.ZMQ.RPCZMQHost = "" },
 		func(c *Config) { c.ZMQ.ZMQTargetUpdate = 300 },
 		func(c *Config) { c.Default.RPCResponseTimeout = 0 },
+		func(c *Config) { c.Default.ExecutorThreadPoolSize = 0 },
 	} {
 		c := DefaultConfig("h")
 		f(c)

@@ -21,7 +21,7 @@ type DefaultOptions struct {
 	RPCBackend             string // rpc_backend (deprecated for removal), "rabbit"
 	ControlExchange        string // control_exchange, "openstack"
 	RPCResponseTimeout     int    // rpc_response_timeout, 60 s
-	ExecutorThreadPoolSize int    // executor_thread_pool_size, 64 (deprecated name rpc_thread_pool_size)
+	ExecutorThreadPoolSize int    // executor_thread_pool_size, 64 (deprecated name rpc_thread_pool_size): the handlers a server runs at once; Validate refuses < 1
 	RPCConnPoolSize        int    // rpc_conn_pool_size, 30
 	ConnPoolMinSize        int    // conn_pool_min_size, 2
 	ConnPoolTTL            int    // conn_pool_ttl, 1200 s
@@ -38,7 +38,7 @@ type ZMQOptions struct {
 	RPCZMQTopicBacklog      *int     // † rpc_zmq_topic_backlog, None (never read)
 	RPCZMQIPCDir            string   // † rpc_zmq_ipc_dir, "/var/run/openstack" (never read)
 	RPCZMQHost              string   // † rpc_zmq_host, the host name
-	ZMQLinger               int      // zmq_linger, -1 ([DEFAULT] rpc_cast_timeout)
+	ZMQLinger               int      // zmq_linger, -1 ([DEFAULT] rpc_cast_timeout): ZMQ_LINGER of every socket, in s; -1 for ever (Close then returns without waiting; the context sends on in the background)
 	RPCPollTimeout          int      // † rpc_poll_timeout, 1 s
 	ZMQTargetExpire         int      // † zmq_target_expire, 300 s
 	ZMQTargetUpdate         int      // † zmq_target_update, 180 s
@@ -51,10 +51,10 @@ type ZMQOptions struct {
 	RPCZMQBindPortRetries   int      // † rpc_zmq_bind_port_retries, 100
 	RPCZMQSerialization     string   // † rpc_zmq_serialization: json (default), msgpack
 	ZMQImmediate            bool     // zmq_immediate, true
-	ZMQTCPKeepalive         int      // zmq_tcp_keepalive, -1
-	ZMQTCPKeepaliveIdle     int      // zmq_tcp_keepalive_idle, -1
-	ZMQTCPKeepaliveCnt      int      // zmq_tcp_keepalive_cnt, -1
-	ZMQTCPKeepaliveIntvl    int      // zmq_tcp_keepalive_intvl, -1
+	ZMQTCPKeepalive         int      // zmq_tcp_keepalive, -1: ZMQ_TCP_KEEPALIVE of every socket, <0 OS default, 0 off, >0 on
+	ZMQTCPKeepaliveIdle     int      // zmq_tcp_keepalive_idle, -1: ZMQ_TCP_KEEPALIVE_IDLE when > 0, else the OS default
+	ZMQTCPKeepaliveCnt      int      // zmq_tcp_keepalive_cnt, -1: ZMQ_TCP_KEEPALIVE_CNT when > 0, else the OS default
+	ZMQTCPKeepaliveIntvl    int      // zmq_tcp_keepalive_intvl, -1: ZMQ_TCP_KEEPALIVE_INTVL when > 0, else the OS default
 	RPCThreadPoolSize       int      // rpc_thread_pool_size, 100
 	RPCMessageTTL           int      // rpc_message_ttl, 300 s
 	RPCUseAcks              bool     // rpc_use_acks, false

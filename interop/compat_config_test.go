@@ -83,7 +83,6 @@ func TestCompatConfig(t *testing.T) {
 	classes := map[string]int{}
 	for _, c := range cases {
 		var pyFiles []map[string]any
-		var files []compat.ConfigFile
 		var paths []string
 		contents := map[string][]byte{}
 		for _, f := range c.files {
@@ -95,7 +94,6 @@ func TestCompatConfig(t *testing.T) {
 			b, err := os.ReadFile(filepath.Join(RepoRoot(), "testdata", "compat", "configs", f))
 			require.NoError(t, err)
 			pyFiles = append(pyFiles, map[string]any{"name": f, "hex": hex.EncodeToString(b)})
-			files = append(files, compat.ConfigFile{Name: f, Data: b})
 			paths = append(paths, f)
 			contents[f] = b
 		}

@@ -34,7 +34,6 @@ type callPool struct {
 	mu     sync.Mutex
 	idle   map[string][]*callSocket
 	busy   map[string]int // CALLs in flight per key, between checkout and release
-	all    []*callSocket
 	closed bool
 }
 
@@ -72,9 +71,6 @@ func (c *client) checkout(key string, hosts []string) (*callSocket, error) {
 		_ = s.SetLinger(0)
 		cs = &callSocket{s: s, poller: zmq.NewPoller(), hosts: map[string]bool{}}
 		cs.poller.Add(s, zmq.POLLIN)
-		p.mu.Lock()
-		p.all = append(p.all, cs)
-		p.mu.Unlock()
 	}
 	for _, h := range hosts {
 		if !cs.hosts[h] {
@@ -281,9 +277,7 @@ func (c *client) muxCall(ctx context.Context, key string, hosts []string, frames
 			return
 		}
 		c.pending[id] = o.result
-		if !c.trySend(o) {
-			c.retries = append(c.retries, o)
-		}
+		c.hand(o)
 	})
 	if err != nil {
 		return nil, ErrClosed
@@ -303,10 +297,5 @@ func (c *client) forget(o *outgoing) {
 	if c.pending[o.id] == o.result {
 		delete(c.pending, o.id)
 	}
-	for i, r := range c.retries {
-		if r == o {
-			c.retries = append(c.retries[:i], c.retries[i+1:]...)
-			break
-		}
-	}
+	c.retries.remove(o)
 }

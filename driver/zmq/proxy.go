@@ -64,7 +64,10 @@ type ProxyOptions struct {
 	// SendTimeout bounds how long the proxy waits for room in a peer's
 	// full queue before it drops a message (and counts it). Default 1 s.
 	SendTimeout time.Duration
-	Logger      *slog.Logger
+	// Socket is zmq_linger and the zmq_tcp_keepalive options, set on every
+	// socket of the proxy as the reference's do.
+	Socket SocketOptions
+	Logger *slog.Logger
 }
 
 // ProxyOptionsFrom reads the proxy options from a loaded config.
@@ -77,6 +80,7 @@ func ProxyOptionsFrom(c *compat.Config) ProxyOptions {
 		TargetUpdate: time.Duration(c.ZMQ.ZMQTargetUpdate) * time.Second,
 		TargetExpire: time.Duration(c.ZMQ.ZMQTargetExpire) * time.Second,
 		SubscribeOn:  append([]string(nil), c.ZMQ.SubscribeOn...),
+		Socket:       SocketOptionsFrom(c),
 	}
 }
 
@@ -220,7 +224,7 @@ func NewProxy(ctx context.Context, mm matchmaker.Matchmaker, opts ProxyOptions) 
 }
 
 func (p *Proxy) socket(t zmq.Type, identity string) (*zmq.Socket, error) {
-	return newSocket(p.zctx, t, identity, p.opts.HWM, p.opts.MaxMessageSize)
+	return newSocket(p.zctx, t, identity, p.opts.HWM, p.opts.MaxMessageSize, p.opts.Socket)
 }
 
 // routerOptions: ROUTER_MANDATORY, so that a full peer queue is seen
@@ -435,7 +439,7 @@ func (p *Proxy) Close() error {
 		if p.l != nil {
 			p.l.close(p.closeSockets)
 		}
-		_ = p.zctx.Term()
+		termContext(p.zctx, p.opts.Socket.Linger)
 	})
 	return nil
 }

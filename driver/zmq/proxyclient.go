@@ -21,13 +21,15 @@ var ErrBadReply = errors.New("driver: reply from another server than the routing
 // errNoProxyReady: no proxy connection came up before the deadline.
 var errNoProxyReady = errors.New("driver: no proxy connection became ready")
 
-// ErrQueueFull: the send queue (maxWaiting messages not yet written, as
-// when no server or proxy is reachable, or one falls behind) stayed full
-// until the message's deadline; the message is dropped.
+// ErrQueueFull: the send queue of the message's key (maxWaiting messages
+// not yet written, as when its server or every proxy is unreachable, or
+// one falls behind) stayed full until the message's deadline; the message
+// is dropped. Other keys have queues of their own.
 var ErrQueueFull = errors.New("driver: send queue full until the deadline")
 
-// maxWaiting bounds the messages a client has handed to its socket loop
-// and not yet written; senders beyond it wait for room.
+// maxWaiting bounds, per key (a target key in direct mode, a routing key
+// in proxy mode), the messages a client has handed to its socket loop and
+// not yet written; senders of that key beyond it wait for room.
 const maxWaiting = 10000
 
 // ErrNoProxy is returned when no proxy is registered in PUBLISHERS.
@@ -46,8 +48,8 @@ type proxyClient struct {
 	identity []byte
 	rt       routingTable
 
-	calls proxyCallPool
-	slots chan struct{} // at most maxWaiting messages handed to the loop and not yet written
+	calls  proxyCallPool
+	budget *budget // per routing key, at most maxWaiting messages handed to the loop and not yet written
 
 	fmu       sync.Mutex // serialises PUBLISHERS reads
 	frontends []string
@@ -56,7 +58,7 @@ type proxyClient struct {
 	// owned by the loop goroutine
 	sock      *zmq.Socket
 	connected map[string]bool
-	retries   []*outgoing
+	retries   sendQueues
 	tracked   map[string]*ackWait
 }
 
@@ -83,7 +85,7 @@ func (d *ZMQ) proxy() (*proxyClient, error) {
 	}
 	c := &proxyClient{d: d, identity: []byte(compat.ClientIdentity(d.opts.Host, NewUUID4())),
 		rt:        routingTable{mm: d.mm, update: d.opts.TargetUpdate, routes: map[string]route{}, rr: map[string]int{}},
-		connected: map[string]bool{}, tracked: map[string]*ackWait{}, slots: make(chan struct{}, maxWaiting)}
+		connected: map[string]bool{}, tracked: map[string]*ackWait{}, budget: newBudget(maxWaiting)}
 	s, err := d.socket(zmq.DEALER, string(c.identity))
 	if err != nil {
 		return nil, err
@@ -235,46 +237,46 @@ func (c *proxyClient) onResponse(frames [][]byte) {
 }
 
 // trySend writes one message on the DEALER (loop only); with no proxy
-// connected yet (EAGAIN under zmq_immediate) it is kept for the next tick
-// until its deadline.
-func (c *proxyClient) trySend(o *outgoing) bool {
+// connected yet (EAGAIN under zmq_immediate) it is held, and retried with
+// its routing key's backoff until its deadline.
+func (c *proxyClient) trySend(o *outgoing) sendState {
 	if c.sock == nil {
 		o.finish(ErrClosed)
-		return true
+		return failed
 	}
 	err := sendMessage(c.sock, o.frames, zmq.DONTWAIT)
 	if err == nil {
 		o.finish(nil)
-		return true
-	}
-	if zmq.AsErrno(err) == zmq.Errno(11) && time.Now().Before(o.deadline) {
-		return false
+		return sent
 	}
 	if zmq.AsErrno(err) == zmq.Errno(11) {
-		err = errNoProxyReady
+		if c.expire(o, time.Now()) {
+			return failed
+		}
+		return held
 	}
 	o.finish(err)
+	return failed
+}
+
+// expire gives up a held message whose deadline has passed (loop only).
+func (c *proxyClient) expire(o *outgoing, now time.Time) bool {
+	if now.Before(o.deadline) {
+		return false
+	}
+	o.finish(errNoProxyReady)
 	return true
 }
 
 func (c *proxyClient) tick() time.Duration {
-	next := time.Duration(-1)
-	if len(c.retries) == 0 && len(c.tracked) == 0 {
-		return next // the usual turn: nothing to retry, no clock read
+	if c.retries.n == 0 && len(c.tracked) == 0 {
+		return -1 // the usual turn: nothing to retry, no clock read
+	}
+	next := c.retries.retry(c.trySend, c.expire)
+	if len(c.tracked) == 0 {
+		return next
 	}
 	now := time.Now()
-	if len(c.retries) > 0 {
-		kept := c.retries[:0]
-		for _, o := range c.retries {
-			if !c.trySend(o) {
-				kept = append(kept, o)
-			}
-		}
-		c.retries = kept
-		if len(kept) > 0 {
-			next = time.Millisecond
-		}
-	}
 	for key, w := range c.tracked {
 		if now.Before(w.next) {
 			if d := w.next.Sub(now); next < 0 || d < next {
@@ -310,13 +312,15 @@ func (c *proxyClient) enqueue(ctx context.Context, mt MsgType, id string, frames
 	if _, err := c.proxies(ctx, false, deadline); err != nil {
 		return err
 	}
-	// A slot per message not yet written: when the proxy (or the server
-	// behind it) falls behind, senders wait here, bounded by their
-	// context, instead of growing a queue or dropping.
-	if err := acquire(ctx, c.slots, deadline); err != nil {
+	// A slot of the routing key per message not yet written: when the
+	// proxy (or the server behind it) falls behind, senders of the key wait
+	// here, bounded by their context, instead of growing a queue or
+	// dropping; other keys have slots of their own.
+	o := &outgoing{key: string(key), frames: frames, deadline: deadline, log: c.d.log, mt: mt, id: id}
+	if err := c.budget.acquire(ctx, o.key, deadline); err != nil {
 		return err
 	}
-	o := &outgoing{key: string(key), frames: frames, deadline: deadline, log: c.d.log, mt: mt, id: id, slots: c.slots}
+	o.budget = c.budget
 	err := c.l.do(func() {
 		if track {
 			if len(c.tracked) >= c.d.opts.MaxTracked {
@@ -326,12 +330,14 @@ func (c *proxyClient) enqueue(ctx context.Context, mt MsgType, id string, frames
 					next: time.Now().Add(c.d.opts.AckTimeout), retries: c.retryBudget(ctx), mt: mt, id: id}
 			}
 		}
-		if !c.trySend(o) {
-			c.retries = append(c.retries, o) // bounded by the slots
+		// What it holds is bounded by the key's budget; a new message
+		// waits behind the key's held ones, in order.
+		if c.retries.busy(o.key) || c.trySend(o) == held {
+			c.retries.hold(o)
 		}
 	})
 	if err != nil {
-		<-c.slots
+		c.budget.release(o.key)
 		return ErrClosed
 	}
 	return nil
@@ -356,10 +362,6 @@ func (c *proxyClient) retryBudget(ctx context.Context) int {
 		return -1
 	}
 	return n
-}
-
-func (c *proxyClient) untrack(id string) {
-	_ = c.l.do(func() { delete(c.tracked, id) })
 }
 
 // call routes a CALL to the next DEALER host of the target through a proxy
@@ -436,15 +438,12 @@ func (c *proxyClient) post(ctx context.Context, t compat.Target, mt MsgType, id 
 // close fails the calls still waiting and closes the DEALER (after a
 // short linger, so queued casts still leave).
 func (c *proxyClient) close() {
-	drain(c.l, func() int { return len(c.retries) })
+	drain(c.l, func() int { return c.retries.n })
 	c.l.close(func() {
 		c.l.removeReader(c.sock)
 		_ = c.sock.Close()
 		c.sock = nil
-		for _, o := range c.retries {
-			o.finish(ErrClosed)
-		}
-		c.retries = nil
+		c.retries.failAll(ErrClosed)
 		c.tracked = map[string]*ackWait{}
 	})
 	c.closeCalls()

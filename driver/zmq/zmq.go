@@ -27,7 +27,9 @@ type Options struct {
 	TargetExpire    time.Duration
 	TargetUpdate    time.Duration
 	ResponseTimeout time.Duration // rpc_response_timeout: a CALL's default timeout
-	Workers         int           // concurrent handlers per server
+	// Workers is executor_thread_pool_size ([DEFAULT], default 64): the
+	// handlers a server runs at once (0: 64).
+	Workers int
 	// Dynamic is use_dynamic_connections: a new DEALER per message,
 	// connected to the next host of the key plus the first Failover hosts
 	// (zmq_failover_connections), closed after the send (after the reply
@@ -38,7 +40,10 @@ type Options struct {
 	// MaxMessageSize bounds one received message (ZMQ_MAXMSGSIZE); a peer
 	// that sends more is disconnected by libzmq. Default 64 MiB.
 	MaxMessageSize int64
-	Logger         *slog.Logger
+	// Socket is what oslo's ZmqSocket sets on every socket: zmq_linger and
+	// the zmq_tcp_keepalive options.
+	Socket SocketOptions
+	Logger *slog.Logger
 
 	// RouterProxy is use_router_proxy: CALL/CAST (and, without PubSub,
 	// fanout and notify) go through the proxies of PUBLISHERS; servers
@@ -70,6 +75,73 @@ type Options struct {
 	Observer Observer
 }
 
+// SocketOptions are the options oslo 8.1.4's ZmqSocket sets on every
+// socket (zmq_socket.py), with its meanings.
+type SocketOptions struct {
+	// Linger is zmq_linger (ZMQ_LINGER): how long a closed socket keeps
+	// trying to send what it still holds. Negative: for ever (oslo's
+	// default, -1); 0: it is discarded at once. Sockets of CALLs are the
+	// exception: they discard at once, as their caller has given up.
+	Linger time.Duration
+	// TCPKeepalive is zmq_tcp_keepalive (ZMQ_TCP_KEEPALIVE): negative
+	// leaves the OS default, 0 turns keepalive off, positive on.
+	TCPKeepalive int
+	// TCPKeepaliveIdle, TCPKeepaliveCnt and TCPKeepaliveIntvl are
+	// zmq_tcp_keepalive_idle, _cnt and _intvl (ZMQ_TCP_KEEPALIVE_IDLE, _CNT,
+	// _INTVL, in the OS's unit: seconds on Linux); 0 or negative leaves the
+	// OS default.
+	TCPKeepaliveIdle, TCPKeepaliveCnt, TCPKeepaliveIntvl int
+}
+
+// SocketOptionsFrom takes the socket options from a compat.Config.
+func SocketOptionsFrom(c *compat.Config) SocketOptions {
+	z := c.ZMQ
+	linger := time.Duration(-1)
+	if z.ZMQLinger >= 0 {
+		linger = time.Duration(z.ZMQLinger) * time.Second
+	}
+	return SocketOptions{Linger: linger, TCPKeepalive: z.ZMQTCPKeepalive,
+		TCPKeepaliveIdle: z.ZMQTCPKeepaliveIdle, TCPKeepaliveCnt: z.ZMQTCPKeepaliveCnt, TCPKeepaliveIntvl: z.ZMQTCPKeepaliveIntvl}
+}
+
+// apply sets the options on s as oslo does: ZMQ_LINGER always;
+// ZMQ_TCP_KEEPALIVE to -1, 0 or 1 and the others to their value or -1,
+// each only when not -1 (libzmq's default, the OS's settings).
+func (o SocketOptions) apply(s *zmq.Socket) error {
+	linger := o.Linger
+	if linger < 0 {
+		linger = -1
+	}
+	if err := s.SetLinger(linger); err != nil {
+		return err
+	}
+	ka := -1
+	switch {
+	case o.TCPKeepalive == 0:
+		ka = 0
+	case o.TCPKeepalive > 0:
+		ka = 1
+	}
+	for _, v := range []struct {
+		name string
+		n    int
+		set  func(int) error
+	}{
+		{"zmq_tcp_keepalive", ka, s.SetTcpKeepalive},
+		{"zmq_tcp_keepalive_idle", o.TCPKeepaliveIdle, s.SetTcpKeepaliveIdle},
+		{"zmq_tcp_keepalive_cnt", o.TCPKeepaliveCnt, s.SetTcpKeepaliveCnt},
+		{"zmq_tcp_keepalive_intvl", o.TCPKeepaliveIntvl, s.SetTcpKeepaliveIntvl},
+	} {
+		if v.n < 0 || (v.n == 0 && v.name != "zmq_tcp_keepalive") {
+			continue
+		}
+		if err := v.set(v.n); err != nil {
+			return fmt.Errorf("driver: %s = %d: %w", v.name, v.n, err)
+		}
+	}
+	return nil
+}
+
 // OptionsFrom takes the driver options from a compat.Config.
 func OptionsFrom(c *compat.Config) Options {
 	return Options{
@@ -78,7 +150,8 @@ func OptionsFrom(c *compat.Config) Options {
 		TargetExpire:    time.Duration(c.ZMQ.ZMQTargetExpire) * time.Second,
 		TargetUpdate:    time.Duration(c.ZMQ.ZMQTargetUpdate) * time.Second,
 		ResponseTimeout: time.Duration(c.Default.RPCResponseTimeout) * time.Second,
-		Workers:         64, HWM: 100000,
+		Workers:         c.Default.ExecutorThreadPoolSize, HWM: 100000,
+		Socket:        SocketOptionsFrom(c),
 		Dynamic:       c.ZMQ.UseDynamicConnections,
 		Failover:      c.ZMQ.ZMQFailoverConnections,
 		RouterProxy:   c.ZMQ.UseRouterProxy,
@@ -118,7 +191,7 @@ func NewZMQ(mm matchmaker.Matchmaker, opts Options) (*ZMQ, error) {
 		opts.Logger = slog.Default()
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 64
+		opts.Workers = 64 // executor_thread_pool_size's default
 	}
 	if opts.HWM <= 0 {
 		opts.HWM = 100000
@@ -149,12 +222,13 @@ func NewZMQ(mm matchmaker.Matchmaker, opts Options) (*ZMQ, error) {
 }
 
 func (d *ZMQ) socket(t zmq.Type, identity string) (*zmq.Socket, error) {
-	return newSocket(d.zctx, t, identity, d.opts.HWM, d.opts.MaxMessageSize)
+	return newSocket(d.zctx, t, identity, d.opts.HWM, d.opts.MaxMessageSize, d.opts.Socket)
 }
 
-// newSocket makes a socket with goslo's options: high-water marks, a
-// finite linger, a bound on received messages, and the identity if any.
-func newSocket(zctx *zmq.Context, t zmq.Type, identity string, hwm int, maxMsg int64) (*zmq.Socket, error) {
+// newSocket makes a socket with goslo's options (high-water marks, a
+// bound on received messages) and oslo's (linger, TCP keepalive), and the
+// identity if any.
+func newSocket(zctx *zmq.Context, t zmq.Type, identity string, hwm int, maxMsg int64, so SocketOptions) (*zmq.Socket, error) {
 	s, err := zctx.NewSocket(t)
 	if err != nil {
 		return nil, err
@@ -162,8 +236,11 @@ func newSocket(zctx *zmq.Context, t zmq.Type, identity string, hwm int, maxMsg i
 	checkHandle(s, t)
 	_ = s.SetSndhwm(hwm)
 	_ = s.SetRcvhwm(hwm)
-	_ = s.SetLinger(500 * time.Millisecond)
 	_ = s.SetMaxmsgsize(maxMsg)
+	if err := so.apply(s); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if identity != "" {
 		if err := s.SetIdentity(identity); err != nil {
 			s.Close()
@@ -220,10 +297,10 @@ type client struct {
 	routes map[string]route
 	rr     map[string]int // dynamic mode's round robin, under rmu
 	calls  callPool
-	slots  chan struct{} // at most maxWaiting messages handed to the loop and not yet written
+	budget *budget // per key, at most maxWaiting messages handed to the loop and not yet written
 	// owned by the loop goroutine
 	dealers map[string]*dealer
-	retries []*outgoing
+	retries sendQueues
 	pending map[string]chan callResult // CALLs sent on the loop's DEALERs, by message id
 }
 
@@ -240,8 +317,8 @@ type outgoing struct {
 	done     chan error // nil for casts: the loop logs their failures
 	log      *slog.Logger
 	mt       MsgType
-	id       string        // the message id
-	slots    chan struct{} // the sender's slot to free when done, if it took one
+	id       string  // the message id
+	budget   *budget // where the sender took a slot of key, to free when done; nil if it took none
 	// A CALL multiplexed on the loop's DEALER (see muxCall): its result
 	// slot, and when to give up waiting for a ready peer.
 	call     *client
@@ -250,9 +327,9 @@ type outgoing struct {
 }
 
 func (o *outgoing) finish(err error) {
-	if o.slots != nil {
-		<-o.slots
-		o.slots = nil
+	if o.budget != nil {
+		o.budget.release(o.key)
+		o.budget = nil
 	}
 	if o.result != nil {
 		// Sent: the reply comes through pending. Not sent: fail the call.
@@ -281,7 +358,7 @@ func (d *ZMQ) client() (*client, error) {
 		return d.cl, nil
 	}
 	c := &client{d: d, routes: map[string]route{}, dealers: map[string]*dealer{}, pending: map[string]chan callResult{},
-		slots: make(chan struct{}, maxWaiting)}
+		budget: newBudget(maxWaiting)}
 	l, err := newLoop(d.zctx, "client", d.log, c.tick)
 	if err != nil {
 		return nil, err
@@ -387,55 +464,67 @@ func (c *client) onResponse(frames [][]byte) {
 }
 
 // trySend sends on the loop goroutine; a message no peer is ready for yet
-// (a connection still being made) is retried on each tick until its deadline.
-func (c *client) trySend(o *outgoing) bool {
+// (a connection still being made, or a dead server) is held, and retried
+// with its key's backoff until its deadline.
+func (c *client) trySend(o *outgoing) sendState {
 	hosts := c.dealers[o.key]
 	if hosts == nil {
 		o.finish(fmt.Errorf("driver: no socket for %s", o.key))
-		return true
+		return failed
 	}
 	if o.fanout {
 		// One copy per connected host: DEALER round-robin spreads them.
 		for range hosts.hosts {
 			if err := sendMessage(hosts.s, o.frames, zmq.DONTWAIT); err != nil {
 				o.finish(err)
-				return true
+				return failed
 			}
 		}
 		o.finish(nil)
-		return true
+		return sent
 	}
 	err := sendMessage(hosts.s, o.frames, zmq.DONTWAIT)
 	if err == nil {
 		o.finish(nil)
-		return true
+		return sent
 	}
-	if zmq.AsErrno(err) == zmq.Errno(11) && time.Now().Before(o.deadline) { // EAGAIN: no ready peer yet
-		if o.result != nil && time.Now().After(o.noPeerBy) {
-			o.finish(errNoReadyPeer)
-			return true
+	if zmq.AsErrno(err) == zmq.Errno(11) { // EAGAIN: no ready peer yet
+		if c.expire(o, time.Now()) {
+			return failed
 		}
-		return false
+		return held
 	}
 	o.finish(err)
+	return failed
+}
+
+// errNotSent fails a message whose deadline passed before any peer of its
+// key was ready (libzmq's EAGAIN, as the send itself would say).
+var errNotSent error = zmq.Errno(11)
+
+// expire gives up a held message whose time is over: its deadline, or for
+// a CALL the wait for a ready peer (loop only). It reports whether it did.
+func (c *client) expire(o *outgoing, now time.Time) bool {
+	switch {
+	case !now.Before(o.deadline):
+		o.finish(errNotSent)
+	case o.result != nil && now.After(o.noPeerBy):
+		o.finish(errNoReadyPeer)
+	default:
+		return false
+	}
 	return true
 }
 
+// hand sends o, or holds it behind its key's waiting messages (loop only).
+func (c *client) hand(o *outgoing) {
+	if c.retries.busy(o.key) || c.trySend(o) == held {
+		c.retries.hold(o)
+	}
+}
+
 func (c *client) tick() time.Duration {
-	if len(c.retries) == 0 {
-		return -1
-	}
-	kept := c.retries[:0]
-	for _, o := range c.retries {
-		if !c.trySend(o) {
-			kept = append(kept, o)
-		}
-	}
-	c.retries = kept
-	if len(kept) == 0 {
-		return -1
-	}
-	return time.Millisecond
+	return c.retries.retry(c.trySend, c.expire)
 }
 
 // drainFor bounds how long Close lets messages that wait for a ready
@@ -468,26 +557,6 @@ func boundCtx(ctx context.Context, deadline time.Time) (context.Context, context
 	return context.WithDeadline(ctx, deadline)
 }
 
-// acquire takes a slot of sem, waiting when all are taken (a peer that
-// falls behind, or none ready) until ctx ends or the deadline passes.
-func acquire(ctx context.Context, sem chan struct{}, deadline time.Time) error {
-	select {
-	case sem <- struct{}{}:
-		return nil
-	default:
-	}
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return ErrQueueFull
-	}
-}
-
 // send resolves the target and hands the frames to the loop.
 func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id string, payload []byte, deadline time.Time) error {
 	fanout := mt.IsMultisend()
@@ -510,28 +579,27 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 		}
 		return c.sendOnce(ctx, c.pickHosts(key, hosts), frames, 1)
 	}
-	if err := acquire(ctx, c.slots, deadline); err != nil {
-		return err
-	}
 	o := &outgoing{key: key, fanout: fanout, frames: DirectRequest(mt, id, payload), deadline: deadline,
-		log: c.d.log, mt: mt, id: id, slots: c.slots}
+		log: c.d.log, mt: mt, id: id}
 	if mt == Call {
 		o.done = make(chan error, 1)
 	}
 	if fanout {
 		o.key = "fanout:" + key
 	}
+	if err := c.budget.acquire(ctx, o.key, deadline); err != nil {
+		return err
+	}
+	o.budget = c.budget
 	err = c.l.do(func() {
 		if _, err := c.dealerFor(key, fanout, hosts); err != nil {
 			o.finish(err)
 			return
 		}
-		if !c.trySend(o) {
-			c.retries = append(c.retries, o) // bounded by the slots
-		}
+		c.hand(o) // what it holds is bounded by the key's budget
 	})
 	if err != nil {
-		<-c.slots
+		c.budget.release(o.key)
 		return ErrClosed
 	}
 	if mt != Call {
@@ -735,19 +803,17 @@ func (d *ZMQ) Close() error {
 			pc.close()
 		}
 		if cl != nil {
-			drain(cl.l, func() int { return len(cl.retries) })
+			drain(cl.l, func() int { return cl.retries.n })
 			cl.closeCalls()
 			cl.l.close(func() {
 				for _, dl := range cl.dealers {
 					cl.l.removeReader(dl.s)
-					// Keep the socket's linger (500 ms): messages already
-					// queued, such as a notification just sent, still leave.
+					// Keep the socket's linger (zmq_linger): messages
+					// already queued, such as a notification just sent,
+					// still leave.
 					_ = dl.s.Close()
 				}
-				for _, o := range cl.retries {
-					o.finish(ErrClosed)
-				}
-				cl.retries = nil
+				cl.retries.failAll(ErrClosed)
 				for id, ch := range cl.pending {
 					delete(cl.pending, id)
 					ch <- callResult{err: ErrClosed}
@@ -758,9 +824,22 @@ func (d *ZMQ) Close() error {
 		z := d.zctx
 		d.zctx = nil
 		d.mu.Unlock()
-		_ = z.Term()
+		termContext(z, d.opts.Socket.Linger)
 	})
 	return nil
+}
+
+// termContext terminates a zmq context whose sockets are closed. With a
+// finite linger it waits, at most that long, for what they still hold to
+// leave; with zmq_linger -1 (for ever) it returns at once and the context
+// keeps sending in the background until everything has left, as an oslo
+// process (which never terminates its context) does while it runs.
+func termContext(z *zmq.Context, linger time.Duration) {
+	if linger < 0 {
+		go func() { _ = z.Term() }()
+		return
+	}
+	_ = z.Term()
 }
 
 // ---------------------------------------------------------------- server
