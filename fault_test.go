@@ -268,6 +268,9 @@ func lossyProxy(t *testing.T, tr *Transport) *atomic.Int64 {
 	zctx := newZctx(t)
 	fe := standInFrontend(t, tr, zctx, "127.0.0.1/zmq-proxy/lossy")
 	be := newRaw(t, zctx, zmq.ROUTER, "127.0.0.1/zmq-proxy/lossy-be")
+	// As goslo's proxy: the restarted server's connection takes its
+	// predecessor's identity over at once.
+	require.NoError(t, be.s.SetRouterHandover(true))
 	require.NoError(t, be.s.Bind("tcp://127.0.0.1:*"))
 	beEP, _ := be.s.GetLastEndpoint()
 	require.NoError(t, tr.Matchmaker().RegisterRouter(ctx, strings.TrimPrefix(beEP, "tcp://"), time.Minute))

@@ -229,9 +229,15 @@ func (p *Proxy) socket(t zmq.Type, identity string) (*zmq.Socket, error) {
 
 // routerOptions: ROUTER_MANDATORY, so that a full peer queue is seen
 // (EAGAIN) rather than silently dropped, and unroutable messages are
-// counted; SNDTIMEO bounds the wait for room.
+// counted; ROUTER_HANDOVER, so that a server restarted in its transport,
+// which reconnects with its predecessor's identity, takes that identity
+// over even when the proxy has not yet seen the old connection close
+// (without it libzmq ignores the new connection and everything routed to
+// the identity is lost until the old one times out); SNDTIMEO bounds the
+// wait for room.
 func (p *Proxy) routerOptions(s *zmq.Socket) {
 	_ = s.SetRouterMandatory(1)
+	_ = s.SetRouterHandover(true)
 	_ = s.SetSndtimeo(p.opts.SendTimeout)
 }
 
