@@ -11,12 +11,16 @@ import (
 )
 
 // Config is every option the zmq driver, its matchmaker and its proxy
-// read, with oslo's names, types, defaults and choices.
+// read, and those of the rabbit driver and the notifier of oslo.messaging
+// 18.3.1 ([oslo_messaging_rabbit], [oslo_messaging_notifications]), with
+// oslo's names, types, defaults and choices.
 type Config struct {
 	Default         DefaultOptions
 	ZMQ             ZMQOptions
 	MatchmakerRedis MatchmakerRedisOptions
 	ZMQProxy        ZMQProxyOptions
+	Rabbit          RabbitOptions
+	Notifications   NotificationsOptions
 
 	// transportURLNone is true while transport_url is Python's None (its
 	// default) rather than a string, empty or not, read from a file.
@@ -34,10 +38,15 @@ func DefaultConfig(hostname string) *Config {
 		if o.hostDefault {
 			def = hostname
 		}
+		if o.progDefault {
+			def = ProgramName()
+		}
 		var v pyValue
 		switch {
 		case o.noneDefault:
 			v = pyValue{none: true}
+		case o.kind == kindMulti:
+			v = pyValue{kind: kindMulti, list: []string{}}
 		default:
 			var msg string
 			if v, msg = o.convert(def); msg != "" {
@@ -182,6 +191,7 @@ type pyValue struct {
 	n    *big.Int
 	b    bool
 	list []string
+	f    float64
 	kind optKind
 }
 
@@ -198,7 +208,9 @@ func (v pyValue) str() string {
 			return "True"
 		}
 		return "False"
-	case kindList:
+	case kindFloat:
+		return pyFloatStr(v.f)
+	case kindList, kindMulti:
 		q := make([]string, len(v.list))
 		for i, s := range v.list {
 			q[i] = pyRepr(s)
@@ -248,6 +260,23 @@ func (o *option) convert(raw string) (pyValue, string) {
 		default:
 			return v, "Unexpected boolean value " + pyRepr(raw)
 		}
+	case kindFloat:
+		if pyStrip(raw) == "" {
+			return pyValue{none: true, kind: kindFloat}, ""
+		}
+		f, ok := pyFloat(raw)
+		if !ok {
+			return v, "could not convert string to float: " + pyRepr(raw)
+		}
+		if o.fmin != nil && f < *o.fmin {
+			return v, "Should be greater than or equal to " + pyFloatStr(*o.fmin)
+		}
+		if o.fmax != nil && f > *o.fmax {
+			return v, "Should be less than or equal to " + pyFloatStr(*o.fmax)
+		}
+		v.f = f
+	case kindMulti:
+		v.list = []string{raw}
 	case kindList:
 		s := strings.TrimRight(pyStrip(raw), ",")
 		v.list = []string{}
@@ -291,6 +320,12 @@ func (o *option) store(c *Config, v pyValue, at *ConfigError) *ConfigError {
 		}
 	case *bool:
 		*p = v.b
+	case *float64:
+		if v.none {
+			*p = 0
+			return strict("empty value: oslo.config reads it as None, which this option cannot hold")
+		}
+		*p = v.f
 	case *[]string:
 		*p = append([]string{}, v.list...)
 	case **int:
@@ -374,6 +409,24 @@ func (r *resolver) get(o *option, ctx string) (pyValue, error) {
 	r.active[key] = true
 	defer delete(r.active, key)
 
+	if o.kind == kindMulti {
+		// MultiStrOpt: every value of every file, earlier files first.
+		v := pyValue{kind: kindMulti, list: []string{}}
+		for _, f := range r.files {
+			for _, n := range lookupNames(o, ctx) {
+				for _, raw := range f.normalized[normalizeGroup(n[0])][n[1]] {
+					s, err := r.substitute(raw, ctx)
+					if err != nil {
+						return pyValue{}, err
+					}
+					v.list = append(v.list, s)
+				}
+			}
+		}
+		r.cache[key] = v
+		return v, nil
+	}
+
 	var (
 		raw     string
 		found   bool
@@ -416,6 +469,9 @@ search:
 		def := o.def
 		if o.hostDefault {
 			def = r.hostname
+		}
+		if o.progDefault {
+			def = ProgramName()
 		}
 		if o.isStrDefault {
 			s, err := r.substitute(def, ctx)
@@ -565,6 +621,8 @@ func (c *Config) Value(group, name string) (any, bool) {
 		return *p, true
 	case *bool:
 		return *p, true
+	case *float64:
+		return *p, true
 	case *int:
 		return *p, true
 	case **int:
@@ -589,18 +647,33 @@ func (c *Config) Value(group, name string) (any, bool) {
 // other parameters applied and the option set to 0. ([zmq_proxy_opts] url
 // is not applied this way: the proxy drops the URL-aware wrapper.)
 func (c *Config) ApplyURLQuery(u *TransportURL) error {
+	return c.applyURLQuery(GroupZMQ, u)
+}
+
+// ApplyRabbitURLQuery overrides [oslo_messaging_rabbit] options with the
+// transport URL's query parameters as the rabbit driver's ConfigOptsProxy
+// does (rabbit-wire.md §2.1), with the rules of ApplyURLQuery: an unknown
+// name is a NoSuchOptError, a value is converted with the option's type
+// (repeated keys arrive comma-joined from ParseTransportURL, which is what
+// a list option splits), and c is unchanged on error. For example
+// "rabbit://h/?amqp_durable_queues=true" makes every topic queue durable.
+func (c *Config) ApplyRabbitURLQuery(u *TransportURL) error {
+	return c.applyURLQuery(GroupRabbit, u)
+}
+
+func (c *Config) applyURLQuery(group string, u *TransportURL) error {
 	next := *c
 	var strict *ConfigError
 	for _, q := range u.Query {
-		o := findOption(GroupZMQ, q.Name)
+		o := findOption(group, q.Name)
 		if o == nil {
-			msg := "no such option " + q.Name + " in group [" + GroupZMQ + "]"
-			return &ConfigError{Section: GroupZMQ, Option: q.Name, Value: q.Value, Reason: msg,
+			msg := "no such option " + q.Name + " in group [" + group + "]"
+			return &ConfigError{Section: group, Option: q.Name, Value: q.Value, Reason: msg,
 				Class: "NoSuchOptError", Message: msg}
 		}
 		v, msg := o.convert(q.Value)
 		if msg != "" {
-			return &ConfigError{Section: GroupZMQ, Option: q.Name, Value: q.Value, Reason: msg,
+			return &ConfigError{Section: group, Option: q.Name, Value: q.Value, Reason: msg,
 				Class: "ValueError", Message: msg}
 		}
 		if err := o.store(&next, v, nil); err != nil && strict == nil {

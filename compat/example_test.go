@@ -136,3 +136,29 @@ func ExampleConfig_ApplyURLQuery() {
 	// true [10.0.0.9:50003]
 	// compat: config: [oslo_messaging_zmq] rpc_zmq_hots = "x": no such option rpc_zmq_hots in group [oslo_messaging_zmq]
 }
+
+func ExampleParseRabbitURL() {
+	u, err := compat.ParseRabbitURL("rabbit://nova:s%40cret@10.0.0.2:5673,monitor@[fd00::3]/%2Fnova")
+	if err != nil {
+		panic(err)
+	}
+	for _, h := range u.Hosts {
+		fmt.Println(h.Username, h.Password, h.Addr())
+	}
+	fmt.Printf("%q\n", u.VirtualHost)
+	// Output:
+	// nova s@cret 10.0.0.2:5673
+	// monitor guest [fd00::3]:5672
+	// "/nova"
+}
+
+func ExampleConfig_ApplyRabbitURLQuery() {
+	c := compat.DefaultConfig("host-1")
+	u, _ := compat.ParseTransportURL("rabbit://h/?amqp_durable_queues=true")
+	fmt.Println(c.ApplyRabbitURLQuery(u), c.Rabbit.AMQPDurableQueues, c.ValidateRabbit())
+	u, _ = compat.ParseTransportURL("rabbit://h/?durable=true")
+	fmt.Println(c.ApplyRabbitURLQuery(u))
+	// Output:
+	// <nil> true <nil>
+	// compat: config: [oslo_messaging_rabbit] durable = "true": no such option durable in group [oslo_messaging_rabbit]
+}

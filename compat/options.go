@@ -6,6 +6,10 @@ const (
 	GroupZMQ             = "oslo_messaging_zmq"
 	GroupMatchmakerRedis = "matchmaker_redis"
 	GroupZMQProxy        = "zmq_proxy_opts"
+	// GroupRabbit and GroupNotifications are read by the rabbit driver
+	// (oslo.messaging 18.3.1); see rabbit_options.go.
+	GroupRabbit        = "oslo_messaging_rabbit"
+	GroupNotifications = "oslo_messaging_notifications"
 )
 
 // DefaultOptions are the [DEFAULT] options the zmq driver and the RPC layer
@@ -90,6 +94,8 @@ const (
 	kindInt
 	kindBool
 	kindList
+	kindFloat
+	kindMulti // MultiStrOpt: every occurrence in every file, in order
 )
 
 // option is one oslo.config option. def is the default as oslo.config
@@ -102,8 +108,10 @@ type option struct {
 	noneDefault  bool
 	isStrDefault bool
 	hostDefault  bool // default is socket.gethostname()
+	progDefault  bool // default is os.path.basename(sys.argv[0])
 	choices      []string
 	min, max     *int64
+	fmin, fmax   *float64 // bounds of a float option
 	// deprecated are oslo's DeprecatedOpt (group, name) pairs; "" means
 	// the option's own group or name.
 	deprecated [][2]string
@@ -164,7 +172,7 @@ var options = func() []*option {
 	proxyHost := str(P, "host", "", func(c *Config) any { return &p(c).Host })
 	proxyHost.hostDefault = true
 
-	return []*option{
+	all := []*option{
 		transportURL,
 		str(G, "rpc_backend", "rabbit", func(c *Config) any { return &d(c).RPCBackend }),
 		str(G, "control_exchange", "openstack", func(c *Config) any { return &d(c).ControlExchange }),
@@ -222,6 +230,7 @@ var options = func() []*option {
 		boolean(P, "ack_pub_sub", "false", func(c *Config) any { return &p(c).AckPubSub }),
 		str(P, "url", "zmq://127.0.0.1:6379/", func(c *Config) any { return &p(c).URL }),
 	}
+	return append(all, rabbitOptions()...)
 }()
 
 // deprecatedNames is oslo.config's _deprecated_opts for names given
@@ -248,14 +257,26 @@ var deprecatedNames = func() map[string]map[string]*option {
 }()
 
 // registeredGroups are the option groups other than DEFAULT.
-var registeredGroups = map[string]bool{GroupZMQ: true, GroupMatchmakerRedis: true, GroupZMQProxy: true}
+var registeredGroups = map[string]bool{GroupZMQ: true, GroupMatchmakerRedis: true, GroupZMQProxy: true,
+	GroupRabbit: true, GroupNotifications: true}
 
-// Options lists every option as "group.name", in the order of the table
-// (see the options variable).
-func Options() []string {
-	out := make([]string, len(options))
-	for i, o := range options {
-		out[i] = o.group + "." + o.name
+// Options lists every option of the zmq driver as "group.name", in the
+// order of the table (see the options variable): [DEFAULT],
+// [oslo_messaging_zmq], [matchmaker_redis], [zmq_proxy_opts].
+func Options() []string { return optionNames(false) }
+
+// RabbitOptionNames lists the options of [oslo_messaging_rabbit] and
+// [oslo_messaging_notifications] as "group.name", in 18.3.1's order. The
+// rabbit driver also reads [DEFAULT] transport_url, control_exchange and
+// rpc_response_timeout (in Options()).
+func RabbitOptionNames() []string { return optionNames(true) }
+
+func optionNames(rabbit bool) []string {
+	var out []string
+	for _, o := range options {
+		if (o.group == GroupRabbit || o.group == GroupNotifications) == rabbit {
+			out = append(out, o.group+"."+o.name)
+		}
 	}
 	return out
 }

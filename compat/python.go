@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -407,4 +408,83 @@ func utf8Lead(c byte) (need int, lo, hi byte, ok bool) {
 		return 0, 0, 0, false
 	}
 	return need, lo, hi, true
+}
+
+// pyFloat is Python's float() of a string: surrounding whitespace
+// stripped, decimal digits with single underscores between them, an
+// optional fraction and exponent, or inf, infinity and nan in any case
+// with a sign. Hexadecimal forms, which strconv accepts, are refused.
+func pyFloat(s string) (float64, bool) {
+	s = pyStrip(s)
+	body := strings.TrimLeft(s, "+-")
+	if len(s)-len(body) > 1 {
+		return 0, false
+	}
+	switch strings.ToLower(body) {
+	case "inf", "infinity", "nan":
+		f, err := strconv.ParseFloat(s, 64)
+		return f, err == nil
+	}
+	var clean []byte
+	digits, prevDigit, seenDot, seenExp := false, false, false, false
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits, prevDigit = true, true
+		case c == '_':
+			if !prevDigit || i+1 >= len(body) || body[i+1] < '0' || body[i+1] > '9' {
+				return 0, false
+			}
+			prevDigit = false
+			continue
+		case c == '.' && !seenDot && !seenExp:
+			seenDot, prevDigit = true, false
+		case (c == 'e' || c == 'E') && digits && !seenExp:
+			seenExp, prevDigit, digits = true, false, false
+			if i+1 < len(body) && (body[i+1] == '+' || body[i+1] == '-') {
+				clean = append(clean, c, body[i+1])
+				i++
+				continue
+			}
+		default:
+			return 0, false
+		}
+		clean = append(clean, c)
+	}
+	if !digits {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s[:len(s)-len(body)]+string(clean), 64)
+	if err != nil {
+		// Out of range: Python gives inf as strconv does, with ErrRange.
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return f, true
+		}
+		return 0, false
+	}
+	return f, true
+}
+
+// pyFloatStr is Python's str(float) (repr): the shortest round-tripping
+// digits, positional from 1e-4 up to 1e16, else with an exponent of at
+// least two digits; ".0" added to integral values; inf, -inf, nan.
+func pyFloatStr(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	case math.IsNaN(f):
+		return "nan"
+	}
+	if a := math.Abs(f); a != 0 && (a < 1e-4 || a >= 1e16) {
+		s := strconv.FormatFloat(f, 'e', -1, 64)
+		return s
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.ContainsAny(s, ".") {
+		s += ".0"
+	}
+	return s
 }
