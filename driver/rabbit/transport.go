@@ -46,7 +46,6 @@ type Transport struct {
 	mu      sync.Mutex
 	servers map[driver.Server]struct{}
 	replies *replyQueue
-	qmN     int
 
 	goneMu sync.Mutex
 	gone   map[string]time.Time // reply queues found missing (§8.3)
@@ -124,13 +123,17 @@ func (t *Transport) untrack(s driver.Server) {
 	t.mu.Unlock()
 }
 
+// qmCounter numbers the queue-manager names of this process. It is
+// shared by every Transport, as Python's QManager counter is shared by the
+// whole process (and its siblings): two transports of one process with the
+// same hostname and processname must not take the same reply or fanout
+// queue, or they would consume each other's replies.
+var qmCounter atomic.Int64
+
 // qmName is the unique part of a queue-manager queue name (§5.4):
 // "<hostname>:<processname>:<n>" with a counter of this process.
 func (t *Transport) qmName() string {
-	t.mu.Lock()
-	t.qmN++
-	n := t.qmN
-	t.mu.Unlock()
+	n := int(qmCounter.Add(1))
 	host := t.cfg.Rabbit.Hostname
 	if host == "" {
 		host, _ = os.Hostname()
