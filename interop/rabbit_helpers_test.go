@@ -38,6 +38,8 @@ var shared struct {
 	tb   *binaryTB
 	node *rabbittest.Node
 	err  string
+	// prepared: rabbitVhosts exist (prepareVhosts worked)
+	prepared bool
 }
 
 // sharedRabbit returns the binary's node, starting it on first use.
@@ -55,6 +57,11 @@ func sharedRabbit(t testing.TB) *rabbittest.Node {
 			shared.node = rabbittest.Start(shared.tb)
 		}()
 		if shared.node != nil {
+			if err := prepareVhosts(shared.node); err != nil {
+				t.Logf("vhosts not made in one go, one by one instead: %v", err)
+			} else {
+				shared.prepared = true
+			}
 			t.Logf("shared rabbitmq node %s up in %v (%v with setup)", shared.node.Name, shared.node.StartupTime, time.Since(start).Round(time.Millisecond))
 		}
 	})
@@ -64,12 +71,62 @@ func sharedRabbit(t testing.TB) *rabbittest.Node {
 	return shared.node
 }
 
-// rabbitVhost creates a fresh vhost on the shared node (named after the
-// test) and returns its transport URL for guest.
+// rabbitVhosts are the vhosts of the rabbit tests, one each, created
+// together when the shared node starts: one rabbitmqctl call costs 1–2 s
+// here, so they are made by a single `rabbitmqctl eval` (with a fallback
+// to one AddVhost per vhost). A vhost may also name a user (password =
+// name) with permissions on it and turn the firehose on.
+var rabbitVhosts = map[string]struct {
+	Users    []string
+	Firehose bool
+}{
+	"goslo-peers": {}, "goslo-opts": {}, "goslo-go2py": {}, "goslo-py2go": {}, "goslo-notify": {},
+	"goslo-mixed": {}, "goslo-mixed-quorum": {},
+	"goslo-wire": {Users: []string{"gopeer"}, Firehose: true},
+}
+
+// prepareVhosts makes every vhost of rabbitVhosts in one rabbitmqctl eval;
+// it reports whether that worked.
+func prepareVhosts(n *rabbittest.Node) error {
+	var b strings.Builder
+	b.WriteString(`Act = <<"goslo-interop">>, Perm = fun(U, V) -> ok = rabbit_auth_backend_internal:set_permissions(U, V, <<".*">>, <<".*">>, <<".*">>, Act) end, `)
+	var all []string
+	for v, o := range rabbitVhosts {
+		all = append(all, fmt.Sprintf("<<%q>>", v))
+		fmt.Fprintf(&b, "rabbit_vhost:add(<<%q>>, Act), Perm(<<\"guest\">>, <<%q>>), ", v, v)
+		for _, u := range o.Users {
+			fmt.Fprintf(&b, "rabbit_auth_backend_internal:add_user(<<%q>>, <<%q>>, Act), Perm(<<%q>>, <<%q>>), ", u, u, u, v)
+		}
+		if o.Firehose {
+			fmt.Fprintf(&b, "ok = rabbit_trace:start(<<%q>>), ", v)
+		}
+	}
+	fmt.Fprintf(&b, "true = lists:all(fun rabbit_vhost:exists/1, [%s]), ok.", strings.Join(all, ", "))
+	out, err := n.TryCtl("eval", b.String())
+	if err == nil && strings.TrimSpace(out) != "ok" {
+		err = fmt.Errorf("rabbitmqctl eval answered %q", out)
+	}
+	return err
+}
+
+// rabbitVhost returns the shared node and the transport URL (guest) of
+// vhost, one of rabbitVhosts.
 func rabbitVhost(t testing.TB, name string) (*rabbittest.Node, string) {
 	t.Helper()
 	n := sharedRabbit(t)
-	n.AddVhost(name)
+	o, ok := rabbitVhosts[name]
+	if !ok {
+		t.Fatalf("vhost %q is not in rabbitVhosts", name)
+	}
+	if !shared.prepared {
+		n.AddVhost(name)
+		for _, u := range o.Users {
+			n.AddUser(u, u, name)
+		}
+		if o.Firehose {
+			n.EnableFirehose(name)
+		}
+	}
 	return n, n.URL(name)
 }
 

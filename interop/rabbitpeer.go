@@ -285,5 +285,12 @@ func StartRabbitPeers(t testing.TB, specs ...RabbitPeerSpec) []*RabbitPeer {
 			t.Fatalf("rabbit_peer.py %s (%d of %d) did not start", specs[i].Role, i+1, len(specs))
 		}
 	}
+	// Ask them all to quit at once (a listener or server takes a second or
+	// two to stop); each one's own cleanup then waits for its exit.
+	t.Cleanup(func() {
+		for _, p := range out {
+			p.quit()
+		}
+	})
 	return out
 }
