@@ -80,7 +80,9 @@ type echoServer struct {
 	seen chan *driver.Request
 }
 
-func newEcho(name string) *echoServer { return &echoServer{name: name, seen: make(chan *driver.Request, 100)} }
+func newEcho(name string) *echoServer {
+	return &echoServer{name: name, seen: make(chan *driver.Request, 100)}
+}
 
 func (e *echoServer) handle(ctx context.Context, r *driver.Request) error {
 	e.mu.Lock()
