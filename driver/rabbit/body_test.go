@@ -15,10 +15,10 @@ import (
 // capturedMessage is one traced publish of a vector file.
 type capturedMessage struct {
 	file, id, step, kind, publisher string
-	body                             []byte
-	props                            Properties
-	enveloped, reencodes             bool
-	decoded                          any
+	body                            []byte
+	props                           Properties
+	enveloped, reencodes            bool
+	decoded                         any
 }
 
 func propsOf(m any) Properties {

@@ -3,30 +3,16 @@ package vectors
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 )
 
-// RabbitDir is the directory of the rabbit vectors: shared/vectors/rabbit
-// in the nearest directory above the repository that has one (a git
-// worktree may sit deeper than the main checkout), else beside Dir().
+// RabbitDir is the directory of the rabbit vectors (see sharedVectors).
 // GOSLO_RABBIT_VECTORS overrides it.
 func RabbitDir() string {
 	if d := os.Getenv("GOSLO_RABBIT_VECTORS"); d != "" {
 		return d
 	}
-	_, file, _, _ := runtime.Caller(0)
-	for d := filepath.Dir(file); ; {
-		parent := filepath.Dir(d)
-		if parent == d {
-			break
-		}
-		d = parent
-		if st, err := os.Stat(filepath.Join(d, "shared", "vectors", "rabbit")); err == nil && st.IsDir() {
-			return filepath.Join(d, "shared", "vectors", "rabbit")
-		}
-	}
-	return filepath.Join(filepath.Dir(Dir()), "rabbit")
+	return sharedVectors("rabbit")
 }
 
 // LoadRabbit reads one rabbit vector file by base name, failing the test if

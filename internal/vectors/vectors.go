@@ -12,14 +12,32 @@ import (
 	"testing"
 )
 
-// Dir is the directory of the zmq vectors. GOSLO_VECTORS overrides it.
+// Dir is the directory of the zmq vectors (see sharedVectors).
+// GOSLO_VECTORS overrides it.
 func Dir() string {
 	if d := os.Getenv("GOSLO_VECTORS"); d != "" {
 		return d
 	}
+	return sharedVectors("zmq")
+}
+
+// sharedVectors is shared/vectors/<kind> in the nearest directory above
+// the repository that has one (a git worktree such as /work/wt/<name> sits
+// one level deeper than the main checkout), else beside the repository.
+func sharedVectors(kind string) string {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Dir(filepath.Dir(filepath.Dir(file)))
-	return filepath.Join(filepath.Dir(root), "shared", "vectors", "zmq")
+	for d := root; ; {
+		parent := filepath.Dir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+		if st, err := os.Stat(filepath.Join(d, "shared", "vectors", kind)); err == nil && st.IsDir() {
+			return filepath.Join(d, "shared", "vectors", kind)
+		}
+	}
+	return filepath.Join(filepath.Dir(root), "shared", "vectors", kind)
 }
 
 // Frame is one captured zmq frame.
