@@ -400,7 +400,9 @@ func (n *Node) Addr() string { return fmt.Sprintf("127.0.0.1:%d", n.Port) }
 func (n *Node) URL(vhost string) string { return n.userURL("rabbit", "guest", "guest", n.Port, vhost) }
 
 // AMQPURL is the same in the amqp:// scheme of other AMQP clients.
-func (n *Node) AMQPURL(vhost string) string { return n.userURL("amqp", "guest", "guest", n.Port, vhost) }
+func (n *Node) AMQPURL(vhost string) string {
+	return n.userURL("amqp", "guest", "guest", n.Port, vhost)
+}
 
 // AMQPSURL is the amqps:// URL of the TLS listener (WithTLS).
 func (n *Node) AMQPSURL(vhost string) string {
