@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 
 	"github.com/goslo/goslo"
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/driver"
+	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/internal/rabbittest"
 )
 
@@ -211,6 +214,49 @@ func mixedServers(t *testing.T, vhost string, quorum bool) {
 				"(the driver's queue-manager counter is per Transport, not per process)")
 		})
 		drainGo(gosrv)
+
+		within(t, "requeue on a quorum pool queue (x-delivery-count ignored)", func(t *testing.T) {
+			// A requeued delivery from a quorum queue comes back with the
+			// broker's x-delivery-count header (§5.2, §13.12): the Go
+			// decoder must ignore it. Sent by Python, requeued by Go.
+			got := make(chan string, 8)
+			var first atomic.Bool
+			first.Store(true)
+			pool, err := trSrv.Driver().ListenNotifications(t.Context(), []compat.Target{{Topic: "mixnote.info"}},
+				driver.ListenOptions{Pool: "qpool", AllowRequeue: true},
+				func(_ context.Context, r *driver.Request) error {
+					n, err := envelope.ParseNotification(r.Body)
+					if err != nil {
+						got <- "unreadable: " + err.Error()
+						return nil
+					}
+					if first.CompareAndSwap(true, false) {
+						got <- "requeue " + n.EventType
+						return driver.ErrRequeue
+					}
+					got <- "handled " + n.EventType
+					return nil
+				})
+			require.NoError(t, err)
+			defer func() { _ = pool.Stop(context.Background()) }()
+			pynot := StartRabbitPeer(t, "notifier", url, RabbitPeerConfig{Opts: pyOpts})
+			require.NoError(t, pynot.Do("notify", map[string]any{"priority": "info", "topics": []string{"mixnote"},
+				"event_type": "quorum.requeue", "payload": "p"}).Err())
+			for _, want := range []string{"requeue quorum.requeue", "handled quorum.requeue"} {
+				select {
+				case g := <-got:
+					require.Equal(t, want, g)
+				case <-time.After(15 * time.Second):
+					t.Fatalf("the Go pool listener did not get %q", want)
+				}
+			}
+			// the copies on mixnote.info went to the Go or the Python listener
+			select {
+			case <-goNotes:
+			case <-time.After(2 * time.Second):
+				pyl.Event(10 * time.Second)
+			}
+		}, pyl)
 	}
 
 	within(t, "no PRECONDITION_FAILED and everybody still consuming", func(t *testing.T) {
