@@ -80,7 +80,7 @@ var rabbitVhosts = map[string]struct {
 	Users    []string
 	Firehose bool
 }{
-	"goslo-peers": {}, "goslo-opts": {}, "goslo-go2py": {}, "goslo-py2go": {}, "goslo-notify": {},
+	"goslo-peers": {}, "goslo-opts": {}, "goslo-go2py": {}, "goslo-py2go": {}, "goslo-notify": {}, "goslo-gzip": {Firehose: true},
 	"goslo-mixed": {}, "goslo-mixed-quorum": {},
 	"goslo-wire": {Users: []string{"gopeer"}, Firehose: true},
 }

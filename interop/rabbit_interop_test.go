@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/goslo/goslo"
+	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/envelope"
 )
 
@@ -449,4 +451,53 @@ func TestRabbitPythonClientGoServer(t *testing.T) {
 		require.JSONEq(t, `"late"`, string(rep.Result))
 		require.Equal(t, "whoami", g.Next(t, 5*time.Second).Method)
 	}, py)
+}
+
+// TestRabbitCompression: kombu_compression=gzip on both sides (zlib body,
+// header compression: application/x-gzip, §7.6): a Go client calls a
+// Python server and a Python client calls a Go server, each decompressing
+// what the other compressed (requests and replies).
+func TestRabbitCompression(t *testing.T) {
+	n, url := rabbitVhost(t, "goslo-gzip") // firehose on
+	trace := traceVhost(t, n.AMQPURL("goslo-gzip"))
+	opts := []string{"oslo_messaging_rabbit.kombu_compression=gzip"}
+	ps := StartRabbitPeers(t,
+		RabbitPeerSpec{"server", url, RabbitPeerConfig{Topic: "pyzip", Servers: []string{"pysrv"}, Opts: opts}},
+		RabbitPeerSpec{"client", url, RabbitPeerConfig{Opts: opts}})
+	pysrv, pycli := ps[0], ps[1]
+	tr := goRabbit(t, url, func(c *compat.Config) { c.Rabbit.KombuCompression = "gzip" })
+	g := startGoRPC(t, tr, "gozip", "gosrv")
+	big := payload100K()
+
+	within(t, "Go client to Python server", func(t *testing.T) {
+		res, err := goslo.NewRPCClient(tr, goslo.Target{Topic: "pyzip"}).Prepare(goslo.PrepareOptions{Timeout: 20 * time.Second}).
+			Call(t.Context(), goslo.NewMap("user", "z"), "echo", goslo.NewMap("blob", big))
+		require.NoError(t, err)
+		got, _ := res.(*goslo.Map).Get("blob")
+		require.Equal(t, big, got)
+		require.Equal(t, "echo", pysrv.Event(10 * time.Second)["method"])
+	}, pysrv)
+
+	within(t, "Python client to Go server", func(t *testing.T) {
+		rep := pycli.Do("call", map[string]any{"topic": "gozip", "method": "echo", "args": map[string]any{"blob": big}, "timeout": 20})
+		require.NoError(t, rep.Err())
+		back, _ := pyValue(t, rep.Result).(*goslo.Map).Get("blob")
+		require.Equal(t, big, back)
+		s := g.Next(t, 10*time.Second)
+		got, _ := s.Args.Get("blob")
+		require.Equal(t, big, got)
+	}, pycli)
+	within(t, "every publish is compressed", func(t *testing.T) {
+		ms := trace.collect()
+		kinds := map[string]int{}
+		for _, m := range ms {
+			kinds[m.Kind]++
+			h, _ := m.Props["headers"].(amqp.Table)
+			require.Equal(t, "application/x-gzip", h["compression"], "%s to %q/%q: %v", m.Kind, m.Exchange, m.RoutingKey, m.Props)
+			require.Equal(t, "application/json", m.Props["content_type"])
+		}
+		require.Equal(t, 4, len(ms), "two calls and two replies: %v", kinds)
+		require.Equal(t, 2, kinds["call"], "%v", kinds)
+		require.Equal(t, 2, kinds["reply"], "%v", kinds)
+	})
 }

@@ -1,8 +1,11 @@
 package interop
 
 import (
+	"bytes"
+	"compress/zlib"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"testing"
@@ -22,6 +25,58 @@ type traced struct {
 	Props                      amqp.Table // the publish's basic properties as the broker decoded them
 	Kind                       string     // call, cast, fanout, reply, heartbeat, notification-v1, notification-v2
 	Body                       map[string]any
+}
+
+// tracer reads the firehose of a vhost (whose tracing is on) from a
+// queue of its own bound to amq.rabbitmq.trace with publish.#.
+type tracer struct {
+	conn       *amqp.Connection
+	deliveries <-chan amqp.Delivery
+}
+
+func traceVhost(t testing.TB, amqpURL string) *tracer {
+	t.Helper()
+	conn, err := amqp.Dial(amqpURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	require.NoError(t, err)
+	require.NoError(t, ch.QueueBind(q.Name, "publish.#", "amq.rabbitmq.trace", false, nil))
+	d, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+	require.NoError(t, err)
+	return &tracer{conn: conn, deliveries: d}
+}
+
+// collect returns the publishes traced so far, once the trace has been
+// quiet for 1.5 s.
+func (tr *tracer) collect() []traced {
+	var all []traced
+	for {
+		select {
+		case d := <-tr.deliveries:
+			props, _ := d.Headers["properties"].(amqp.Table)
+			user, _ := d.Headers["user"].(string)
+			exch, _ := d.Headers["exchange_name"].(string)
+			var rk string
+			if rks, ok := d.Headers["routing_keys"].([]any); ok && len(rks) > 0 {
+				rk, _ = rks[0].(string)
+			}
+			body := d.Body
+			if h, _ := props["headers"].(amqp.Table); h["compression"] == "application/x-gzip" {
+				if r, err := zlib.NewReader(bytes.NewReader(body)); err == nil {
+					if b, err := io.ReadAll(r); err == nil {
+						body = b
+					}
+				}
+			}
+			kind, msg := classify(exch, body)
+			all = append(all, traced{User: user, Exchange: exch, RoutingKey: rk, Props: props, Kind: kind, Body: msg})
+		case <-time.After(1500 * time.Millisecond):
+			return all
+		}
+	}
 }
 
 // classify tells what a traced body is (spec §7.3–§7.5).
@@ -75,16 +130,8 @@ func TestRabbitWireProperties(t *testing.T) {
 	n, url := rabbitVhost(t, vhost) // with user gopeer and the firehose on
 	goURL := n.UserURL("gopeer", "gopeer", vhost)
 
-	conn, err := amqp.Dial(n.AMQPURL(vhost))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	ch, err := conn.Channel()
-	require.NoError(t, err)
-	q, err := ch.QueueDeclare("wire-trace", false, true, true, false, nil)
-	require.NoError(t, err)
-	require.NoError(t, ch.QueueBind(q.Name, "publish.#", "amq.rabbitmq.trace", false, nil))
-	deliveries, err := ch.Consume(q.Name, "", true, true, false, false, nil)
-	require.NoError(t, err)
+	trace := traceVhost(t, n.AMQPURL(vhost))
+	conn := trace.conn
 
 	peers := StartRabbitPeers(t,
 		RabbitPeerSpec{"server", url, RabbitPeerConfig{Topic: "pywire", Servers: []string{"pysrv"}}},
@@ -148,24 +195,7 @@ func TestRabbitWireProperties(t *testing.T) {
 		}
 	}, pysrv, pycli, pyl, pynot)
 
-	// Collect the trace until it is quiet.
-	var all []traced
-	for quiet := false; !quiet; {
-		select {
-		case d := <-deliveries:
-			props, _ := d.Headers["properties"].(amqp.Table)
-			user, _ := d.Headers["user"].(string)
-			exch, _ := d.Headers["exchange_name"].(string)
-			var rk string
-			if rks, ok := d.Headers["routing_keys"].([]any); ok && len(rks) > 0 {
-				rk, _ = rks[0].(string)
-			}
-			kind, body := classify(exch, d.Body)
-			all = append(all, traced{User: user, Exchange: exch, RoutingKey: rk, Props: props, Kind: kind, Body: body})
-		case <-time.After(1500 * time.Millisecond):
-			quiet = true
-		}
-	}
+	all := trace.collect()
 
 	within(t, "firehose: headers and priority are the only differences", func(t *testing.T) {
 		kinds := map[string]map[string]int{"gopeer": {}, "guest": {}}
