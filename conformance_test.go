@@ -12,7 +12,23 @@ import (
 	"github.com/goslo/goslo/compat"
 	driver "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/internal/rabbittest"
 )
+
+// rabbitTransport is a transport of the rabbit driver on a private
+// broker (one per test), reconnecting quickly.
+func rabbitTransport(t *testing.T) *Transport {
+	n := rabbittest.Start(t)
+	n.AddVhost("goslo-conformance")
+	tr, err := NewTransport(context.Background(), n.URL("goslo-conformance"), WithOptions(func(c *compat.Config) {
+		c.Rabbit.KombuReconnectDelay = 0.1
+		c.Rabbit.RabbitRetryInterval = 0
+		c.Rabbit.RabbitIntervalMax = 1
+	}))
+	require.NoError(t, err)
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
 
 // features of a mode under test, in the style of watermill's test suite.
 type mode struct {
@@ -23,6 +39,7 @@ type mode struct {
 	routerProxy   bool
 	pubSub        bool
 	acks          bool
+	rabbit        bool // the RabbitMQ driver on a private broker
 }
 
 var modes = []mode{
@@ -35,6 +52,7 @@ var modes = []mode{
 	{name: "proxy-acks-json", routerProxy: true, acks: true, serialization: "json", calls: 3000},
 	{name: "proxy-pubsub-acks-json", routerProxy: true, pubSub: true, acks: true, serialization: "json", calls: 3000},
 	{name: "direct-pubsub-json", pubSub: true, serialization: "json", calls: 3000},
+	{name: "rabbit", rabbit: true, calls: 3000},
 }
 
 // TestConformance runs one suite in every mode goslo implements: every
@@ -51,14 +69,19 @@ func conformance(t *testing.T, m mode) {
 	if testing.Short() {
 		calls = 500
 	}
-	tr := localTransport(t, WithOptions(func(c *compat.Config) {
-		c.ZMQ.RPCZMQSerialization = m.serialization
-		c.ZMQ.UseDynamicConnections = m.dynamic
-		c.ZMQ.UseRouterProxy = m.routerProxy
-		c.ZMQ.UsePubSub = m.pubSub
-		c.ZMQ.RPCUseAcks = m.acks
-		c.ZMQ.RPCAckTimeoutBase = 1
-	}))
+	var tr *Transport
+	if m.rabbit {
+		tr = rabbitTransport(t)
+	} else {
+		tr = localTransport(t, WithOptions(func(c *compat.Config) {
+			c.ZMQ.RPCZMQSerialization = m.serialization
+			c.ZMQ.UseDynamicConnections = m.dynamic
+			c.ZMQ.UseRouterProxy = m.routerProxy
+			c.ZMQ.UsePubSub = m.pubSub
+			c.ZMQ.RPCUseAcks = m.acks
+			c.ZMQ.RPCAckTimeoutBase = 1
+		}))
+	}
 	ctx := context.Background()
 	if m.routerProxy || m.pubSub {
 		po := driver.ProxyOptionsFrom(tr.Config())
