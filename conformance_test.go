@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,4 +179,47 @@ func conformance(t *testing.T, m mode) {
 	t.Log(fmt.Sprintf("%s: %d sequential calls, none lost (%v)", m.name, calls, time.Since(began).Round(time.Millisecond)))
 	require.NoError(t, s1.Stop(ctx))
 	require.NoError(t, s2.Stop(ctx))
+}
+
+// TestRabbitNotificationListenerOptions: a pool listener and a listener
+// allowing requeues, through the public API.
+func TestRabbitNotificationListenerOptions(t *testing.T) {
+	tr := rabbitTransport(t)
+	ctx := context.Background()
+	main := make(chan string, 10)
+	pool := make(chan string, 10)
+	var calls atomic.Int32
+	l1 := NewNotificationListener(tr, []string{"opts"}, &NotificationEndpoint{Handlers: map[string]NotificationHandler{
+		"info": func(_ context.Context, n Notification) error {
+			main <- n.EventType
+			if calls.Add(1) == 1 {
+				return ErrRequeue // the first delivery only
+			}
+			return nil
+		}}}).AllowRequeue()
+	l2 := NewNotificationListener(tr, []string{"opts"}, &NotificationEndpoint{Handlers: map[string]NotificationHandler{
+		"info": func(_ context.Context, n Notification) error { pool <- n.EventType; return ErrRequeue }}}).WithPool("opts-pool")
+	require.NoError(t, l1.Start(ctx))
+	require.NoError(t, l2.Start(ctx))
+	require.NoError(t, NewNotifier(tr, "p", "opts").Info(ctx, nil, "e.t", nil))
+	for i := 0; i < 2; i++ { // delivered, requeued, delivered again
+		select {
+		case e := <-main:
+			require.Equal(t, "e.t", e)
+		case <-time.After(5 * time.Second):
+			t.Fatal("notification not redelivered")
+		}
+	}
+	select {
+	case <-pool:
+	case <-time.After(5 * time.Second):
+		t.Fatal("pool listener got nothing")
+	}
+	select {
+	case <-pool:
+		t.Fatal("the pool listener does not allow requeues: acked, not redelivered")
+	case <-time.After(500 * time.Millisecond):
+	}
+	require.NoError(t, l1.Stop(ctx))
+	require.NoError(t, l2.Stop(ctx))
 }
