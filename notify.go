@@ -103,6 +103,7 @@ type NotificationListener struct {
 	t         *Transport
 	topics    []string
 	endpoints []*NotificationEndpoint
+	opts      driver.ListenOptions
 	mu        sync.Mutex
 	srv       driver.Server
 }
@@ -111,6 +112,25 @@ type NotificationListener struct {
 func NewNotificationListener(t *Transport, topics []string, endpoints ...*NotificationEndpoint) *NotificationListener {
 	return &NotificationListener{t: t, topics: topics, endpoints: endpoints}
 }
+
+// WithPool makes the listener one of oslo's listener pool name: listeners
+// of a pool share the notifications (RabbitMQ: they consume the queue
+// named exactly like the pool). It returns l.
+func (l *NotificationListener) WithPool(pool string) *NotificationListener {
+	l.opts.Pool = pool
+	return l
+}
+
+// AllowRequeue lets a handler's ErrRequeue requeue the notification
+// (oslo's allow_requeue; off by default, as in oslo). It returns l.
+func (l *NotificationListener) AllowRequeue() *NotificationListener {
+	l.opts.AllowRequeue = true
+	return l
+}
+
+// ErrRequeue, returned by a NotificationHandler, asks for the
+// notification to be delivered again (NotificationResult.REQUEUE).
+var ErrRequeue = driver.ErrRequeue
 
 // Start registers one consumer per topic and priority.
 func (l *NotificationListener) Start(ctx context.Context) error {
@@ -126,7 +146,7 @@ func (l *NotificationListener) Start(ctx context.Context) error {
 			targets = append(targets, compat.Target{Topic: compat.NotificationTopic(topic, p)})
 		}
 	}
-	srv, err := l.t.drv.ListenNotifications(ctx, targets, driver.ListenOptions{}, l.handle)
+	srv, err := l.t.drv.ListenNotifications(ctx, targets, l.opts, l.handle)
 	if err != nil {
 		return err
 	}
