@@ -16,8 +16,6 @@ import (
 
 	"github.com/goslo/goslo"
 	"github.com/goslo/goslo/compat"
-	"github.com/goslo/goslo/driver"
-	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/internal/rabbittest"
 )
 
@@ -222,22 +220,17 @@ func mixedServers(t *testing.T, vhost string, quorum bool) {
 			got := make(chan string, 8)
 			var first atomic.Bool
 			first.Store(true)
-			pool, err := trSrv.Driver().ListenNotifications(t.Context(), []compat.Target{{Topic: "mixnote.info"}},
-				driver.ListenOptions{Pool: "qpool", AllowRequeue: true},
-				func(_ context.Context, r *driver.Request) error {
-					n, err := envelope.ParseNotification(r.Body)
-					if err != nil {
-						got <- "unreadable: " + err.Error()
-						return nil
-					}
-					if first.CompareAndSwap(true, false) {
-						got <- "requeue " + n.EventType
-						return driver.ErrRequeue
-					}
-					got <- "handled " + n.EventType
-					return nil
-				})
-			require.NoError(t, err)
+			h := func(_ context.Context, n goslo.Notification) error {
+				if first.CompareAndSwap(true, false) {
+					got <- "requeue " + n.EventType
+					return goslo.ErrRequeue
+				}
+				got <- "handled " + n.EventType
+				return nil
+			}
+			pool := goslo.NewNotificationListener(trSrv, []string{"mixnote"}, &goslo.NotificationEndpoint{
+				Handlers: map[string]goslo.NotificationHandler{"info": h}}).WithPool("qpool").AllowRequeue()
+			require.NoError(t, pool.Start(t.Context()))
 			defer func() { _ = pool.Stop(context.Background()) }()
 			pynot := StartRabbitPeer(t, "notifier", url, RabbitPeerConfig{Opts: pyOpts})
 			require.NoError(t, pynot.Do("notify", map[string]any{"priority": "info", "topics": []string{"mixnote"},

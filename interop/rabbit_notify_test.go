@@ -10,7 +10,6 @@ import (
 
 	"github.com/goslo/goslo"
 	"github.com/goslo/goslo/compat"
-	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/envelope"
 )
 
@@ -49,10 +48,10 @@ func noNote(t testing.TB, ch <-chan goNote, d time.Duration) {
 // (allow_requeue) and the pool "py-pool"; one REQUEUE asked by main is
 // redelivered to it.
 //
-// Python notifier → Go listeners on topic py2go: the public
-// goslo.NotificationListener (no pool) and a pool listener "go-pool" with
-// requeue allowed (through the driver: the public API has neither option);
-// a Go ErrRequeue is redelivered once.
+// Python notifier → Go listeners on topic py2go: a goslo
+// NotificationListener without pool (requeue not allowed, oslo's default)
+// and one WithPool("go-pool").AllowRequeue(); a Go ErrRequeue is
+// redelivered once to the latter and acked by the former.
 func TestRabbitNotifications(t *testing.T) {
 	_, url := rabbitVhost(t, "goslo-notify")
 	peers := StartRabbitPeers(t,
@@ -144,31 +143,22 @@ func TestRabbitNotifications(t *testing.T) {
 			}
 			notes <- goNote{Listener: name, N: n.Notification, Ctx: n.Context, Result: res}
 			if res == "requeue" {
-				return driver.ErrRequeue
+				return goslo.ErrRequeue
 			}
 			return nil
 		}
 	}
-	pubH := handler("public", &pubRequeue)
+	pubH := handler("no-pool", &pubRequeue)
 	pub := goslo.NewNotificationListener(tr, []string{"py2go"}, &goslo.NotificationEndpoint{
 		Handlers: map[string]goslo.NotificationHandler{"info": pubH, "error": pubH},
 	})
 	require.NoError(t, pub.Start(t.Context()))
 	t.Cleanup(func() { _ = pub.Stop(context.Background()) })
 	poolH := handler("go-pool", &poolRequeue)
-	pool, err := tr.Driver().ListenNotifications(t.Context(),
-		[]compat.Target{{Topic: "py2go.info"}, {Topic: "py2go.error"}},
-		driver.ListenOptions{Pool: "go-pool", AllowRequeue: true},
-		func(ctx context.Context, r *driver.Request) error {
-			n, err := envelope.ParseNotification(r.Body)
-			if err != nil {
-				t.Errorf("go-pool: unreadable notification: %v", err)
-				return nil
-			}
-			c, _ := r.Context.(*goslo.Map)
-			return poolH(ctx, goslo.Notification{Notification: n, Context: c})
-		})
-	require.NoError(t, err)
+	pool := goslo.NewNotificationListener(tr, []string{"py2go"}, &goslo.NotificationEndpoint{
+		Handlers: map[string]goslo.NotificationHandler{"info": poolH, "error": poolH},
+	}).WithPool("go-pool").AllowRequeue()
+	require.NoError(t, pool.Start(t.Context()))
 	t.Cleanup(func() { _ = pool.Stop(context.Background()) })
 
 	byListener := func(t *testing.T, n int) map[string]goNote {
@@ -191,7 +181,7 @@ func TestRabbitNotifications(t *testing.T) {
 				"context_kind": "request_context", "context": map[string]any{"user": "u7", "auth_token": "secret"}})
 			require.NoError(t, rep.Err())
 			got := byListener(t, 2)
-			for _, name := range []string{"public", "go-pool"} {
+			for _, name := range []string{"no-pool", "go-pool"} {
 				g, ok := got[name]
 				require.True(t, ok, "listener %s got nothing (%v)", name, got)
 				require.Equal(t, "handled", g.Result)
@@ -231,7 +221,7 @@ func TestRabbitNotifications(t *testing.T) {
 
 	within(t, "Go listeners requeue a Python notification", func(t *testing.T) {
 		// go-pool allows requeueing: its first delivery is rejected and
-		// comes back. The public listener cannot allow it (oslo's
+		// comes back. The no-pool listener does not allow it (oslo's
 		// default allow_requeue=False): its REQUEUE is acked, not
 		// redelivered.
 		poolRequeue.Store(1)
@@ -246,7 +236,7 @@ func TestRabbitNotifications(t *testing.T) {
 			seen[g.Listener] = append(seen[g.Listener], g.Result)
 		}
 		require.Equal(t, []string{"requeue", "handled"}, seen["go-pool"])
-		require.Equal(t, []string{"requeue"}, seen["public"])
+		require.Equal(t, []string{"requeue"}, seen["no-pool"])
 		noNote(t, notes, time.Second)
 	})
 }
