@@ -17,6 +17,7 @@ import (
 // namespaced call, and notifications (messaging and messagingv2 drivers)
 // to a listener and a pool listener, with one requeue.
 func TestRabbitPythonPeers(t *testing.T) {
+	defer stopSharedOnPanic()
 	n, url := rabbitVhost(t, "goslo-peers")
 
 	ps := StartRabbitPeers(t,
@@ -177,6 +178,7 @@ func TestRabbitPythonPeers(t *testing.T) {
 // TestRabbitPeerOptions: --opt reaches the driver through cfg.CONF
 // (quorum topic queues, another control exchange).
 func TestRabbitPeerOptions(t *testing.T) {
+	defer stopSharedOnPanic()
 	n, url := rabbitVhost(t, "goslo-opts")
 	opts := []string{"oslo_messaging_rabbit.rabbit_quorum_queue=true", "DEFAULT.control_exchange=goslo_ex"}
 	cli := StartRabbitPeers(t,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -48,14 +49,8 @@ func sharedRabbit(t testing.TB) *rabbittest.Node {
 	shared.once.Do(func() {
 		shared.tb = &binaryTB{name: "shared-rabbit"}
 		start := time.Now()
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					shared.err = fmt.Sprint(r)
-				}
-			}()
-			shared.node = rabbittest.Start(shared.tb)
-		}()
+		shared.err = "rabbittest.Start failed (see stderr)"
+		shared.node = rabbittest.Start(shared.tb)
 		if shared.node != nil {
 			if err := prepareVhosts(shared.node); err != nil {
 				t.Logf("vhosts not made in one go, one by one instead: %v", err)
@@ -131,8 +126,9 @@ func rabbitVhost(t testing.TB, name string) (*rabbittest.Node, string) {
 }
 
 // binaryTB is the testing.TB of the shared node: it lives for the whole
-// binary. A fatal failure inside rabbittest panics with the message (the
-// test that used the node then fails with it); cleanups run in TestMain.
+// binary. A fatal failure inside rabbittest ends the goroutine of the test
+// that used the node (it fails); cleanups run in TestMain, or at once when
+// a test panics (stopSharedOnPanic), so no node outlives the binary.
 type binaryTB struct {
 	testing.TB // nil: only the methods below are used by rabbittest
 	name       string
@@ -165,10 +161,13 @@ func (b *binaryTB) Error(a ...any)          { b.record(fmt.Sprint(a...)) }
 func (b *binaryTB) Errorf(f string, a ...any) {
 	b.record(fmt.Sprintf(f, a...))
 }
-func (b *binaryTB) Fatal(a ...any) { b.record(fmt.Sprint(a...)); panic(fmt.Sprint(a...)) }
+
+// Fatal and Fatalf end the calling test's goroutine (that test fails; the
+// message is on stderr), as a test's own FailNow would.
+func (b *binaryTB) Fatal(a ...any) { b.record(fmt.Sprint(a...)); runtime.Goexit() }
 func (b *binaryTB) Fatalf(f string, a ...any) {
 	b.record(fmt.Sprintf(f, a...))
-	panic(fmt.Sprintf(f, a...))
+	runtime.Goexit()
 }
 func (b *binaryTB) Failed() bool { return b.failed() }
 
@@ -207,10 +206,22 @@ func (b *binaryTB) finish() {
 	}
 }
 
+// stopSharedOnPanic, deferred by every rabbit test and subtest, stops the
+// shared node before a panic ends the binary (TestMain would not run).
+func stopSharedOnPanic() {
+	if r := recover(); r != nil {
+		if shared.tb != nil {
+			shared.tb.finish()
+		}
+		panic(r)
+	}
+}
+
 // within runs f as subtest name with the given Python peers reporting
 // their failures to the subtest (they belong to the parent test).
 func within(t *testing.T, name string, f func(t *testing.T), peers ...*RabbitPeer) bool {
 	return t.Run(name, func(st *testing.T) {
+		defer stopSharedOnPanic()
 		old := make([]testing.TB, len(peers))
 		for i, p := range peers {
 			old[i] = p.t

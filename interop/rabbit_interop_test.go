@@ -99,6 +99,7 @@ func requireRemote(t testing.TB, err error, module, class string) *goslo.RemoteE
 // never sees), call-monitor kept alive by Python heartbeats, 100 KB both
 // ways, cast, fanout, and 1,000 sequential calls.
 func TestRabbitGoClientPythonServer(t *testing.T) {
+	defer stopSharedOnPanic()
 	_, url := rabbitVhost(t, "goslo-go2py")
 	py := StartRabbitPeer(t, "server", url, RabbitPeerConfig{Topic: "demo", Servers: []string{"srv1", "srv2"}})
 	tr := goRabbit(t, url)
@@ -282,6 +283,7 @@ func TestRabbitGoClientPythonServer(t *testing.T) {
 // way round; the Go handler sees the flattened _context_* keys as the
 // original context, and a Python RequestContext as its 17 keys.
 func TestRabbitPythonClientGoServer(t *testing.T) {
+	defer stopSharedOnPanic()
 	_, url := rabbitVhost(t, "goslo-py2go")
 	tr := goRabbit(t, url)
 	g1 := startGoRPC(t, tr, "gotopic", "gosrv1")
@@ -458,6 +460,7 @@ func TestRabbitPythonClientGoServer(t *testing.T) {
 // Python server and a Python client calls a Go server, each decompressing
 // what the other compressed (requests and replies).
 func TestRabbitCompression(t *testing.T) {
+	defer stopSharedOnPanic()
 	n, url := rabbitVhost(t, "goslo-gzip") // firehose on
 	trace := traceVhost(t, n.AMQPURL("goslo-gzip"))
 	opts := []string{"oslo_messaging_rabbit.kombu_compression=gzip"}

@@ -29,11 +29,13 @@ import (
 // use_queue_manager on both sides), where every queue must be a durable
 // quorum queue and queue-manager names must not collide.
 func TestRabbitMixedServers(t *testing.T) {
+	defer stopSharedOnPanic()
 	t.Run("default", func(t *testing.T) { mixedServers(t, "goslo-mixed", false) })
 	t.Run("quorum", func(t *testing.T) { mixedServers(t, "goslo-mixed-quorum", true) })
 }
 
 func mixedServers(t *testing.T, vhost string, quorum bool) {
+	defer stopSharedOnPanic()
 	n, url := rabbitVhost(t, vhost)
 	var mut []func(*compat.Config)
 	var pyOpts []string

@@ -53,6 +53,7 @@ func noNote(t testing.TB, ch <-chan goNote, d time.Duration) {
 // and one WithPool("go-pool").AllowRequeue(); a Go ErrRequeue is
 // redelivered once to the latter and acked by the former.
 func TestRabbitNotifications(t *testing.T) {
+	defer stopSharedOnPanic()
 	_, url := rabbitVhost(t, "goslo-notify")
 	peers := StartRabbitPeers(t,
 		RabbitPeerSpec{"listener", url, RabbitPeerConfig{Topic: "go2py", AllowRequeue: true, Name: "main"}},

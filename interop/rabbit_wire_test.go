@@ -126,6 +126,7 @@ func classify(exchange string, body []byte) (string, map[string]any) {
 // client accepts a Go reply and Go heartbeats, the Python listener
 // takes Go notifications (messaging and messagingv2).
 func TestRabbitWireProperties(t *testing.T) {
+	defer stopSharedOnPanic()
 	const vhost = "goslo-wire"
 	n, url := rabbitVhost(t, vhost) // with user gopeer and the firehose on
 	goURL := n.UserURL("gopeer", "gopeer", vhost)
