@@ -75,7 +75,7 @@ var rabbitVhosts = map[string]struct {
 	Users    []string
 	Firehose bool
 }{
-	"goslo-peers": {}, "goslo-opts": {}, "goslo-go2py": {}, "goslo-py2go": {}, "goslo-notify": {}, "goslo-gzip": {Firehose: true},
+	"goslo-peers": {}, "goslo-opts": {}, "goslo-go2py": {}, "goslo-py2go": {}, "goslo-notify": {}, "goslo-gzip": {Firehose: true}, "goslo-go-py": {},
 	"goslo-mixed": {}, "goslo-mixed-quorum": {},
 	"goslo-wire": {Users: []string{"gopeer"}, Firehose: true},
 }
@@ -241,7 +241,9 @@ func goRabbit(t testing.TB, url string, mutate ...func(*compat.Config)) *goslo.T
 	t.Helper()
 	opts := []goslo.Option{}
 	for _, m := range mutate {
-		opts = append(opts, goslo.WithOptions(m))
+		if m != nil {
+			opts = append(opts, goslo.WithOptions(m))
+		}
 	}
 	tr, err := goslo.NewTransport(context.Background(), url, opts...)
 	require.NoError(t, err, "goslo.NewTransport(%s)", url)
