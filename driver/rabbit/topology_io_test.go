@@ -40,7 +40,7 @@ func pub(t *testing.T, n *rabbittest.Node, vhost, exchange, key string, body []b
 }
 
 type snapshot struct {
-	Exchanges, Queues, Bindings, Consumers []string
+	Exchanges, Queues, Bindings, Consumers, Channels []string
 }
 
 func rowKey(r map[string]any, keys ...string) string {
@@ -69,8 +69,14 @@ func rows[T any](in []T) []map[string]any {
 	return out
 }
 
-func makeSnapshot(ex, qs, bs, cs []map[string]any) snapshot {
+func makeSnapshot(ex, qs, bs, cs, chs []map[string]any) snapshot {
 	var s snapshot
+	for _, r := range chs {
+		if n, ok := r["number"]; ok && fmt.Sprint(n) != "1" {
+			s.Channels = append(s.Channels, "channel number "+fmt.Sprint(n)) // Python: always channel 1
+		}
+		s.Channels = append(s.Channels, rowKey(r, "confirm", "prefetch_count", "global_prefetch_count", "consumer_count", "transactional"))
+	}
 	for _, r := range ex {
 		name, _ := r["name"].(string)
 		if name == "" || strings.HasPrefix(name, "amq.") {
@@ -90,21 +96,21 @@ func makeSnapshot(ex, qs, bs, cs []map[string]any) snapshot {
 	for _, r := range cs {
 		s.Consumers = append(s.Consumers, rowKey(r, "queue_name", "consumer_tag", "ack_required", "prefetch_count", "active", "arguments"))
 	}
-	for _, l := range [][]string{s.Exchanges, s.Queues, s.Bindings, s.Consumers} {
+	for _, l := range [][]string{s.Exchanges, s.Queues, s.Bindings, s.Consumers, s.Channels} {
 		sort.Strings(l)
 	}
 	return s
 }
 
 func live(t *testing.T, n *rabbittest.Node, vhost string) snapshot {
-	return makeSnapshot(rows(n.ListExchanges(vhost)), rows(n.ListQueues(vhost)), rows(n.ListBindings(vhost)), rows(n.ListConsumers(vhost)))
+	return makeSnapshot(rows(n.ListExchanges(vhost)), rows(n.ListQueues(vhost)), rows(n.ListBindings(vhost)), rows(n.ListConsumers(vhost)), rows(n.ListChannels(vhost)))
 }
 
 func captured(t *testing.T, moment string) snapshot {
 	var v struct {
 		Topology []struct {
-			Moment                                 string
-			Exchanges, Queues, Bindings, Consumers []map[string]any
+			Moment                                           string
+			Exchanges, Queues, Bindings, Consumers, Channels []map[string]any
 		}
 	}
 	d := json.NewDecoder(strings.NewReader(string(vectors.LoadRabbit(t, "default.json"))))
@@ -112,7 +118,7 @@ func captured(t *testing.T, moment string) snapshot {
 	require.NoError(t, d.Decode(&v))
 	for _, tp := range v.Topology {
 		if tp.Moment == moment {
-			return makeSnapshot(tp.Exchanges, tp.Queues, tp.Bindings, tp.Consumers)
+			return makeSnapshot(tp.Exchanges, tp.Queues, tp.Bindings, tp.Consumers, tp.Channels)
 		}
 	}
 	t.Fatalf("no topology snapshot %q", moment)
