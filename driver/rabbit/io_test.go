@@ -131,6 +131,7 @@ func TestBroker(t *testing.T) {
 	t.Run("ConnectionOptions", func(t *testing.T) { testConnectionOptions(t, n) })
 	t.Run("DurableMismatch", func(t *testing.T) { testDurableMismatch(t, n) })
 	t.Run("Topology", func(t *testing.T) { testTopology(t, n) })
+	t.Run("TopologyQuorum", func(t *testing.T) { testTopologyQuorum(t, n) })
 	t.Run("Blocked", func(t *testing.T) { testBlocked(t, n) })
 	t.Run("Restart", func(t *testing.T) { testRestart(t, n) })
 }
