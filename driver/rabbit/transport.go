@@ -123,17 +123,9 @@ func (t *Transport) untrack(s driver.Server) {
 	t.mu.Unlock()
 }
 
-// qmCounter numbers the queue-manager names of this process. It is
-// shared by every Transport, as Python's QManager counter is shared by the
-// whole process (and its siblings): two transports of one process with the
-// same hostname and processname must not take the same reply or fanout
-// queue, or they would consume each other's replies.
-var qmCounter atomic.Int64
-
 // qmName is the unique part of a queue-manager queue name (§5.4):
-// "<hostname>:<processname>:<n>" with a counter of this process.
+// "<hostname>:<processname>:<n>", n counted from 1 in this process.
 func (t *Transport) qmName() string {
-	n := int(qmCounter.Add(1))
 	host := t.cfg.Rabbit.Hostname
 	if host == "" {
 		host, _ = os.Hostname()
@@ -142,8 +134,23 @@ func (t *Transport) qmName() string {
 	if proc == "" {
 		proc = compat.ProgramName()
 	}
+	qmMu.Lock()
+	qmCounters[[2]string{host, proc}]++
+	n := qmCounters[[2]string{host, proc}]
+	qmMu.Unlock()
 	return QueueManagerName(host, proc, n)
 }
+
+// The queue-manager counters of this process, per (hostname,
+// processname), shared by all its transports as Python's is by all the
+// transports of a process (§5.4). Unlike Python's (a /dev/shm file under
+// a lock, kept per process group), it is not shared with other processes:
+// two goslo processes with the same hostname and processname would take
+// the same names, as two Python process groups would.
+var (
+	qmMu       sync.Mutex
+	qmCounters = map[[2]string]int{}
+)
 
 // opContext is a context that ends when the transport closes (and after
 // d, when d > 0).
