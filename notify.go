@@ -128,6 +128,7 @@ type NotificationListener struct {
 	topics     []string
 	endpoints  []*NotificationEndpoint
 	serializer Serializer // nil: the context is used as sent, the payload as decoded
+	opts       driver.ListenOptions
 	mu         sync.Mutex
 	run        *listenerRun
 }
@@ -141,6 +142,25 @@ type listenerRun struct {
 func NewNotificationListener(t *Transport, topics []string, endpoints ...*NotificationEndpoint) *NotificationListener {
 	return &NotificationListener{t: t, topics: topics, endpoints: endpoints}
 }
+
+// WithPool makes the listener one of oslo's listener pool name: listeners
+// of a pool share the notifications (RabbitMQ: they consume the queue
+// named exactly like the pool). It returns l.
+func (l *NotificationListener) WithPool(pool string) *NotificationListener {
+	l.opts.Pool = pool
+	return l
+}
+
+// AllowRequeue lets a handler's ErrRequeue requeue the notification
+// (oslo's allow_requeue; off by default, as in oslo). It returns l.
+func (l *NotificationListener) AllowRequeue() *NotificationListener {
+	l.opts.AllowRequeue = true
+	return l
+}
+
+// ErrRequeue, returned by a NotificationHandler, asks for the
+// notification to be delivered again (NotificationResult.REQUEUE).
+var ErrRequeue = driver.ErrRequeue
 
 // SetSerializer sets a serializer (before Start) for the context and the
 // payload of what arrives, as oslo's listener serializer. A panic in it is
@@ -195,7 +215,7 @@ func (l *NotificationListener) Start(ctx context.Context) error {
 	}
 	base, cancel := context.WithCancel(context.Background())
 	run := &listenerRun{serverRun: serverRun{base: base, cancel: cancel}, routes: routes}
-	srv, err := l.t.drv.ListenNotifications(ctx, targets, driver.ListenOptions{}, func(_ context.Context, r *driver.Request) error {
+	srv, err := l.t.drv.ListenNotifications(ctx, targets, l.opts, func(_ context.Context, r *driver.Request) error {
 		return l.handle(run, r)
 	})
 	if err != nil {

@@ -21,6 +21,8 @@ type Proc struct {
 	lines  chan string
 	stderr *strings.Builder
 	mu     sync.Mutex
+	// quitSent: "quit" was written and stdin closed
+	quitSent bool
 	// Ready is the first line the program printed.
 	Ready string
 }
@@ -110,12 +112,21 @@ func (p *Proc) Send(v any) {
 	}
 }
 
-// Stop asks the process to quit, then kills it after 10 s.
-func (p *Proc) Stop() {
+// quit asks the process to quit without waiting (once).
+func (p *Proc) quit() {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.quitSent {
+		return
+	}
+	p.quitSent = true
 	_, _ = io.WriteString(p.stdin, "quit\n")
 	_ = p.stdin.Close()
-	p.mu.Unlock()
+}
+
+// Stop asks the process to quit, then kills it after 10 s.
+func (p *Proc) Stop() {
+	p.quit()
 	done := make(chan struct{})
 	go func() { _ = p.cmd.Wait(); close(done) }()
 	select {

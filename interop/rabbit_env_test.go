@@ -17,13 +17,13 @@ import (
 // namespaced call, and notifications (messaging and messagingv2 drivers)
 // to a listener and a pool listener, with one requeue.
 func TestRabbitPythonPeers(t *testing.T) {
-	n := rabbittest.Start(t)
-	t.Logf("rabbitmq node %s up in %v", n.Name, n.StartupTime)
-	n.AddVhost("goslo-peers")
-	url := n.URL("goslo-peers")
+	defer stopSharedOnPanic()
+	n, url := rabbitVhost(t, "goslo-peers")
 
-	srv := StartRabbitPeer(t, "server", url, RabbitPeerConfig{Topic: "demo", Servers: []string{"srv1", "srv2"}})
-	cli := StartRabbitPeer(t, "client", url, RabbitPeerConfig{})
+	ps := StartRabbitPeers(t,
+		RabbitPeerSpec{"server", url, RabbitPeerConfig{Topic: "demo", Servers: []string{"srv1", "srv2"}}},
+		RabbitPeerSpec{"client", url, RabbitPeerConfig{}})
+	srv, cli := ps[0], ps[1]
 	require.Equal(t, "5.7.0", cli.Ready["kombu"])
 	require.Equal(t, "5.4.2", cli.Ready["amqp"])
 
@@ -131,9 +131,11 @@ func TestRabbitPythonPeers(t *testing.T) {
 	require.True(t, names["demo"] && names["demo.srv1"] && names["demo.srv2"], "%v", names)
 
 	t.Run("notifications", func(t *testing.T) {
-		main := StartRabbitPeer(t, "listener", url, RabbitPeerConfig{Topic: "notifications", AllowRequeue: true, Name: "main"})
-		pool := StartRabbitPeer(t, "listener", url, RabbitPeerConfig{Topic: "notifications", Pool: "audit-pool"})
-		nt := StartRabbitPeer(t, "notifier", url, RabbitPeerConfig{})
+		ps := StartRabbitPeers(t,
+			RabbitPeerSpec{"listener", url, RabbitPeerConfig{Topic: "notifications", AllowRequeue: true, Name: "main"}},
+			RabbitPeerSpec{"listener", url, RabbitPeerConfig{Topic: "notifications", Pool: "audit-pool"}},
+			RabbitPeerSpec{"notifier", url, RabbitPeerConfig{}})
+		main, pool, nt := ps[0], ps[1], ps[2]
 
 		for _, drv := range []string{"messaging", "messagingv2"} {
 			rep := nt.Do("notify", map[string]any{"driver": drv, "priority": "info", "publisher_id": "compute.host-1",
@@ -176,12 +178,12 @@ func TestRabbitPythonPeers(t *testing.T) {
 // TestRabbitPeerOptions: --opt reaches the driver through cfg.CONF
 // (quorum topic queues, another control exchange).
 func TestRabbitPeerOptions(t *testing.T) {
-	n := rabbittest.Start(t)
-	n.AddVhost("goslo-opts")
-	url := n.URL("goslo-opts")
+	defer stopSharedOnPanic()
+	n, url := rabbitVhost(t, "goslo-opts")
 	opts := []string{"oslo_messaging_rabbit.rabbit_quorum_queue=true", "DEFAULT.control_exchange=goslo_ex"}
-	StartRabbitPeer(t, "server", url, RabbitPeerConfig{Topic: "qdemo", Opts: opts})
-	cli := StartRabbitPeer(t, "client", url, RabbitPeerConfig{Opts: opts})
+	cli := StartRabbitPeers(t,
+		RabbitPeerSpec{"server", url, RabbitPeerConfig{Topic: "qdemo", Opts: opts}},
+		RabbitPeerSpec{"client", url, RabbitPeerConfig{Opts: opts}})[1]
 	rep := cli.Do("call", map[string]any{"topic": "qdemo", "method": "whoami", "timeout": 20})
 	require.NoError(t, rep.Err())
 

@@ -258,3 +258,39 @@ func (r *RabbitPeer) file(line string) {
 		r.t.Fatalf("rabbit_peer.py %s: line is neither an answer nor an event: %q", r.Role, line)
 	}
 }
+
+// RabbitPeerSpec is one peer for StartRabbitPeers.
+type RabbitPeerSpec struct {
+	Role, URL string
+	Config    RabbitPeerConfig
+}
+
+// StartRabbitPeers starts several peers at once (importing oslo.messaging
+// takes seconds of CPU each) and returns them in order; it fails the test
+// when any of them does not start.
+func StartRabbitPeers(t testing.TB, specs ...RabbitPeerSpec) []*RabbitPeer {
+	t.Helper()
+	out := make([]*RabbitPeer, len(specs))
+	var wg sync.WaitGroup
+	for i, s := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done() // also runs when StartRabbitPeer fails the test (Goexit)
+			out[i] = StartRabbitPeer(t, s.Role, s.URL, s.Config)
+		}()
+	}
+	wg.Wait()
+	for i, p := range out {
+		if p == nil {
+			t.Fatalf("rabbit_peer.py %s (%d of %d) did not start", specs[i].Role, i+1, len(specs))
+		}
+	}
+	// Ask them all to quit at once (a listener or server takes a second or
+	// two to stop); each one's own cleanup then waits for its exit.
+	t.Cleanup(func() {
+		for _, p := range out {
+			p.quit()
+		}
+	})
+	return out
+}
