@@ -181,6 +181,7 @@ func (c *RPCClient) Call(ctx context.Context, rctx *Map, method string, args *Ma
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
+		m.Timeout = c.timeout
 	}
 	m.CallMonitorTimeout = c.callMonitor
 	body, err := c.t.drv.Call(c.withRetry(ctx), c.target, m)

@@ -52,6 +52,12 @@ type Message struct {
 	// fail the call when the server sends no heartbeat for that long;
 	// others ignore it.
 	CallMonitorTimeout time.Duration
+	// Timeout is a CALL's timeout when the API chose it (rpc_response_timeout
+	// or the client's, for a context without a deadline); zero when the
+	// caller's deadline rules. A driver that puts the timeout on the wire
+	// (rabbit: the expiration, str(int(timeout*1000)) in Python) writes this
+	// one rather than the time left, which is a few µs less.
+	Timeout time.Duration
 }
 
 // Request is one incoming message, handed to a Handler on a worker

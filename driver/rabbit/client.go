@@ -122,6 +122,9 @@ func (t *Transport) Call(ctx context.Context, target compat.Target, m driver.Mes
 	timeout := time.Duration(t.cfg.Default.RPCResponseTimeout) * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
+		if m.Timeout > 0 && m.Timeout-timeout < time.Second {
+			timeout = m.Timeout // the nominal timeout, as Python writes it
+		}
 	} else {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
