@@ -43,12 +43,49 @@ type listener struct {
 	// nondurable marks the exchanges and queues to declare non-durable
 	// after a 406 durable mismatch (§10.2).
 	nondurable map[string]bool
+	// offsets are the last x-stream-offset seen per consumer tag: a stream
+	// consumer resumes after it on reconnection (§5.3). Touched only by
+	// the run goroutine.
+	offsets map[string]int64
+	// failedQueue is the queue whose declaration failed last ("" when
+	// the failure was not a queue.declare).
+	failedQueue string
+}
+
+const streamOffsetKey = "x-stream-offset"
+
+// consumeArgs are a consumer's basic.consume arguments, with a stream
+// consumer's offset moved past the last message it saw.
+func (l *listener) consumeArgs(tag string, a Args) Args {
+	off, ok := l.offsets[tag]
+	if !ok {
+		return a
+	}
+	out := make(Args, 0, len(a))
+	for _, kv := range a {
+		if kv.Key == streamOffsetKey {
+			kv.Value = off + 1
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// noteOffset records a stream delivery's offset (type 'l', set by the
+// broker).
+func (l *listener) noteOffset(tag string, d *amqp.Delivery) {
+	switch v := d.Headers[streamOffsetKey].(type) {
+	case int64:
+		l.offsets[tag] = v
+	case int32:
+		l.offsets[tag] = int64(v)
+	}
 }
 
 func newListener(d *dialer, log *slog.Logger, what string, plan ListenPlan, handle func(delivery)) *listener {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &listener{d: d, log: log, what: what, plan: plan, handle: handle, ctx: ctx, cancel: cancel,
-		done: make(chan struct{}), ready: make(chan error, 1), nondurable: map[string]bool{}}
+		done: make(chan struct{}), ready: make(chan error, 1), nondurable: map[string]bool{}, offsets: map[string]int64{}}
 }
 
 // start runs the listener and waits for its first setup, bounded by ctx.
@@ -135,7 +172,7 @@ func (l *listener) session(conn *amqp.Connection, first *bool) error {
 	for i, c := range l.plan.Consumers {
 		tag := ConsumerTag(i + 1)
 		q := c.Queue.Name
-		ds, err := ch.Consume(q, tag, false, false, false, false, amqp.Table(c.ConsumeArgs.Table()))
+		ds, err := ch.Consume(q, tag, false, false, false, false, amqp.Table(l.consumeArgs(tag, c.ConsumeArgs).Table()))
 		if err != nil {
 			return fmt.Errorf("basic.consume %s: %w", q, err)
 		}
@@ -161,6 +198,9 @@ func (l *listener) session(conn *amqp.Connection, first *bool) error {
 	for {
 		select {
 		case d := <-merged:
+			if d.d.Headers != nil {
+				l.noteOffset(d.tag, &d.d)
+			}
 			l.handle(d)
 		case tag := <-cancels:
 			l.log.Warn("rabbit driver: the broker cancelled a consumer; re-declaring", "what", l.what, "tag", tag)
@@ -190,12 +230,41 @@ func (l *listener) setup(conn *amqp.Connection) (*amqp.Channel, error) {
 		if tries < 4 && isDurableMismatch(err) && !conn.IsClosed() {
 			continue // declareAll marked the name non-durable
 		}
+		var ae *amqp.Error
+		if tries < 4 && errors.As(err, &ae) && !conn.IsClosed() {
+			switch {
+			case ae.Code == amqp.NotFound && l.failedQueue != "":
+				// §11.3: a queue whose home node is down is deleted and
+				// declared again.
+				l.log.Warn("rabbit driver: queue unavailable; deleting and re-declaring it", "what", l.what, "queue", l.failedQueue, "err", err)
+				// (RabbitMQ 3.x refuses to delete a durable classic queue
+				// whose node is down: then this fails until the node
+				// returns, as it does for Python peers.)
+				dch, derr := conn.Channel()
+				if derr == nil {
+					_, derr = dch.QueueDelete(l.failedQueue, false, false, false)
+					_ = dch.Close()
+				}
+				if derr != nil {
+					_ = ch.Close()
+					return nil, fmt.Errorf("%w (queue.delete: %v)", err, derr)
+				}
+				continue
+			case ae.Code == amqp.InternalError:
+				// 541: RabbitMQ asks to retry later.
+				if sleepCtx(l.ctx, 2*time.Second) != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
 		_ = ch.Close()
 		return nil, err
 	}
 }
 
 func (l *listener) declareAll(ch *amqp.Channel) error {
+	l.failedQueue = ""
 	if l.plan.QoS != nil {
 		if err := declare(ch, Command{QoS: l.plan.QoS}); err != nil {
 			return err
@@ -225,6 +294,9 @@ func (l *listener) declareAll(ch *amqp.Channel) error {
 						l.nondurable["x:"+c.Exchange.Name] = true
 					}
 					l.nondurable["q:"+c.Queue.Name] = true
+				}
+				if cmd.Queue != nil {
+					l.failedQueue = cmd.Queue.Name
 				}
 				return fmt.Errorf("%s %s: %w", cmd.Method(), name[2:], err)
 			}

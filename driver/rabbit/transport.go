@@ -30,6 +30,28 @@ var ErrClosed = driver.ErrClosed
 // a peer of oslo.messaging 18.3.1's rabbit driver: a pool of sending
 // connections, one reply queue (created at the first CALL) and one
 // listening connection per server and notification listener (§4).
+//
+// Where goslo's I/O differs from py-amqp on the wire (none of it changes
+// what a Python peer or the broker decides):
+//
+//   - amqp091-go writes field tables in Go's map order: declare arguments
+//     (x-queue-type, x-expires, ...) reach the broker in any order, which
+//     its equivalence check ignores (rabbitmqctl lists them as sent);
+//   - it cannot send an empty headers table nor an explicit priority 0:
+//     uncompressed publishes carry no headers property and no priority
+//     property (Python receivers ignore both);
+//   - its start-ok capabilities are its own (connection.blocked,
+//     consumer_cancel_notify, basic.nack, publisher_confirms; not
+//     authentication_failure_close), product "goslo" (names.go);
+//   - heartbeat_timeout_threshold=0 cannot refuse heartbeats: the
+//     broker's interval is used; heartbeats go out every interval/2 and a
+//     connection is dead after 3 silent intervals (Python: 2);
+//   - channel.close carries reply code 200 (py-amqp sends 0), and a
+//     channel re-opened on a connection after a channel error gets the
+//     next channel number (py-amqp reuses 1);
+//   - publishes are confirmed one at a time per pooled connection, as in
+//     Python; RPC retry counts (oslo's retry) are not used: a publish is
+//     retried until its context ends.
 type Transport struct {
 	cfg         *compat.Config
 	topo        Topology
@@ -292,17 +314,27 @@ func (t *Transport) sendReply(req Request, result any, failure error) error {
 	if err != nil {
 		return err
 	}
-	return t.publishReply(req, body, true)
+	return t.publishReply(context.Background(), req, body, true)
 }
 
-// sendHeartbeat sends one call-monitor heartbeat (§8.4); a missing reply
-// queue is not retried.
+// sendHeartbeat sends one call-monitor heartbeat (§8.4), given up when
+// stop closes (the handler answered); a missing reply queue is not
+// retried.
 func (t *Transport) sendHeartbeat(req Request, stop <-chan struct{}) error {
 	body, err := EncodeReply(Heartbeat(req.MsgID, NewUniqueHex()))
 	if err != nil {
 		return err
 	}
-	return t.publishReply(req, body, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return t.publishReply(ctx, req, body, false)
 }
 
 const (
@@ -311,7 +343,7 @@ const (
 	goneCacheSize     = 200
 )
 
-func (t *Transport) publishReply(req Request, body []byte, retryMissing bool) error {
+func (t *Transport) publishReply(parent context.Context, req Request, body []byte, retryMissing bool) error {
 	if t.isGone(req.ReplyQ) {
 		return fmt.Errorf("rabbit driver: reply queue %s is gone; reply to %s dropped", req.ReplyQ, req.MsgID)
 	}
@@ -321,7 +353,7 @@ func (t *Transport) publishReply(req Request, body []byte, retryMissing bool) er
 	}
 	pub := t.topo.Reply(req.ReplyQ)
 	limit := time.Duration(t.cfg.Rabbit.KombuMissingConsumerRetryTimeout) * time.Second
-	ctx, cancel := t.opContext(context.Background(), limit+30*time.Second)
+	ctx, cancel := t.opContext(parent, limit+30*time.Second)
 	defer cancel()
 	deadline := time.Now().Add(limit)
 	for {
