@@ -317,13 +317,6 @@ func cmdName(c Command) string {
 	return "?:"
 }
 
-// channel is the current channel (nil while reconnecting).
-func (l *listener) channel() *amqp.Channel {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.ch
-}
-
 // stop ends the listener: deletes the given queues (§8.6), then closes
 // channel and connection without cancelling the consumers. Bounded by ctx.
 func (l *listener) stop(ctx context.Context, deletes []string) error {
