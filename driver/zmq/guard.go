@@ -3,6 +3,7 @@ package zmq
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	zmq "github.com/pebbe/zmq4"
 )
@@ -17,6 +18,9 @@ import (
 // go away points at oversized frames. Whole messages over the bound are
 // caught by recvMessage (ErrTooLarge) and counted as dropped, "oversized".
 
+// disconnectLogEvery spaces watchDisconnects' log lines.
+const disconnectLogEvery = 10 * time.Second
+
 // DisconnectObserver is an Observer that also counts the connections a
 // listening socket lost: closed by the peer, or dropped by libzmq for a
 // frame over MaxMessageSize. The metrics package implements it.
@@ -24,8 +28,9 @@ type DisconnectObserver interface {
 	Disconnected(socket string)
 }
 
-// watchDisconnects logs and counts (count may be nil) each connection
-// libzmq ends on s. It stops by itself when s is closed (libzmq then sends
+// watchDisconnects counts (count may be nil) and logs (at most once per
+// disconnectLogEvery, with the number since) each connection libzmq ends
+// on s. It stops by itself when s is closed (libzmq then sends
 // ZMQ_EVENT_MONITOR_STOPPED) or its context is terminated.
 func watchDisconnects(zctx *zmq.Context, s *zmq.Socket, name string, maxMsg int64, log *slog.Logger, count func()) error {
 	ep := fmt.Sprintf("inproc://goslo-monitor-%d", monSeq.Add(1))
@@ -44,6 +49,8 @@ func watchDisconnects(zctx *zmq.Context, s *zmq.Socket, name string, maxMsg int6
 	}
 	go func() {
 		defer m.Close()
+		var last time.Time // of the last log line
+		unlogged := 0      // connections ended since
 		for {
 			ev, addr, _, err := m.RecvEvent(0)
 			if err != nil {
@@ -56,10 +63,17 @@ func watchDisconnects(zctx *zmq.Context, s *zmq.Socket, name string, maxMsg int6
 			case zmq.EVENT_MONITOR_STOPPED:
 				return
 			case zmq.EVENT_DISCONNECTED:
-				log.Info("driver: a peer's connection ended (the peer closed it, or libzmq dropped it for a frame over max_message_size)",
-					"socket", name, "endpoint", addr, "max_message_size", maxMsg)
 				if count != nil {
 					count()
+				}
+				// Every one is counted; the log says so at most once per
+				// disconnectLogEvery, with how many ended since (a peer per
+				// message in dynamic mode would otherwise flood it).
+				unlogged++
+				if now := time.Now(); now.Sub(last) >= disconnectLogEvery {
+					log.Info("driver: a peer's connection ended (the peer closed it, or libzmq dropped it for a frame over max_message_size)",
+						"socket", name, "endpoint", addr, "max_message_size", maxMsg, "connections_ended", unlogged)
+					last, unlogged = now, 0
 				}
 			}
 		}
