@@ -48,8 +48,10 @@ type URLError struct {
 	Reason string // the Python exception's message
 }
 
+// Error names the URL with its passwords redacted (RedactURL); URL keeps
+// them, as the Python exception's attribute does.
 func (e *URLError) Error() string {
-	return fmt.Sprintf("compat: invalid transport URL %q: %s", e.URL, e.Reason)
+	return fmt.Sprintf("compat: invalid transport URL %q: %s", RedactURL(e.URL), e.Reason)
 }
 
 // Is matches ErrInvalidTransportURL.

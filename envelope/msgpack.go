@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 	_ "time/tzdata" // zone names in datetimes must resolve on any machine
@@ -308,21 +309,46 @@ func (e *mpEncoder) datetimeMap(t time.Time) error {
 // keys must be str, or bin holding UTF-8 (what Python 2 peers send for
 // text); other key types are refused, as strict_map_key refuses them.
 // Trailing bytes after the document are an error (Python's ExtraData).
+//
+// What it allocates is bounded by the input it has read, not by the lengths
+// the headers claim: the entries of the arrays and maps being read are kept
+// on scratch stacks that grow as entries arrive, and each container is
+// copied out at its end into a slice of exact size, as DecodeJSON does. A
+// forged header (an array32 claiming as many entries as there are bytes
+// left, at every level down to MaxDepth) once cost 528 MB for 64 KiB.
 func DecodeMsgpack(b []byte) (any, error) {
-	d := mpDecoder{b: b}
+	d := mpDecoderPool.Get().(*mpDecoder)
+	d.b, d.i = b, 0
 	v, err := d.value(0)
+	if err == nil && d.i != len(d.b) {
+		v, err = nil, d.fail("extra data after the document")
+	}
+	d.release()
 	if err != nil {
 		return nil, err
-	}
-	if d.i != len(d.b) {
-		return nil, d.fail("extra data after the document")
 	}
 	return v, nil
 }
 
+var mpDecoderPool = sync.Pool{New: func() any { return new(mpDecoder) }}
+
 type mpDecoder struct {
 	b []byte
 	i int
+	// Scratch stacks for the entries of the arrays and maps being read.
+	kvs  []KV
+	vals []any
+}
+
+func (d *mpDecoder) release() {
+	d.b = nil
+	clear(d.kvs)
+	clear(d.vals)
+	d.kvs, d.vals = d.kvs[:0], d.vals[:0]
+	if cap(d.kvs) > 4096 || cap(d.vals) > 4096 {
+		return // let an unusually large scratch go
+	}
+	mpDecoderPool.Put(d)
 }
 
 func (d *mpDecoder) fail(reason string) error {
@@ -477,14 +503,23 @@ func (d *mpDecoder) arrayBody(n, depth int) ([]any, error) {
 	if n > len(d.b)-d.i {
 		return nil, d.fail(fmt.Sprintf("array of %d exceeds the %d bytes left", n, len(d.b)-d.i))
 	}
-	l := make([]any, n)
-	for k := range l {
+	base := len(d.vals)
+	for k := 0; k < n; k++ {
 		v, err := d.value(depth + 1)
 		if err != nil {
 			return nil, err
 		}
-		l[k] = v
+		if len(d.vals) == cap(d.vals) {
+			// Double, so the scratch costs at most twice what it holds
+			// (append grows large slices by a quarter).
+			d.vals = slices.Grow(d.vals, max(len(d.vals), 16))
+		}
+		d.vals = append(d.vals, v)
 	}
+	l := make([]any, n)
+	copy(l, d.vals[base:])
+	clear(d.vals[base:])
+	d.vals = d.vals[:base]
 	return l, nil
 }
 
@@ -492,8 +527,7 @@ func (d *mpDecoder) mapBody(n, depth int) (*Map, error) {
 	if 2*n > len(d.b)-d.i {
 		return nil, d.fail(fmt.Sprintf("map of %d exceeds the %d bytes left", n, len(d.b)-d.i))
 	}
-	m := MapWithCap(n)
-	mb := mapBuilder{m: m}
+	base := len(d.kvs)
 	for k := 0; k < n; k++ {
 		at := d.i
 		key, err := d.value(depth + 1)
@@ -518,8 +552,19 @@ func (d *mpDecoder) mapBody(n, depth int) (*Map, error) {
 		if err != nil {
 			return nil, err
 		}
-		mb.set(ks, v)
+		if len(d.kvs) == cap(d.kvs) {
+			d.kvs = slices.Grow(d.kvs, max(len(d.kvs), 16))
+		}
+		d.kvs = append(d.kvs, KV{ks, v})
 	}
+	// Every entry is read: n is now paid for by the input.
+	m := MapWithCap(n)
+	mb := mapBuilder{m: m}
+	for _, kv := range d.kvs[base:] {
+		mb.set(kv.Key, kv.Value)
+	}
+	clear(d.kvs[base:])
+	d.kvs = d.kvs[:base]
 	return m, nil
 }
 
@@ -542,11 +587,15 @@ func (d *mpDecoder) extBody(n, depth int) (any, error) {
 		}
 		return u, nil
 	}
-	inner := mpDecoder{b: data}
-	v, err := inner.value(depth + 1)
-	if err == nil && inner.i != len(data) {
-		err = inner.fail("extra data inside the extension")
+	// The payload is read by this decoder (sharing its scratch stacks),
+	// with offsets relative to the payload, then the position restored.
+	outerB, outerI := d.b, d.i
+	d.b, d.i = data, 0
+	v, err := d.value(depth + 1)
+	if err == nil && d.i != len(data) {
+		err = d.fail("extra data inside the extension")
 	}
+	d.b, d.i = outerB, outerI
 	if err != nil {
 		de := err.(*DecodeError)
 		return nil, &DecodeError{Codec: "msgpack", Offset: at + de.Offset, Reason: fmt.Sprintf("ext %d: %s", code, de.Reason)}

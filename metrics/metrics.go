@@ -8,11 +8,17 @@
 //
 //	messages_sent_total{type}              CALL, CAST, CAST_FANOUT, NOTIFY, REPLY, ACK written to a socket
 //	messages_received_total{type}          well-formed messages taken from a socket
-//	messages_dropped_total{type,reason}    malformed, duplicate, no_hosts, timeout, queue_full, closed, send_failed
+//	messages_dropped_total{type,reason}    malformed, duplicate, no_hosts, timeout, queue_full, closed, send_failed,
+//	                                       oversized (parts adding up to more than max_message_size),
+//	                                       too_many_parts (over 1,024); these two with type "unknown"
+//	peer_disconnects_total{socket}         connections a listening ROUTER lost: the peer closed, or libzmq
+//	                                       dropped it for a frame over max_message_size (libzmq tells no
+//	                                       difference)
 //	call_duration_seconds{outcome}         histogram of CALLs: ok, timeout, error
 //	matchmaker_errors_total{op}            failed matchmaker operations (register, lookup, publishers, ...)
 //	proxy_messages_total{direction}        front_to_back, back_to_front, published, acked
-//	proxy_dropped_total                    messages a proxy dropped (malformed, unroutable, overflow)
+//	proxy_dropped_total                    messages a proxy dropped (malformed, unroutable, overflow, oversized, too many parts)
+//	proxy_peer_disconnects_total           connections the proxy's ROUTERs lost (as peer_disconnects_total)
 package metrics
 
 import (
@@ -35,6 +41,7 @@ type Metrics struct {
 	dropped  *prometheus.CounterVec
 	calls    *prometheus.HistogramVec
 	mmErrors *prometheus.CounterVec
+	discs    *prometheus.CounterVec
 	// the series of each type, resolved once: Sent and Received run per message
 	sentBy, receivedBy [driver.Ack + 1]prometheus.Counter
 }
@@ -54,8 +61,10 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18)}, []string{"outcome"}),
 		mmErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "goslo_matchmaker_errors_total",
 			Help: "Failed matchmaker operations, by operation."}, []string{"op"}),
+		discs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "goslo_peer_disconnects_total",
+			Help: "Connections a listening socket lost: closed by the peer, or dropped by libzmq for a frame over max_message_size."}, []string{"socket"}),
 	}
-	for _, c := range []prometheus.Collector{m.sent, m.received, m.dropped, m.calls, m.mmErrors} {
+	for _, c := range []prometheus.Collector{m.sent, m.received, m.dropped, m.calls, m.mmErrors, m.discs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -97,6 +106,11 @@ func (m *Metrics) Dropped(t driver.MsgType, reason string) {
 	m.dropped.WithLabelValues(typeLabel(t), reason).Inc()
 }
 
+// Disconnected implements driver.DisconnectObserver.
+func (m *Metrics) Disconnected(socket string) {
+	m.discs.WithLabelValues(socket).Inc()
+}
+
 // Call implements driver.Observer.
 func (m *Metrics) Call(d time.Duration, outcome string) {
 	m.calls.WithLabelValues(outcome).Observe(d.Seconds())
@@ -122,7 +136,10 @@ func (m *Metrics) Proxy(p *driver.Proxy) error {
 			Help: "Messages a proxy forwarded, by direction.", ConstLabels: prometheus.Labels{"direction": d.name}}, fn(d.field)))
 	}
 	cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goslo_proxy_dropped_total",
-		Help: "Messages a proxy dropped (malformed, unroutable, overflow)."}, fn(func(s driver.ProxyStats) uint64 { return s.Dropped })))
+		Help: "Messages a proxy dropped (malformed, unroutable, overflow, oversized, too many parts)."}, fn(func(s driver.ProxyStats) uint64 { return s.Dropped })))
+	cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goslo_proxy_peer_disconnects_total",
+		Help: "Connections the proxy's ROUTERs lost: closed by the peer, or dropped by libzmq for a frame over max_message_size."},
+		fn(func(s driver.ProxyStats) uint64 { return s.Disconnects })))
 	for _, c := range cs {
 		if err := m.reg.Register(c); err != nil {
 			return err

@@ -24,6 +24,7 @@ import (
 type busFlags struct {
 	url, config, topic, server string
 	metrics                    metricsFlag // registered by the long-running commands only
+	maskSecrets                bool        // goslo serve only
 }
 
 func (b *busFlags) register(fs *flag.FlagSet) {
@@ -147,6 +148,10 @@ func runServer(name string, args []string, stdin io.Reader, stderr io.Writer,
 	var b busFlags
 	b.register(fs)
 	b.metrics.register(fs)
+	if name == "serve" {
+		fs.BoolVar(&b.maskSecrets, "mask-secrets", false,
+			"print each request's context and args with the values of secret keys (auth_token, password, secret, token, ... as oslo.utils' mask_dict_password) replaced by ***")
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -192,7 +197,11 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		srv.SetObserver(func(r goslo.RequestInfo) {
 			mu.Lock()
 			defer mu.Unlock()
-			_ = jsonLine(stdout, goslo.NewMap("type", r.Type, "method", r.Method, "args", r.Args, "context", r.Context, "message_id", r.MessageID))
+			var args, rctx any = r.Args, r.Context
+			if b.maskSecrets {
+				args, rctx = maskSecrets(r.Args), maskSecrets(r.Context)
+			}
+			_ = jsonLine(stdout, goslo.NewMap("type", r.Type, "method", r.Method, "args", args, "context", rctx, "message_id", r.MessageID))
 		})
 		if err := srv.Start(ctx); err != nil {
 			return nil, err

@@ -23,6 +23,14 @@ type callSocket struct {
 	s      *zmq.Socket
 	poller *zmq.Poller
 	hosts  map[string]bool
+	// d logs and counts a reply recvMessage gave up whole (oversized).
+	d *ZMQ
+}
+
+func (cs *callSocket) dropped(err error) {
+	if cs.d != nil {
+		cs.d.recvDropped(err, "call")
+	}
 }
 
 // maxDirect is how many CALLs of a key may be in flight on caller-owned
@@ -69,7 +77,7 @@ func (c *client) checkout(key string, hosts []string) (*callSocket, error) {
 		}
 		_ = s.SetImmediate(true)
 		_ = s.SetLinger(0)
-		cs = &callSocket{s: s, poller: zmq.NewPoller(), hosts: map[string]bool{}}
+		cs = &callSocket{s: s, poller: zmq.NewPoller(), hosts: map[string]bool{}, d: c.d}
 		cs.poller.Add(s, zmq.POLLIN)
 	}
 	for _, h := range hosts {
@@ -176,6 +184,7 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 		}
 		msg, err := recvMessage(cs.s, zmq.DONTWAIT)
 		if err != nil {
+			cs.dropped(err)
 			continue
 		}
 		r, perr := ParseDirectResponse(msg)
@@ -218,7 +227,7 @@ func (c *client) dynamicSocket(hosts []string) (*callSocket, error) {
 		return nil, err
 	}
 	_ = s.SetImmediate(true)
-	cs := &callSocket{s: s, poller: zmq.NewPoller(), hosts: map[string]bool{}}
+	cs := &callSocket{s: s, poller: zmq.NewPoller(), hosts: map[string]bool{}, d: c.d}
 	cs.poller.Add(s, zmq.POLLIN)
 	for _, h := range hosts {
 		if err := s.Connect("tcp://" + h); err == nil {

@@ -92,6 +92,22 @@ func parseType(b []byte) (MsgType, bool) {
 	return MsgType(n.Int64()), true
 }
 
+// withMsgID fills in a *FrameError's MsgID from frames[i] when that frame
+// is there and reads as an id, so that a drop's log line names the
+// message even when another frame was wrong (deferred by the parsers).
+func withMsgID(err *error, frames [][]byte, i int) {
+	var fe *FrameError
+	if *err == nil || !errors.As(*err, &fe) || fe.MsgID != "" || i >= len(frames) || len(frames[i]) > maxLoggedID {
+		return
+	}
+	if id, ok := msgID(frames[i]); ok {
+		fe.MsgID = id
+	}
+}
+
+// maxLoggedID bounds an id copied into a FrameError (oslo's are UUIDs).
+const maxLoggedID = 256
+
 func msgID(b []byte) (string, bool) {
 	if len(b) == 0 || !utf8.Valid(b) {
 		return "", false
@@ -128,7 +144,8 @@ func DirectRequest(t MsgType, id string, payload []byte) [][]byte {
 // ParseDirectRequest reads what a direct-mode server ROUTER receives:
 // identity · "" · 1.0 · type · msgid · payload, with the checks of the
 // reference's RouterConsumer.
-func ParseDirectRequest(frames [][]byte) (*Incoming, error) {
+func ParseDirectRequest(frames [][]byte) (_ *Incoming, err error) {
+	defer withMsgID(&err, frames, 4)
 	const hop = "direct server"
 	if len(frames) < 1 || len(frames[0]) == 0 {
 		return nil, &FrameError{Hop: hop, Reason: "Empty routing identity"}
@@ -166,7 +183,8 @@ func DirectReply(identity []byte, id string, payload []byte) [][]byte {
 
 // ParseDirectResponse reads what a direct-mode client DEALER receives:
 // "" · 1.0 · 5 · msgid · payload.
-func ParseDirectResponse(frames [][]byte) (*Response, error) {
+func ParseDirectResponse(frames [][]byte) (_ *Response, err error) {
+	defer withMsgID(&err, frames, 3)
 	const hop = "client"
 	if len(frames) < 1 || len(frames[0]) != 0 {
 		return nil, &FrameError{Hop: hop, Reason: "Empty delimiter expected!"}
@@ -207,7 +225,8 @@ func ProxyRequest(t MsgType, key []byte, id string, payload []byte) [][]byte {
 
 // ParseProxyServerRequest reads what a proxy-mode server DEALER receives
 // from a proxy backend: "" · 1.0 · reply id · type · msgid · payload.
-func ParseProxyServerRequest(frames [][]byte) (*Incoming, error) {
+func ParseProxyServerRequest(frames [][]byte) (_ *Incoming, err error) {
+	defer withMsgID(&err, frames, 4)
 	const hop = "proxy server"
 	if len(frames) < 1 || len(frames[0]) != 0 {
 		return nil, &FrameError{Hop: hop, Reason: "Empty delimiter expected!"}
@@ -245,7 +264,8 @@ func ProxyAck(replyID []byte, id string) [][]byte {
 
 // ParseProxyResponse reads what a proxy-mode client DEALER receives:
 // "" · 1.0 · sender · 5|6 · msgid [· payload].
-func ParseProxyResponse(frames [][]byte) (*Response, error) {
+func ParseProxyResponse(frames [][]byte) (_ *Response, err error) {
+	defer withMsgID(&err, frames, 4)
 	const hop = "client"
 	if len(frames) < 1 || len(frames[0]) != 0 {
 		return nil, &FrameError{Hop: hop, Reason: "Empty delimiter expected!"}
@@ -299,7 +319,8 @@ func ProxyRoute(frames [][]byte) ([][]byte, MsgType, error) {
 
 // checkProxyInput applies the reference proxy's checks to what a proxy
 // ROUTER received.
-func checkProxyInput(frames [][]byte) (MsgType, error) {
+func checkProxyInput(frames [][]byte) (_ MsgType, err error) {
+	defer withMsgID(&err, frames, 5)
 	const hop = "proxy"
 	if len(frames) < 6 {
 		return 0, &FrameError{Hop: hop, Reason: fmt.Sprintf("%d frames, expected at least 6", len(frames))}
@@ -332,7 +353,8 @@ func Publish(topic []byte, t MsgType, id string, payload []byte) [][]byte {
 
 // ParseSub reads what a SUB consumer receives; as in the reference the
 // topic and message id are not checked beyond their presence.
-func ParseSub(frames [][]byte) (*Incoming, []byte, error) {
+func ParseSub(frames [][]byte) (_ *Incoming, _ []byte, err error) {
+	defer withMsgID(&err, frames, 3)
 	const hop = "sub"
 	if len(frames) != 5 {
 		return nil, nil, &FrameError{Hop: hop, Reason: fmt.Sprintf("%d frames, expected 5", len(frames))}

@@ -198,3 +198,39 @@ func FuzzParseFrames(f *testing.F) {
 // for the fuzzer (frames separated by 0x00 0xff).
 func joinFrames(frames [][]byte) []byte { return bytes.Join(frames, []byte{0, 0xff}) }
 func splitFrames(b []byte) [][]byte     { return bytes.Split(b, []byte{0, 0xff}) }
+
+// TestFrameErrorsNameTheMessage: a message dropped for a bad frame names
+// its id (in FrameError.MsgID, hence the drop's log line) whenever the id
+// frame is there, whatever frame was wrong.
+func TestFrameErrorsNameTheMessage(t *testing.T) {
+	b := func(s ...string) [][]byte {
+		out := make([][]byte, len(s))
+		for i, f := range s {
+			out[i] = []byte(f)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name  string
+		parse func([][]byte) error
+		in    [][]byte
+	}{
+		{"direct request, 7 frames", func(f [][]byte) error { _, err := ParseDirectRequest(f); return err }, b("c", "", "1.0", "1", "mid-1", "p", "extra")},
+		{"direct request, not a request", func(f [][]byte) error { _, err := ParseDirectRequest(f); return err }, b("c", "", "1.0", "5", "mid-1", "p")},
+		{"direct response, not a response", func(f [][]byte) error { _, err := ParseDirectResponse(f); return err }, b("", "1.0", "1", "mid-1", "p")},
+		{"proxy server request, 7 frames", func(f [][]byte) error { _, err := ParseProxyServerRequest(f); return err }, b("", "1.0", "rid", "1", "mid-1", "p", "x")},
+		{"proxy server request, no reply id", func(f [][]byte) error { _, err := ParseProxyServerRequest(f); return err }, b("", "1.0", "", "1", "mid-1", "p")},
+		{"proxy response, not a response", func(f [][]byte) error { _, err := ParseProxyResponse(f); return err }, b("", "1.0", "s", "2", "mid-1", "p")},
+		{"proxy input, unknown type", func(f [][]byte) error { _, err := checkProxyInput(f); return err }, b("c", "", "1.0", "9", "k", "mid-1", "p")},
+		{"proxy input, bad version", func(f [][]byte) error { _, err := checkProxyInput(f); return err }, b("c", "", "2.0", "1", "k", "mid-1", "p")},
+		{"sub, not a fanout", func(f [][]byte) error { _, _, err := ParseSub(f); return err }, b("topic", "1.0", "1", "mid-1", "p")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.parse(c.in)
+			var fe *FrameError
+			require.ErrorAs(t, err, &fe)
+			require.Equal(t, "mid-1", fe.MsgID)
+			require.Contains(t, err.Error(), "(message mid-1)")
+		})
+	}
+}

@@ -1,7 +1,6 @@
 package zmq
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -40,9 +39,12 @@ type loop struct {
 	tasks   chan func()
 	readers map[*zmq.Socket]func([][]byte)
 	tick    func() time.Duration // called each turn; returns the next poll timeout (<0: none)
-	quit    chan struct{}
-	done    chan struct{}
-	closed  atomic.Bool
+	// onDrop counts a message a reader's socket gave up whole (too many
+	// parts, or over MaxMessageSize); set before any reader is added.
+	onDrop func(reason string)
+	quit   chan struct{}
+	done   chan struct{}
+	closed atomic.Bool
 	// queued counts hand-offs sent to tasks and not yet taken; sleeping is
 	// set while the loop is (about to be) in zmq_poll.
 	queued   atomic.Int64
@@ -203,8 +205,11 @@ func (l *loop) run() {
 			// the others or the task queue.
 			for i := 0; i < 256; i++ {
 				msg, err := recvMessage(p.Socket, zmq.DONTWAIT)
-				if errors.Is(err, ErrTooManyParts) {
-					l.log.Warn("driver: dropping a message", "loop", l.name, "err", err)
+				if reason := dropReason(err); reason != "" {
+					l.log.Warn("driver: dropping a message", "loop", l.name, "reason", reason, "err", err)
+					if l.onDrop != nil {
+						l.onDrop(reason)
+					}
 					continue
 				}
 				if err != nil {

@@ -19,7 +19,9 @@ type Observer interface {
 	Received(t MsgType)
 	// Dropped counts a message given up, with a short reason:
 	// "malformed", "duplicate", "no_hosts", "timeout", "queue_full",
-	// "closed" or "send_failed".
+	// "closed", "send_failed", or, for a message given up whole on
+	// receipt before its type is known (t is 0), "oversized" (its parts
+	// add up to more than MaxMessageSize) or "too_many_parts".
 	Dropped(t MsgType, reason string)
 	// Call reports one CALL's duration and outcome ("ok", "timeout" or
 	// "error"; a remote failure is "ok" here: the reply came).

@@ -101,7 +101,10 @@ type ProxyStats struct {
 	BackToFront uint64 // routed from the backend to the frontend
 	Published   uint64
 	Acked       uint64 // pub/sub acks sent
-	Dropped     uint64 // malformed or unsupported messages
+	Dropped     uint64 // malformed, unsupported, unroutable, oversized or of too many parts
+	// Disconnects counts the connections the ROUTERs lost: closed by the
+	// peer, or dropped by libzmq for a frame over MaxMessageSize.
+	Disconnects uint64
 }
 
 // Proxy is oslo-messaging-zmq-proxy: it routes by the rule of
@@ -132,6 +135,7 @@ type Proxy struct {
 	once   sync.Once
 
 	frontToBack, backToFront, published, acked, dropped atomic.Uint64
+	disconnects                                         atomic.Uint64
 }
 
 // NewProxy binds the sockets of the kind the options select, registers the
@@ -177,6 +181,7 @@ func NewProxy(ctx context.Context, mm matchmaker.Matchmaker, opts ProxyOptions) 
 		_ = zctx.Term()
 		return nil, err
 	}
+	p.l.onDrop = func(string) { p.dropped.Add(1) } // too many parts, or oversized
 	err = p.l.sync(func() {
 		if p.fe != nil {
 			p.l.addReader(p.fe, func(f [][]byte) { p.route(p.fe, f) })
@@ -263,6 +268,13 @@ func (p *Proxy) bind(s *zmq.Socket, port int) (string, error) {
 	return "", fmt.Errorf("driver: random ports range exceeded: %v", err)
 }
 
+// watch logs and counts the connections a ROUTER loses (watchDisconnects).
+func (p *Proxy) watch(s *zmq.Socket, name string) {
+	if err := watchDisconnects(p.zctx, s, name, p.opts.MaxMessageSize, p.log, func() { p.disconnects.Add(1) }); err != nil {
+		p.log.Warn("driver: cannot watch the proxy's connections", "socket", name, "err", err)
+	}
+}
+
 func (p *Proxy) open() error {
 	var err error
 	if p.pub, err = p.socket(zmq.PUB, ""); err != nil {
@@ -285,6 +297,7 @@ func (p *Proxy) open() error {
 	if p.feAddr, err = p.bind(p.fe, p.opts.FrontendPort); err != nil {
 		return err
 	}
+	p.watch(p.fe, "proxy-frontend")
 	if p.kind == DoubleRouter {
 		if p.be, err = p.socket(zmq.ROUTER, compat.ProxyIdentity(p.opts.Host, NewUUID4())); err != nil {
 			return err
@@ -293,6 +306,7 @@ func (p *Proxy) open() error {
 		if p.beAddr, err = p.bind(p.be, p.opts.BackendPort); err != nil {
 			return err
 		}
+		p.watch(p.be, "proxy-backend")
 	}
 	return nil
 }
@@ -420,7 +434,8 @@ func (p *Proxy) Publisher() string { return p.pubAddr }
 // Stats returns the proxy's counters.
 func (p *Proxy) Stats() ProxyStats {
 	return ProxyStats{FrontToBack: p.frontToBack.Load(), BackToFront: p.backToFront.Load(),
-		Published: p.published.Load(), Acked: p.acked.Load(), Dropped: p.dropped.Load()}
+		Published: p.published.Load(), Acked: p.acked.Load(), Dropped: p.dropped.Load(),
+		Disconnects: p.disconnects.Load()}
 }
 
 // Stop removes the proxy's records (as the reference does on SIGINT),

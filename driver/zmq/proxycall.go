@@ -43,7 +43,7 @@ func (c *proxyClient) checkoutCall(frontends []string) (*callSocket, error) {
 		}
 		_ = s.SetImmediate(c.d.opts.Immediate)
 		_ = s.SetLinger(0)
-		cs = &callSocket{s: s, poller: zmq.NewPoller(), hosts: map[string]bool{}}
+		cs = &callSocket{s: s, poller: zmq.NewPoller(), hosts: map[string]bool{}, d: c.d}
 		cs.poller.Add(s, zmq.POLLIN)
 	}
 	for _, fe := range frontends {
@@ -164,6 +164,7 @@ func (c *proxyClient) proxyRoundTrip(ctx context.Context, cs *callSocket, frames
 		}
 		msg, err := recvMessage(cs.s, zmq.DONTWAIT)
 		if err != nil {
+			cs.dropped(err)
 			continue
 		}
 		r, perr := ParseProxyResponse(msg)

@@ -97,6 +97,7 @@ func (d *ZMQ) proxy() (*proxyClient, error) {
 		s.Close()
 		return nil, err
 	}
+	l.onDrop = d.dropped
 	c.l = l
 	if err := l.sync(func() { l.addReader(s, c.onResponse) }); err != nil {
 		return nil, err

@@ -363,6 +363,7 @@ func (d *ZMQ) client() (*client, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.onDrop = d.dropped
 	c.l = l
 	d.cl = c
 	return c, nil
@@ -936,6 +937,9 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 	}
 	if err == nil {
 		s.l, err = newLoop(d.zctx, "server-"+t.Topic, d.log, s.tick)
+		if err == nil {
+			s.l.onDrop = d.dropped
+		}
 	}
 	if err != nil {
 		if s.sock != nil {
@@ -1052,6 +1056,9 @@ func (s *Server) openRouter() error {
 	if port == 0 {
 		sock.Close()
 		return fmt.Errorf("driver: no free port in [%d, %d) on %s after %d tries: %v", d.opts.MinPort, d.opts.MaxPort, d.opts.BindAddress, tries, err)
+	}
+	if err := watchDisconnects(d.zctx, sock, "server-router", d.opts.MaxMessageSize, d.log, d.disconnectCounter("server-router")); err != nil {
+		d.log.Warn("driver: cannot watch the ROUTER's connections", "err", err)
 	}
 	s.sock, s.addr, s.listener = sock, compat.HostPort(d.opts.Host, port), compat.Router
 	return nil

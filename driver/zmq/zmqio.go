@@ -5,36 +5,7 @@ package zmq
 #include <zmq.h>
 #include <errno.h>
 #include <string.h>
-
-// goslo_recv receives the parts of one multipart message into msgs,
-// starting at *n, until the last part or until cap parts are held
-// (*more is then 1 and the caller grows msgs and calls again). It
-// returns 0 or an errno; EINTR is retried. lens[i] is part i's size.
-static int goslo_recv(void *s, int flags, zmq_msg_t *msgs, size_t *lens, int cap, int *n, int *more) {
-	*more = 0;
-	while (*n < cap) {
-		zmq_msg_t *m = &msgs[*n];
-		zmq_msg_init(m);
-		int rc;
-		do {
-			rc = zmq_msg_recv(m, s, flags);
-		} while (rc < 0 && zmq_errno() == EINTR);
-		if (rc < 0) {
-			int e = zmq_errno();
-			zmq_msg_close(m);
-			return e;
-		}
-		lens[*n] = zmq_msg_size(m);
-		(*n)++;
-		if (!zmq_msg_more(m)) {
-			return 0;
-		}
-		// The rest of a multipart message is already queued.
-		flags = ZMQ_DONTWAIT;
-	}
-	*more = 1;
-	return 0;
-}
+#include <stdint.h>
 
 // goslo_skip receives and discards the rest of a multipart message.
 static int goslo_skip(void *s) {
@@ -54,6 +25,57 @@ static int goslo_skip(void *s) {
 		more = zmq_msg_more(&m);
 	}
 	zmq_msg_close(&m);
+	return 0;
+}
+
+// goslo_recv receives the parts of one multipart message into msgs,
+// starting at *n, until the last part or until cap parts are held
+// (*more is then 1 and the caller grows msgs and calls again). It
+// returns 0 or an errno; EINTR is retried. lens[i] is part i's size.
+// *total adds up the sizes of the parts; once it passes the socket's
+// ZMQ_MAXMSGSIZE (libzmq bounds each frame, not their sum) the parts held
+// are closed, the rest of the message is received and discarded, *n is 0
+// and *over is 1.
+static int goslo_recv(void *s, int flags, zmq_msg_t *msgs, size_t *lens, int cap, int *n, int *more,
+		unsigned long long *total, int *over) {
+	*more = 0;
+	*over = 0;
+	int64_t max = -1;
+	size_t maxsz = sizeof max;
+	if (zmq_getsockopt(s, ZMQ_MAXMSGSIZE, &max, &maxsz) != 0) {
+		max = -1;
+	}
+	while (*n < cap) {
+		zmq_msg_t *m = &msgs[*n];
+		zmq_msg_init(m);
+		int rc;
+		do {
+			rc = zmq_msg_recv(m, s, flags);
+		} while (rc < 0 && zmq_errno() == EINTR);
+		if (rc < 0) {
+			int e = zmq_errno();
+			zmq_msg_close(m);
+			return e;
+		}
+		lens[*n] = zmq_msg_size(m);
+		*total += lens[*n];
+		(*n)++;
+		int last = !zmq_msg_more(m);
+		if (max >= 0 && *total > (unsigned long long)max) {
+			for (int i = 0; i < *n; i++) {
+				zmq_msg_close(&msgs[i]);
+			}
+			*n = 0;
+			*over = 1;
+			return last ? 0 : goslo_skip(s);
+		}
+		if (last) {
+			return 0;
+		}
+		// The rest of a multipart message is already queued.
+		flags = ZMQ_DONTWAIT;
+	}
+	*more = 1;
 	return 0;
 }
 
@@ -135,6 +157,42 @@ const maxParts = 1024
 // was consumed and discarded.
 var ErrTooManyParts = fmt.Errorf("driver: message of more than %d parts dropped", maxParts)
 
+// ErrTooLarge is a received message whose parts add up to more than the
+// socket's MaxMessageSize (ZMQ_MAXMSGSIZE). libzmq applies that bound to
+// each frame only (a peer that sends one larger frame is disconnected by
+// libzmq: see watchDisconnects); recvMessage applies it to the whole
+// message, which it consumes and discards without copying it.
+var ErrTooLarge = errors.New("driver: message over max_message_size dropped")
+
+// dropReason is the Observer.Dropped reason of a recvMessage error that
+// consumed and discarded a message, or "" for any other error.
+func dropReason(err error) string {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return "oversized"
+	case errors.Is(err, ErrTooManyParts):
+		return "too_many_parts"
+	}
+	return ""
+}
+
+// tooLarge checks a message received through pebbe/zmq4 against the
+// socket's bound.
+func tooLarge(s *zmq.Socket, msg [][]byte) error {
+	max, err := s.GetMaxmsgsize()
+	if err != nil || max < 0 {
+		return nil
+	}
+	total := int64(0)
+	for _, p := range msg {
+		total += int64(len(p))
+	}
+	if total > max {
+		return fmt.Errorf("%w (%d bytes in %d parts, limit %d)", ErrTooLarge, total, len(msg), max)
+	}
+	return nil
+}
+
 // batchIO is set once a socket's handle has been proved, and cleared for
 // good if one ever fails the proof.
 var batchIO, handleBad atomic.Bool
@@ -172,16 +230,31 @@ var rxPool = sync.Pool{New: func() any {
 // each capped so that appending to one cannot overwrite the next.
 func recvMessage(s *zmq.Socket, flags zmq.Flag) ([][]byte, error) {
 	if !batchIO.Load() {
-		return s.RecvMessageBytes(flags)
+		msg, err := s.RecvMessageBytes(flags)
+		if err == nil {
+			if err = tooLarge(s, msg); err != nil {
+				msg = nil
+			}
+		}
+		return msg, err
 	}
 	sc := rxPool.Get().(*rxScratch)
 	defer rxPool.Put(sc)
 	h := handleOf(s)
 	msgs := func() *C.zmq_msg_t { return (*C.zmq_msg_t)(unsafe.Pointer(&sc.msgs[0])) }
-	var n, more C.int
+	var n, more, over C.int
+	var total C.ulonglong
 	fl := C.int(flags)
 	for {
-		rc := C.goslo_recv(h, fl, msgs(), &sc.lens[0], C.int(len(sc.lens)), &n, &more)
+		rc := C.goslo_recv(h, fl, msgs(), &sc.lens[0], C.int(len(sc.lens)), &n, &more, &total, &over)
+		if over != 0 {
+			max, _ := s.GetMaxmsgsize()
+			err := fmt.Errorf("%w (over %d bytes, limit %d)", ErrTooLarge, uint64(total), max)
+			if rc != 0 {
+				err = errors.Join(err, zmq.Errno(rc))
+			}
+			return nil, err
+		}
 		if rc != 0 {
 			C.goslo_take(msgs(), n, nil) // n is 0 unless zmq broke a message
 			return nil, zmq.Errno(rc)
@@ -204,13 +277,13 @@ func recvMessage(s *zmq.Socket, flags zmq.Flag) ([][]byte, error) {
 		copy(lens, sc.lens)
 		sc.msgs, sc.lens = msgs, lens
 	}
-	total := 0
+	size := 0
 	for _, l := range sc.lens[:n] {
-		total += int(l)
+		size += int(l)
 	}
-	buf := make([]byte, total) // non-nil even when empty, as pebbe's parts are
+	buf := make([]byte, size) // non-nil even when empty, as pebbe's parts are
 	var dst *C.char
-	if total > 0 {
+	if size > 0 {
 		dst = (*C.char)(unsafe.Pointer(&buf[0]))
 	}
 	C.goslo_take(msgs(), n, dst)

@@ -53,6 +53,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/goslo/goslo/compat"
 )
 
 // Exchange is the control exchange of the reference's defaults.
@@ -70,12 +72,17 @@ const ReplyQueueExpires int32 = 1800000
 func AMQPURL(transportURL string) (string, error) {
 	u, err := url.Parse(transportURL)
 	if err != nil {
-		return "", err
+		// url.Error quotes the whole URL, password included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return "", fmt.Errorf("rawamqp: invalid URL %q: %w", compat.RedactURL(transportURL), ue.Err)
+		}
+		return "", fmt.Errorf("rawamqp: invalid URL %q", compat.RedactURL(transportURL))
 	}
 	switch u.Scheme {
 	case "rabbit", "kombu", "amqp":
 	default:
-		return "", fmt.Errorf("rawamqp: not a rabbit URL: %q", transportURL)
+		return "", fmt.Errorf("rawamqp: not a rabbit URL: %q", compat.RedactURL(transportURL))
 	}
 	u.Scheme = "amqp"
 	if i := strings.IndexByte(u.Host, ','); i >= 0 {

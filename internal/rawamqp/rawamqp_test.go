@@ -163,3 +163,17 @@ func TestEcho(t *testing.T) {
 	srv.Close()
 	goleak.VerifyNone(t, before)
 }
+
+// TestAMQPURLErrorsHideThePassword: url.Parse's error quotes the whole
+// URL; AMQPURL's errors name it with the password redacted.
+func TestAMQPURLErrorsHideThePassword(t *testing.T) {
+	for _, raw := range []string{"rabbit://guest:S3cretPW@h:notaport/", "zmq://guest:S3cretPW@h/", "rabbit://guest:S3cretPW@h/%zz"} {
+		_, err := AMQPURL(raw)
+		if err == nil {
+			t.Fatalf("%s: no error", raw)
+		}
+		if strings.Contains(err.Error(), "S3cretPW") {
+			t.Fatalf("%s: %v", raw, err)
+		}
+	}
+}
