@@ -64,6 +64,8 @@ type RPCClient struct {
 	serializer Serializer
 	versionCap string
 	retry      *int
+	// callMonitor is call_monitor_timeout (0: none).
+	callMonitor time.Duration
 }
 
 // NewRPCClient returns a client for target. The call timeout defaults to
@@ -85,6 +87,10 @@ type PrepareOptions struct {
 	// Retry is oslo's retry for rpc_use_acks: how often an unacked CALL or
 	// CAST is resent; nil or 0 means rpc_retry_attempts, negative for ever.
 	Retry *int
+	// CallMonitorTimeout is oslo's call_monitor_timeout: a CALL fails when
+	// the server sends no heartbeat for that long (RabbitMQ; whole
+	// seconds). Zero keeps the client's value (none by default).
+	CallMonitorTimeout time.Duration
 }
 
 // Prepare returns a copy of the client with overrides.
@@ -114,6 +120,9 @@ func (c *RPCClient) Prepare(o PrepareOptions) *RPCClient {
 	if o.Retry != nil {
 		r := *o.Retry
 		n.retry = &r
+	}
+	if o.CallMonitorTimeout > 0 {
+		n.callMonitor = o.CallMonitorTimeout
 	}
 	return &n
 }
@@ -168,6 +177,7 @@ func (c *RPCClient) Call(ctx context.Context, rctx *Map, method string, args *Ma
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
+	m.CallMonitorTimeout = c.callMonitor
 	body, err := c.t.drv.Call(c.withRetry(ctx), c.target, m)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/driver"
+	rabbitdrv "github.com/goslo/goslo/driver/rabbit"
 	zmqdrv "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/matchmaker"
@@ -106,8 +107,14 @@ func NewTransport(ctx context.Context, rawURL string, opts ...Option) (*Transpor
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.ApplyURLQuery(u); err != nil {
-		return nil, err
+	switch u.Driver() {
+	case "rabbit", "kombu":
+		// The rabbit driver applies the query to [oslo_messaging_rabbit]
+		// itself (rabbit.Open).
+	default:
+		if err := cfg.ApplyURLQuery(u); err != nil {
+			return nil, err
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -124,6 +131,11 @@ func NewTransport(ctx context.Context, rawURL string, opts ...Option) (*Transpor
 			zo.Observer, zo.WrapMatchmaker = m, m.Matchmaker
 		}
 		drv, err = zmqdrv.Open(ctx, u, cfg, zo)
+	case "rabbit", "kombu":
+		var rt *rabbitdrv.Transport
+		if rt, err = rabbitdrv.Open(ctx, u, cfg, rabbitdrv.OpenOptions{Logger: o.log}); err == nil {
+			drv, cfg = rt, rt.Config()
+		}
 	default:
 		return nil, fmt.Errorf("goslo: no driver for transport %q", u.Transport)
 	}

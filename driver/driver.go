@@ -47,6 +47,11 @@ type Message struct {
 	// Body is the message dict: method, args, [namespace], [version] for
 	// RPC; the notification dict (envelope.Notification.Map) otherwise.
 	Body *envelope.Map
+	// CallMonitorTimeout is oslo's call_monitor_timeout of a CALL (zero:
+	// none). Drivers that carry it (rabbit: _timeout, in whole seconds)
+	// fail the call when the server sends no heartbeat for that long;
+	// others ignore it.
+	CallMonitorTimeout time.Duration
 }
 
 // Request is one incoming message, handed to a Handler on a worker

@@ -1,0 +1,391 @@
+package rabbit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/driver"
+	"github.com/goslo/goslo/envelope"
+)
+
+// OpenOptions are what Open takes beside the URL and the configuration.
+type OpenOptions struct {
+	Logger *slog.Logger
+}
+
+// ErrClosed is driver.ErrClosed.
+var ErrClosed = driver.ErrClosed
+
+// Transport is the RabbitMQ bus behind goslo's public API (driver.Driver),
+// a peer of oslo.messaging 18.3.1's rabbit driver: a pool of sending
+// connections, one reply queue (created at the first CALL) and one
+// listening connection per server and notification listener (§4).
+type Transport struct {
+	cfg         *compat.Config
+	topo        Topology
+	dialer      *dialer
+	pool        *pool
+	log         *slog.Logger
+	compression string
+	notifyV2    bool
+
+	closing   chan struct{}
+	closeOnce sync.Once
+	closed    atomic.Bool
+
+	mu      sync.Mutex
+	servers map[driver.Server]struct{}
+	replies *replyQueue
+	qmN     int
+
+	goneMu sync.Mutex
+	gone   map[string]time.Time // reply queues found missing (§8.3)
+}
+
+var _ driver.Driver = (*Transport)(nil)
+
+// Open builds the rabbit transport of u (rabbit:// or kombu://) with cfg,
+// whose [DEFAULT] options must be in force; the URL's query is applied to
+// [oslo_messaging_rabbit] here (a copy of cfg is kept). Nothing is
+// connected before it is needed (§4).
+func Open(ctx context.Context, u *compat.TransportURL, cfg *compat.Config, o OpenOptions) (*Transport, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	ru, err := u.Rabbit()
+	if err != nil {
+		return nil, err
+	}
+	c := *cfg
+	if err := c.ApplyRabbitURLQuery(u); err != nil {
+		return nil, err
+	}
+	if err := c.ValidateRabbit(); err != nil {
+		return nil, err
+	}
+	comp, err := CompressionHeaderFor(c.Rabbit.KombuCompression)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDialer(ru, &c, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	t := &Transport{
+		cfg: &c, topo: NewTopology(&c), dialer: d, pool: newPool(d, o.Logger), log: o.Logger,
+		compression: comp, notifyV2: notifyV2(c.Notifications.Driver),
+		closing: make(chan struct{}), servers: map[driver.Server]struct{}{}, gone: map[string]time.Time{},
+	}
+	return t, nil
+}
+
+// notifyV2 is whether notifications are enveloped: the messagingv2 driver
+// (the default here), unless only the messaging (1.0) driver is
+// configured.
+func notifyV2(drivers []string) bool {
+	return !(slices.Contains(drivers, "messaging") && !slices.Contains(drivers, "messagingv2"))
+}
+
+// Config is the configuration in force (with the URL's query applied).
+func (t *Transport) Config() *compat.Config { return t.cfg }
+
+// Codec is the payload codec: JSON.
+func (t *Transport) Codec() envelope.Codec {
+	c, _ := envelope.CodecByName("json")
+	return c
+}
+
+func (t *Transport) live() error {
+	if t.closed.Load() {
+		return fmt.Errorf("rabbit driver: %w", ErrClosed)
+	}
+	return nil
+}
+
+func (t *Transport) track(s driver.Server) {
+	t.mu.Lock()
+	t.servers[s] = struct{}{}
+	t.mu.Unlock()
+}
+
+func (t *Transport) untrack(s driver.Server) {
+	t.mu.Lock()
+	delete(t.servers, s)
+	t.mu.Unlock()
+}
+
+// qmName is the unique part of a queue-manager queue name (§5.4):
+// "<hostname>:<processname>:<n>" with a counter of this process.
+func (t *Transport) qmName() string {
+	t.mu.Lock()
+	t.qmN++
+	n := t.qmN
+	t.mu.Unlock()
+	host := t.cfg.Rabbit.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	proc := t.cfg.Rabbit.Processname
+	if proc == "" {
+		proc = compat.ProgramName()
+	}
+	return QueueManagerName(host, proc, n)
+}
+
+// opContext is a context that ends when the transport closes (and after
+// d, when d > 0).
+func (t *Transport) opContext(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if d > 0 {
+		ctx, cancel = context.WithTimeout(parent, d)
+	} else {
+		ctx, cancel = context.WithCancel(parent)
+	}
+	go func() {
+		select {
+		case <-t.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// publishing builds the properties and (compressed) body of a publish.
+func (t *Transport) publishing(body []byte, callTimeout time.Duration) (amqp.Publishing, error) {
+	b, err := CompressBody(body, t.compression)
+	if err != nil {
+		return amqp.Publishing{}, err
+	}
+	return amqpPublishing(PublishProperties(t.compression, callTimeout), b), nil
+}
+
+// contextMap reads driver.Message.Context: a dict or nil.
+func contextMap(v any) (*envelope.Map, error) {
+	switch c := v.(type) {
+	case nil:
+		return nil, nil
+	case *envelope.Map:
+		return c, nil
+	}
+	return nil, fmt.Errorf("rabbit driver: the request context must be a dict (got %T)", v)
+}
+
+// Cast implements driver.Driver: to the topic, one server, or every server
+// of the topic (t.Fanout) (§6).
+func (t *Transport) Cast(ctx context.Context, target compat.Target, m driver.Message) error {
+	if err := t.live(); err != nil {
+		return err
+	}
+	rctx, err := contextMap(m.Context)
+	if err != nil {
+		return err
+	}
+	body, err := EncodeRequest(Request{Message: m.Body, Context: rctx, UniqueID: NewUniqueHex()})
+	if err != nil {
+		return err
+	}
+	var pub Publication
+	if target.Fanout {
+		pub = t.topo.FanoutCast(target.Topic)
+	} else {
+		pub = t.topo.Cast(target.Exchange, target.Topic, target.Server, false)
+	}
+	msg, err := t.publishing(body, 0)
+	if err != nil {
+		return err
+	}
+	octx, cancel := t.opContext(ctx, 0)
+	defer cancel()
+	return t.closedErr(t.pool.publish(octx, pub, msg))
+}
+
+// closedErr turns an error caused by Close into one matching ErrClosed.
+func (t *Transport) closedErr(err error) error {
+	if err != nil && t.closed.Load() && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("rabbit driver: %w (%v)", ErrClosed, err)
+	}
+	return err
+}
+
+// Notify implements driver.Driver (§9.2): the exchange, queue
+// "<topic>.<priority>" and binding are declared before the first
+// notification of each kind on a channel; messagingv2 envelopes.
+func (t *Transport) Notify(ctx context.Context, target compat.Target, m driver.Message) error {
+	if err := t.live(); err != nil {
+		return err
+	}
+	topic, prio, ok := splitNotificationTopic(target.Topic)
+	if !ok {
+		return errors.New("rabbit driver: a notification topic must be <topic>.<priority>: " + target.Topic)
+	}
+	rctx, err := contextMap(m.Context)
+	if err != nil {
+		return err
+	}
+	body, err := EncodeNotification(Notification{Message: m.Body, UniqueID: NewUniqueHex(), Context: redacted(rctx)}, t.notifyV2)
+	if err != nil {
+		return err
+	}
+	msg, err := t.publishing(body, 0)
+	if err != nil {
+		return err
+	}
+	octx, cancel := t.opContext(ctx, 0)
+	defer cancel()
+	return t.closedErr(t.pool.publish(octx, t.topo.Notify(target.Exchange, topic, prio), msg))
+}
+
+// redacted is RequestContext.redacted_copy() for a context dict: a copy
+// with auth_token null when it has one (§9.2: Python notifiers never send
+// a token).
+func redacted(c *envelope.Map) *envelope.Map {
+	if c == nil || !c.Has("auth_token") {
+		return c
+	}
+	out := envelope.MapWithCap(c.Len())
+	for _, kv := range c.Items() {
+		if kv.Key == "auth_token" {
+			out.Append(kv.Key, nil)
+		} else {
+			out.Append(kv.Key, kv.Value)
+		}
+	}
+	return out
+}
+
+// sendReply answers a CALL (§8.2, §8.3): a mandatory publish to the
+// default exchange; a reply whose queue is missing is re-published every
+// 0.25 s until kombu_missing_consumer_retry_timeout, then the queue is
+// remembered as gone for 60 s.
+func (t *Transport) sendReply(req Request, result any, failure error) error {
+	rep := Reply{Result: result, Ending: true, MsgID: req.MsgID, UniqueID: NewUniqueHex()}
+	if failure != nil {
+		f, err := envelope.MarshalFailure(failure)
+		if err != nil {
+			return err
+		}
+		rep.Result, rep.Failure = nil, f
+	}
+	body, err := EncodeReply(rep)
+	if err != nil {
+		return err
+	}
+	return t.publishReply(req, body, true)
+}
+
+// sendHeartbeat sends one call-monitor heartbeat (§8.4); a missing reply
+// queue is not retried.
+func (t *Transport) sendHeartbeat(req Request, stop <-chan struct{}) error {
+	body, err := EncodeReply(Heartbeat(req.MsgID, NewUniqueHex()))
+	if err != nil {
+		return err
+	}
+	return t.publishReply(req, body, false)
+}
+
+const (
+	missingRetryEvery = 250 * time.Millisecond
+	goneFor           = 60 * time.Second
+	goneCacheSize     = 200
+)
+
+func (t *Transport) publishReply(req Request, body []byte, retryMissing bool) error {
+	if t.isGone(req.ReplyQ) {
+		return fmt.Errorf("rabbit driver: reply queue %s is gone; reply to %s dropped", req.ReplyQ, req.MsgID)
+	}
+	msg, err := t.publishing(body, 0)
+	if err != nil {
+		return err
+	}
+	pub := t.topo.Reply(req.ReplyQ)
+	limit := time.Duration(t.cfg.Rabbit.KombuMissingConsumerRetryTimeout) * time.Second
+	ctx, cancel := t.opContext(context.Background(), limit+30*time.Second)
+	defer cancel()
+	deadline := time.Now().Add(limit)
+	for {
+		err := t.pool.publish(ctx, pub, msg)
+		if !errors.Is(err, ErrUndeliverable) {
+			return t.closedErr(err)
+		}
+		if !retryMissing {
+			return err
+		}
+		if time.Now().Add(missingRetryEvery).After(deadline) {
+			t.markGone(req.ReplyQ)
+			t.log.Warn("rabbit driver: reply queue missing; giving up", "reply_q", req.ReplyQ, "msg_id", req.MsgID, "after", limit)
+			return err
+		}
+		if err := sleepCtx(ctx, missingRetryEvery); err != nil {
+			return t.closedErr(err)
+		}
+	}
+}
+
+func (t *Transport) isGone(q string) bool {
+	t.goneMu.Lock()
+	defer t.goneMu.Unlock()
+	until, ok := t.gone[q]
+	if ok && time.Now().After(until) {
+		delete(t.gone, q)
+		return false
+	}
+	return ok
+}
+
+func (t *Transport) markGone(q string) {
+	t.goneMu.Lock()
+	defer t.goneMu.Unlock()
+	now := time.Now()
+	if len(t.gone) >= goneCacheSize {
+		for k, v := range t.gone {
+			if now.After(v) || len(t.gone) >= goneCacheSize {
+				delete(t.gone, k)
+			}
+		}
+	}
+	t.gone[q] = now.Add(goneFor)
+}
+
+// Close implements driver.Driver: running servers and listeners are
+// stopped (10 s at most), the reply queue's connection and the pool are
+// closed. It is idempotent.
+func (t *Transport) Close() error {
+	var errs []error
+	t.closeOnce.Do(func() {
+		t.closed.Store(true)
+		close(t.closing)
+		t.mu.Lock()
+		var srvs []driver.Server
+		for s := range t.servers {
+			srvs = append(srvs, s)
+		}
+		rq := t.replies
+		t.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, s := range srvs {
+			if err := s.Stop(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if rq != nil {
+			if err := rq.stop(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		t.pool.close()
+	})
+	return errors.Join(errs...)
+}
