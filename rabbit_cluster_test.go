@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,11 +49,22 @@ func TestRabbitClusterFailover(t *testing.T) {
 	var mu sync.Mutex
 	callRuns := map[int64]int{} // handler runs per call id
 	castRuns := map[int64]int{} // handler runs per cast id
+	// Every handler run in order, for the report on duplicates: which
+	// request ran again, when, and how many ran in between (oslo's dedup
+	// window holds 16 _unique_ids, §8.1; goslo's dedupWindow more).
+	type run struct {
+		seq int
+		at  time.Time
+	}
+	var seq int
+	runs := map[string][]run{}
 	ep := NewEndpoint("", "1.0").
 		Handle("work", func(_ context.Context, _ *Map, a *Map) (any, error) {
 			v, _ := a.Get("id")
 			mu.Lock()
 			callRuns[v.(int64)]++
+			seq++
+			runs[fmt.Sprint("call ", v)] = append(runs[fmt.Sprint("call ", v)], run{seq, time.Now()})
 			mu.Unlock()
 			return v, nil
 		}).
@@ -60,6 +72,8 @@ func TestRabbitClusterFailover(t *testing.T) {
 			v, _ := a.Get("id")
 			mu.Lock()
 			castRuns[v.(int64)]++
+			seq++
+			runs[fmt.Sprint("cast ", v)] = append(runs[fmt.Sprint("cast ", v)], run{seq, time.Now()})
 			mu.Unlock()
 			return nil, nil
 		})
@@ -257,6 +271,21 @@ func TestRabbitClusterFailover(t *testing.T) {
 			handledConfirmed++
 		}
 	}
+	var dupReport []string
+	for k, rs := range runs {
+		if len(rs) > 1 && !strings.HasPrefix(k, "call -") {
+			d := fmt.Sprintf("%s ran %d times:", k, len(rs))
+			for i, r := range rs {
+				d += fmt.Sprintf(" run #%d at kill%+v (handler run %d", i+1, r.at.Sub(now).Round(time.Millisecond), r.seq)
+				if i > 0 {
+					d += fmt.Sprintf(", %d other runs since the previous one", r.seq-rs[i-1].seq-1)
+				}
+				d += ")"
+			}
+			dupReport = append(dupReport, d)
+		}
+	}
+	sort.Strings(dupReport)
 	mu.Unlock()
 	lostN := lost()
 
@@ -267,9 +296,13 @@ func TestRabbitClusterFailover(t *testing.T) {
 		len(outcomes), ok, okAfter, timeouts, others, callDups, wrong)
 	t.Logf("casts to quorum queue %q: %d sent, %d confirmed, %d unconfirmed (publish error), %d handled (%d of the confirmed), %d confirmed but lost, %d handled twice",
 		topic, castSent, len(confirmed), castErrs, handled, handledConfirmed, lostN, castDups)
-	t.Logf("driver warnings: %d 'listening connection lost; reconnecting', %d 'publish failed, retrying', %d 'dropping duplicate request'",
+	t.Logf("driver log: %d 'listening connection lost; reconnecting', %d 'publish failed, retrying', %d 'dropping duplicate request', "+
+		"%d 'dropping reply for an unknown or finished call' (a reply for a call already answered or timed out: dropped by the client)",
 		countOf(logger, "rabbit driver: listening connection lost; reconnecting"), countOf(logger, "rabbit driver: publish failed, retrying"),
-		countOf(logger, "rabbit driver: dropping duplicate request"))
+		countOf(logger, "rabbit driver: dropping duplicate request"), countOf(logger, "rabbit driver: dropping reply for an unknown or finished call"))
+	for _, d := range dupReport {
+		t.Logf("duplicate: %s", d)
+	}
 
 	require.NotZero(t, recovery, "no call sent after the kill succeeded within 90 s")
 	require.Zero(t, others, "calls failed other than by timing out: %v", otherErrs)
