@@ -183,7 +183,7 @@ func (d *dialer) dialHost(ctx context.Context, h compat.AMQPHost) (*amqp.Connect
 	case <-ctx.Done():
 		go func() {
 			if r := <-ch; r.c != nil {
-				r.c.Close()
+				closeConn(r.c)
 			}
 		}()
 		return nil, ctx.Err()
@@ -362,4 +362,13 @@ func deliveryProps(d *amqp.Delivery) Properties {
 		p.Headers = Args{{CompressionHeader, c}}
 	}
 	return p
+}
+
+// closeConn closes a connection without waiting long for close-ok: a
+// broker that blocked the connection (§11.2) reads nothing, close-ok
+// included.
+func closeConn(c *amqp.Connection) {
+	if c != nil {
+		_ = c.CloseDeadline(time.Now().Add(2 * time.Second))
+	}
 }

@@ -94,19 +94,19 @@ func (l *listener) run() {
 			kept := l.conn == conn
 			l.mu.Unlock()
 			if !kept {
-				conn.Close()
+				closeConn(conn)
 			}
 			return
 		}
 		if first {
 			// The first setup failed for a reason other than the broker
 			// being down: report it to start.
-			conn.Close()
+			closeConn(conn)
 			l.ready <- err
 			return
 		}
 		l.log.Warn("rabbit driver: listening connection lost; reconnecting", "what", l.what, "err", err)
-		conn.Close()
+		closeConn(conn)
 		if err == errReconnectNow {
 			attempt = 0
 		}
@@ -280,7 +280,7 @@ func (l *listener) stop(ctx context.Context, deletes []string) error {
 			}
 			_ = ch.Close()
 		}
-		_ = conn.Close()
+		closeConn(conn)
 		errc <- errors.Join(errs...)
 	}()
 	select {

@@ -101,8 +101,11 @@ func (s *sender) ensure(ctx context.Context) error {
 }
 
 func (s *sender) openChannel() error {
-	if s.ch != nil {
-		_ = s.ch.Close()
+	if old := s.ch; old != nil {
+		// channel.close waits for close-ok, which a blocked connection
+		// never sends: do not wait for it here (it ends with the
+		// connection at the latest).
+		go func() { _ = old.Close() }()
 	}
 	s.ch, s.confirm, s.cache = nil, false, PublishCache{}
 	ch, err := s.conn.Channel()
@@ -118,7 +121,7 @@ func (s *sender) openChannel() error {
 // drop closes the connection (if any); the next ensure reconnects.
 func (s *sender) drop() {
 	if s.conn != nil {
-		_ = s.conn.Close()
+		closeConn(s.conn)
 	}
 	s.conn, s.ch, s.confirm, s.cache = nil, nil, false, PublishCache{}
 }
