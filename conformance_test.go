@@ -3,6 +3,7 @@ package goslo
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,7 +12,23 @@ import (
 	"github.com/goslo/goslo/compat"
 	driver "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/internal/rabbittest"
 )
+
+// rabbitTransport is a transport of the rabbit driver on a private
+// broker (one per test), reconnecting quickly.
+func rabbitTransport(t *testing.T) *Transport {
+	n := rabbittest.Start(t)
+	n.AddVhost("goslo-conformance")
+	tr, err := NewTransport(context.Background(), n.URL("goslo-conformance"), WithOptions(func(c *compat.Config) {
+		c.Rabbit.KombuReconnectDelay = 0.1
+		c.Rabbit.RabbitRetryInterval = 0
+		c.Rabbit.RabbitIntervalMax = 1
+	}))
+	require.NoError(t, err)
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
 
 // features of a mode under test, in the style of watermill's test suite.
 type mode struct {
@@ -22,6 +39,7 @@ type mode struct {
 	routerProxy   bool
 	pubSub        bool
 	acks          bool
+	rabbit        bool // the RabbitMQ driver on a private broker
 }
 
 var modes = []mode{
@@ -34,6 +52,7 @@ var modes = []mode{
 	{name: "proxy-acks-json", routerProxy: true, acks: true, serialization: "json", calls: 3000},
 	{name: "proxy-pubsub-acks-json", routerProxy: true, pubSub: true, acks: true, serialization: "json", calls: 3000},
 	{name: "direct-pubsub-json", pubSub: true, serialization: "json", calls: 3000},
+	{name: "rabbit", rabbit: true, calls: 3000},
 }
 
 // TestConformance runs one suite in every mode goslo implements: every
@@ -50,14 +69,19 @@ func conformance(t *testing.T, m mode) {
 	if testing.Short() {
 		calls = 500
 	}
-	tr := localTransport(t, WithOptions(func(c *compat.Config) {
-		c.ZMQ.RPCZMQSerialization = m.serialization
-		c.ZMQ.UseDynamicConnections = m.dynamic
-		c.ZMQ.UseRouterProxy = m.routerProxy
-		c.ZMQ.UsePubSub = m.pubSub
-		c.ZMQ.RPCUseAcks = m.acks
-		c.ZMQ.RPCAckTimeoutBase = 1
-	}))
+	var tr *Transport
+	if m.rabbit {
+		tr = rabbitTransport(t)
+	} else {
+		tr = localTransport(t, WithOptions(func(c *compat.Config) {
+			c.ZMQ.RPCZMQSerialization = m.serialization
+			c.ZMQ.UseDynamicConnections = m.dynamic
+			c.ZMQ.UseRouterProxy = m.routerProxy
+			c.ZMQ.UsePubSub = m.pubSub
+			c.ZMQ.RPCUseAcks = m.acks
+			c.ZMQ.RPCAckTimeoutBase = 1
+		}))
+	}
 	ctx := context.Background()
 	if m.routerProxy || m.pubSub {
 		po := driver.ProxyOptionsFrom(tr.Config())
@@ -154,4 +178,47 @@ func conformance(t *testing.T, m mode) {
 	t.Logf("%s: %d sequential calls, none lost (%v)", m.name, calls, time.Since(began).Round(time.Millisecond))
 	require.NoError(t, s1.Stop(ctx))
 	require.NoError(t, s2.Stop(ctx))
+}
+
+// TestRabbitNotificationListenerOptions: a pool listener and a listener
+// allowing requeues, through the public API.
+func TestRabbitNotificationListenerOptions(t *testing.T) {
+	tr := rabbitTransport(t)
+	ctx := context.Background()
+	main := make(chan string, 10)
+	pool := make(chan string, 10)
+	var calls atomic.Int32
+	l1 := NewNotificationListener(tr, []string{"opts"}, &NotificationEndpoint{Handlers: map[string]NotificationHandler{
+		"info": func(_ context.Context, n Notification) error {
+			main <- n.EventType
+			if calls.Add(1) == 1 {
+				return ErrRequeue // the first delivery only
+			}
+			return nil
+		}}}).AllowRequeue()
+	l2 := NewNotificationListener(tr, []string{"opts"}, &NotificationEndpoint{Handlers: map[string]NotificationHandler{
+		"info": func(_ context.Context, n Notification) error { pool <- n.EventType; return ErrRequeue }}}).WithPool("opts-pool")
+	require.NoError(t, l1.Start(ctx))
+	require.NoError(t, l2.Start(ctx))
+	require.NoError(t, NewNotifier(tr, "p", "opts").Info(ctx, nil, "e.t", nil))
+	for i := 0; i < 2; i++ { // delivered, requeued, delivered again
+		select {
+		case e := <-main:
+			require.Equal(t, "e.t", e)
+		case <-time.After(5 * time.Second):
+			t.Fatal("notification not redelivered")
+		}
+	}
+	select {
+	case <-pool:
+	case <-time.After(5 * time.Second):
+		t.Fatal("pool listener got nothing")
+	}
+	select {
+	case <-pool:
+		t.Fatal("the pool listener does not allow requeues: acked, not redelivered")
+	case <-time.After(500 * time.Millisecond):
+	}
+	require.NoError(t, l1.Stop(ctx))
+	require.NoError(t, l2.Stop(ctx))
 }

@@ -103,39 +103,34 @@ type NotificationListener struct {
 	t         *Transport
 	topics    []string
 	endpoints []*NotificationEndpoint
-	opts      ListenerOptions
+	opts      driver.ListenOptions
 	mu        sync.Mutex
 	srv       driver.Server
 }
-
-// ListenerOptions are the pool and allow_requeue arguments of oslo's
-// get_notification_listener.
-type ListenerOptions struct {
-	// Pool names a listener pool: listeners of one pool share the
-	// notifications, each delivered to one of them (RabbitMQ: one queue
-	// named after the pool, bound to every <topic>.<priority>). "" means
-	// no pool: every listener gets every notification. The zmq driver
-	// ignores it, as oslo's does.
-	Pool string
-	// AllowRequeue lets a handler's ErrRequeue put the notification back
-	// for another delivery (RabbitMQ); without it the notification is
-	// acknowledged.
-	AllowRequeue bool
-}
-
-// ErrRequeue, returned by a NotificationHandler, asks for the
-// notification to be delivered again (oslo's NotificationResult.REQUEUE):
-// honoured when the listener allows requeueing (ListenerOptions) and the
-// driver can requeue (RabbitMQ).
-var ErrRequeue = driver.ErrRequeue
 
 // NewNotificationListener returns a listener; Start makes it listen.
 func NewNotificationListener(t *Transport, topics []string, endpoints ...*NotificationEndpoint) *NotificationListener {
 	return &NotificationListener{t: t, topics: topics, endpoints: endpoints}
 }
 
-// SetOptions sets the pool and requeue options (before Start).
-func (l *NotificationListener) SetOptions(o ListenerOptions) { l.opts = o }
+// WithPool makes the listener one of oslo's listener pool name: listeners
+// of a pool share the notifications (RabbitMQ: they consume the queue
+// named exactly like the pool). It returns l.
+func (l *NotificationListener) WithPool(pool string) *NotificationListener {
+	l.opts.Pool = pool
+	return l
+}
+
+// AllowRequeue lets a handler's ErrRequeue requeue the notification
+// (oslo's allow_requeue; off by default, as in oslo). It returns l.
+func (l *NotificationListener) AllowRequeue() *NotificationListener {
+	l.opts.AllowRequeue = true
+	return l
+}
+
+// ErrRequeue, returned by a NotificationHandler, asks for the
+// notification to be delivered again (NotificationResult.REQUEUE).
+var ErrRequeue = driver.ErrRequeue
 
 // Start registers one consumer per topic and priority.
 func (l *NotificationListener) Start(ctx context.Context) error {
@@ -151,7 +146,7 @@ func (l *NotificationListener) Start(ctx context.Context) error {
 			targets = append(targets, compat.Target{Topic: compat.NotificationTopic(topic, p)})
 		}
 	}
-	srv, err := l.t.drv.ListenNotifications(ctx, targets, driver.ListenOptions{Pool: l.opts.Pool, AllowRequeue: l.opts.AllowRequeue}, l.handle)
+	srv, err := l.t.drv.ListenNotifications(ctx, targets, l.opts, l.handle)
 	if err != nil {
 		return err
 	}

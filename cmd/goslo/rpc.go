@@ -383,7 +383,7 @@ func listenCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		ep.Handlers[strings.ToLower(p)] = h
 	}
 	l := goslo.NewNotificationListener(tr, []string{b.topic}, ep)
-	l.SetOptions(goslo.ListenerOptions{Pool: *pool})
+	l.WithPool(*pool)
 	if err := l.Start(ctx); err != nil {
 		fmt.Fprintln(stderr, "goslo listen:", err)
 		return 1

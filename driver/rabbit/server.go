@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/goslo/goslo/compat"
@@ -26,12 +25,11 @@ type rpcServer struct {
 	deletes []string
 	dedup   dedup
 
-	stopping atomic.Bool
-	workers  sync.WaitGroup
-	hctx     context.Context // handlers' context, cancelled when Stop runs out of time
-	hcancel  context.CancelFunc
-	once     sync.Once
-	stopErr  error
+	workers workerGroup
+	hctx    context.Context // handlers' context, cancelled when Stop runs out of time
+	hcancel context.CancelFunc
+	once    sync.Once
+	stopErr error
 }
 
 // Listen implements driver.Driver: an RPC server of t (§5.1, §8).
@@ -64,7 +62,7 @@ func (s *rpcServer) Addr() string { return "" }
 // deliver runs on the listener's goroutine (§8.1): decode (reject without
 // requeue on failure), ack at once, drop duplicates, dispatch on a worker.
 func (s *rpcServer) deliver(d delivery) {
-	if s.stopping.Load() {
+	if s.workers.stopped() {
 		return // left unacked: the broker redelivers it when we close
 	}
 	req, err := DecodeRequest(d.d.Body, deliveryProps(&d.d))
@@ -86,9 +84,11 @@ func (s *rpcServer) deliver(d delivery) {
 	case req.IsCall():
 		kind = driver.KindCall
 	}
-	s.workers.Add(1)
+	if !s.workers.add() {
+		return
+	}
 	go func() {
-		defer s.workers.Done()
+		defer s.workers.done()
 		s.dispatch(kind, req)
 	}()
 }
@@ -194,9 +194,7 @@ func pyIntValue(v any) (int64, bool) {
 // connection are closed.
 func (s *rpcServer) Stop(ctx context.Context) error {
 	s.once.Do(func() {
-		s.stopping.Store(true)
-		wait := make(chan struct{})
-		go func() { s.workers.Wait(); close(wait) }()
+		wait := s.workers.stop()
 		var errs []error
 		select {
 		case <-wait:
@@ -230,12 +228,11 @@ type notifyServer struct {
 	l     *listener
 	dedup dedup
 
-	stopping atomic.Bool
-	workers  sync.WaitGroup
-	hctx     context.Context
-	hcancel  context.CancelFunc
-	once     sync.Once
-	stopErr  error
+	workers workerGroup
+	hctx    context.Context
+	hcancel context.CancelFunc
+	once    sync.Once
+	stopErr error
 }
 
 // ListenNotifications implements driver.Driver.
@@ -277,7 +274,7 @@ func splitNotificationTopic(t string) (topic, priority string, ok bool) {
 func (s *notifyServer) Addr() string { return "" }
 
 func (s *notifyServer) deliver(d delivery) {
-	if s.stopping.Load() {
+	if s.workers.stopped() {
 		return
 	}
 	n, _, err := DecodeNotification(d.d.Body, deliveryProps(&d.d))
@@ -291,10 +288,12 @@ func (s *notifyServer) deliver(d delivery) {
 		s.t.log.Info("rabbit driver: dropping duplicate notification", "unique_id", n.UniqueID)
 		return
 	}
-	s.workers.Add(1)
+	if !s.workers.add() {
+		return
+	}
 	dv := d.d
 	go func() {
-		defer s.workers.Done()
+		defer s.workers.done()
 		msgID := ""
 		if v, ok := n.Message.Get("message_id"); ok {
 			msgID, _ = v.(string)
@@ -324,9 +323,7 @@ func (s *notifyServer) deliver(d delivery) {
 // Stop implements driver.Server.
 func (s *notifyServer) Stop(ctx context.Context) error {
 	s.once.Do(func() {
-		s.stopping.Store(true)
-		wait := make(chan struct{})
-		go func() { s.workers.Wait(); close(wait) }()
+		wait := s.workers.stop()
 		var errs []error
 		select {
 		case <-wait:
@@ -348,4 +345,52 @@ func (s *notifyServer) Stop(ctx context.Context) error {
 		s.stopErr = errors.Join(errs...)
 	})
 	return s.stopErr
+}
+
+// workerGroup counts running handlers; after stop no worker is added.
+type workerGroup struct {
+	mu       sync.Mutex
+	n        int
+	stopping bool
+	idle     chan struct{}
+}
+
+func (g *workerGroup) stopped() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.stopping
+}
+
+func (g *workerGroup) add() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopping {
+		return false
+	}
+	g.n++
+	return true
+}
+
+func (g *workerGroup) done() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n--
+	if g.n == 0 && g.idle != nil {
+		close(g.idle)
+		g.idle = nil
+	}
+}
+
+// stop refuses new workers and returns a channel closed when none runs.
+func (g *workerGroup) stop() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.stopping = true
+	ch := make(chan struct{})
+	if g.n == 0 {
+		close(ch)
+	} else {
+		g.idle = ch
+	}
+	return ch
 }
