@@ -128,7 +128,10 @@ func TestBroker(t *testing.T) {
 	t.Run("Notifications", func(t *testing.T) { testNotifications(t, n) })
 	t.Run("ReplyQueueMissing", func(t *testing.T) { testReplyQueueMissing(t, n) })
 	t.Run("Close", func(t *testing.T) { testClose(t, n) })
+	t.Run("ConnectionOptions", func(t *testing.T) { testConnectionOptions(t, n) })
+	t.Run("DurableMismatch", func(t *testing.T) { testDurableMismatch(t, n) })
 	t.Run("Topology", func(t *testing.T) { testTopology(t, n) })
+	t.Run("TopologyQuorum", func(t *testing.T) { testTopologyQuorum(t, n) })
 	t.Run("Blocked", func(t *testing.T) { testBlocked(t, n) })
 	t.Run("Restart", func(t *testing.T) { testRestart(t, n) })
 }

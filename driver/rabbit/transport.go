@@ -30,6 +30,28 @@ var ErrClosed = driver.ErrClosed
 // a peer of oslo.messaging 18.3.1's rabbit driver: a pool of sending
 // connections, one reply queue (created at the first CALL) and one
 // listening connection per server and notification listener (§4).
+//
+// Where goslo's I/O differs from py-amqp on the wire (none of it changes
+// what a Python peer or the broker decides):
+//
+//   - amqp091-go writes field tables in Go's map order: declare arguments
+//     (x-queue-type, x-expires, ...) reach the broker in any order, which
+//     its equivalence check ignores (rabbitmqctl lists them as sent);
+//   - it cannot send an empty headers table nor an explicit priority 0:
+//     uncompressed publishes carry no headers property and no priority
+//     property (Python receivers ignore both);
+//   - its start-ok capabilities are its own (connection.blocked,
+//     consumer_cancel_notify, basic.nack, publisher_confirms; not
+//     authentication_failure_close), product "goslo" (names.go);
+//   - heartbeat_timeout_threshold=0 cannot refuse heartbeats: the
+//     broker's interval is used; heartbeats go out every interval/2 and a
+//     connection is dead after 3 silent intervals (Python: 2);
+//   - channel.close carries reply code 200 (py-amqp sends 0), and a
+//     channel re-opened on a connection after a channel error gets the
+//     next channel number (py-amqp reuses 1);
+//   - publishes are confirmed one at a time per pooled connection, as in
+//     Python; RPC retry counts (oslo's retry) are not used: a publish is
+//     retried until its context ends.
 type Transport struct {
 	cfg         *compat.Config
 	topo        Topology
@@ -46,7 +68,6 @@ type Transport struct {
 	mu      sync.Mutex
 	servers map[driver.Server]struct{}
 	replies *replyQueue
-	qmN     int
 
 	goneMu sync.Mutex
 	gone   map[string]time.Time // reply queues found missing (§8.3)
@@ -125,12 +146,8 @@ func (t *Transport) untrack(s driver.Server) {
 }
 
 // qmName is the unique part of a queue-manager queue name (§5.4):
-// "<hostname>:<processname>:<n>" with a counter of this process.
+// "<hostname>:<processname>:<n>", n counted from 1 in this process.
 func (t *Transport) qmName() string {
-	t.mu.Lock()
-	t.qmN++
-	n := t.qmN
-	t.mu.Unlock()
 	host := t.cfg.Rabbit.Hostname
 	if host == "" {
 		host, _ = os.Hostname()
@@ -139,8 +156,23 @@ func (t *Transport) qmName() string {
 	if proc == "" {
 		proc = compat.ProgramName()
 	}
+	qmMu.Lock()
+	qmCounters[[2]string{host, proc}]++
+	n := qmCounters[[2]string{host, proc}]
+	qmMu.Unlock()
 	return QueueManagerName(host, proc, n)
 }
+
+// The queue-manager counters of this process, per (hostname,
+// processname), shared by all its transports as Python's is by all the
+// transports of a process (§5.4). Unlike Python's (a /dev/shm file under
+// a lock, kept per process group), it is not shared with other processes:
+// two goslo processes with the same hostname and processname would take
+// the same names, as two Python process groups would.
+var (
+	qmMu       sync.Mutex
+	qmCounters = map[[2]string]int{}
+)
 
 // opContext is a context that ends when the transport closes (and after
 // d, when d > 0).
