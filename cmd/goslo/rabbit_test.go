@@ -268,6 +268,13 @@ func TestRabbitServeCallCast(t *testing.T) {
 	code, res, errs = runGoslo("call", "--url", url, "--topic", "demo", "--timeout", "20", "whoami")
 	require.Equal(t, 0, code, errs)
 	require.Equal(t, "\"srv1\"\n", res)
+	// A URL naming a dead host too (closed port): the connection fails
+	// over to the live one (§2.1).
+	dead := rabbittest.FreePort(t)
+	multi := strings.Replace(url, "rabbit://", fmt.Sprintf("rabbit://guest:guest@127.0.0.1:%d,", dead), 1)
+	code, res, errs = runGoslo("call", "--url", multi, "--topic", "demo", "--timeout", "20", "whoami")
+	require.Equal(t, 0, code, errs)
+	require.Equal(t, "\"srv1\"\n", res)
 	code, _, errs = runGoslo("call", "--url", url, "--topic", "demo", "--timeout", "20", "fail", `{"message": "kaboom"}`)
 	require.Equal(t, 1, code)
 	require.Contains(t, errs, "class=ValueError")
@@ -278,10 +285,10 @@ func TestRabbitServeCallCast(t *testing.T) {
 	require.Equal(t, 0, code, errs)
 	code, _, errs = runGoslo("cast", "--url", url, "--topic", "demo", "--fanout", "echo", `{"to": "all"}`)
 	require.Equal(t, 0, code, errs)
-	require.Eventually(t, func() bool { return len(out.lines(t)) >= 5 }, 20*time.Second, 50*time.Millisecond, "serve printed:\n%s", out.String())
+	require.Eventually(t, func() bool { return len(out.lines(t)) >= 6 }, 20*time.Second, 50*time.Millisecond, "serve printed:\n%s", out.String())
 
 	lines := out.lines(t)
-	require.Len(t, lines, 5, out.String())
+	require.Len(t, lines, 6, out.String())
 	byMethod := func(typ, method string) map[string]any {
 		for _, l := range lines {
 			if l["type"] == typ && l["method"] == method {
