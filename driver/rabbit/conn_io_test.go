@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/internal/rabbittest"
 )
 
@@ -107,4 +108,71 @@ func TestTLS(t *testing.T) {
 	require.Error(t, err)
 	require.True(t, strings.Contains(err.Error(), "certificate") || strings.Contains(err.Error(), "deadline"), err.Error())
 	_ = context.Background
+}
+
+// testConsumerCancel: the broker cancels a server's consumer (its queue
+// is deleted): the server re-declares everything and calls resume
+// (§11.3).
+func testConsumerCancel(t *testing.T, n *rabbittest.Node) {
+	vhost := "goslo-cancel"
+	n.AddVhost(vhost)
+	srvT := open(t, n, vhost, nil)
+	cliT := open(t, n, vhost, nil)
+	e := newEcho("s")
+	listen(t, srvT, compat.Target{Topic: "cc", Server: "s"}, e.handle)
+	_, err := cliT.Call(ctxT(t, 10*time.Second), compat.Target{Topic: "cc", Server: "s"}, reqMsg("echo"))
+	require.NoError(t, err)
+	n.Ctl("delete_queue", "-p", vhost, "cc.s")
+	require.Eventually(t, func() bool {
+		_, err := cliT.Call(ctxT(t, 2*time.Second), compat.Target{Topic: "cc", Server: "s"}, reqMsg("echo"))
+		return err == nil
+	}, 30*time.Second, 100*time.Millisecond)
+	require.Equal(t, "[cc.s:2 cc:1 cc_fanout_<hex>:3 reply_<hex>:1]", fmt.Sprint(consumerTags(t, n, vhost)))
+}
+
+// testStreamFanout: rabbit_stream_fanout (+ transient quorum, prefetch):
+// both servers read the shared stream; after every connection is closed
+// by the broker they resume, each message dispatched once per server.
+func testStreamFanout(t *testing.T, n *rabbittest.Node) {
+	vhost := "goslo-stream"
+	n.AddVhost(vhost)
+	opts := func(c *compat.Config) {
+		c.Rabbit.RabbitStreamFanout = true
+		c.Rabbit.RabbitTransientQuorumQueue = true
+		c.Rabbit.RabbitQoSPrefetchCount = 10
+	}
+	srvT := open(t, n, vhost, opts)
+	cliT := open(t, n, vhost, opts)
+	e1, e2 := newEcho("s1"), newEcho("s2")
+	listen(t, srvT, compat.Target{Topic: "sf", Server: "s1"}, e1.handle)
+	listen(t, srvT, compat.Target{Topic: "sf", Server: "s2"}, e2.handle)
+	fan := compat.Target{Topic: "sf", Fanout: true}
+	require.NoError(t, cliT.Cast(ctxT(t, 10*time.Second), fan, reqMsg("echo", "n", int64(1))))
+	require.Equal(t, driver.KindFanout, waitReq(t, e1.seen).Kind)
+	require.Equal(t, driver.KindFanout, waitReq(t, e2.seen).Kind)
+	for _, q := range n.ListQueues(vhost, "name", "type") {
+		if q["name"] == "sf_fanout" {
+			require.Equal(t, "stream", q["type"])
+		}
+	}
+	n.Ctl("close_all_connections", "-p", vhost, "test")
+	var err error
+	ok := false
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end) && !ok; {
+		_, err = cliT.Call(ctxT(t, 2*time.Second), compat.Target{Topic: "sf", Server: "s1"}, reqMsg("echo"))
+		ok = err == nil
+	}
+	require.True(t, ok, "calls did not resume: %v", err)
+	drain(e1.seen)
+	drain(e2.seen)
+	require.NoError(t, cliT.Cast(ctxT(t, 10*time.Second), fan, reqMsg("echo", "n", int64(2))))
+	for _, e := range []*echoServer{e1, e2} {
+		r := waitReq(t, e.seen)
+		require.Equal(t, int64(2), mustGet(mustGet(r.Body, "args"), "n"))
+		select {
+		case r := <-e.seen:
+			t.Fatalf("%s: a second dispatch: %v", e.name, mustGet(r.Body, "args"))
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

@@ -43,12 +43,46 @@ type listener struct {
 	// nondurable marks the exchanges and queues to declare non-durable
 	// after a 406 durable mismatch (§10.2).
 	nondurable map[string]bool
+	// offsets are the last x-stream-offset seen per consumer tag: a stream
+	// consumer resumes after it on reconnection (§5.3). Touched only by
+	// the run goroutine.
+	offsets map[string]int64
+}
+
+const streamOffsetKey = "x-stream-offset"
+
+// consumeArgs are a consumer's basic.consume arguments, with a stream
+// consumer's offset moved past the last message it saw.
+func (l *listener) consumeArgs(tag string, a Args) Args {
+	off, ok := l.offsets[tag]
+	if !ok {
+		return a
+	}
+	out := make(Args, 0, len(a))
+	for _, kv := range a {
+		if kv.Key == streamOffsetKey {
+			kv.Value = off + 1
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// noteOffset records a stream delivery's offset (type 'l', set by the
+// broker).
+func (l *listener) noteOffset(tag string, d *amqp.Delivery) {
+	switch v := d.Headers[streamOffsetKey].(type) {
+	case int64:
+		l.offsets[tag] = v
+	case int32:
+		l.offsets[tag] = int64(v)
+	}
 }
 
 func newListener(d *dialer, log *slog.Logger, what string, plan ListenPlan, handle func(delivery)) *listener {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &listener{d: d, log: log, what: what, plan: plan, handle: handle, ctx: ctx, cancel: cancel,
-		done: make(chan struct{}), ready: make(chan error, 1), nondurable: map[string]bool{}}
+		done: make(chan struct{}), ready: make(chan error, 1), nondurable: map[string]bool{}, offsets: map[string]int64{}}
 }
 
 // start runs the listener and waits for its first setup, bounded by ctx.
@@ -135,7 +169,7 @@ func (l *listener) session(conn *amqp.Connection, first *bool) error {
 	for i, c := range l.plan.Consumers {
 		tag := ConsumerTag(i + 1)
 		q := c.Queue.Name
-		ds, err := ch.Consume(q, tag, false, false, false, false, amqp.Table(c.ConsumeArgs.Table()))
+		ds, err := ch.Consume(q, tag, false, false, false, false, amqp.Table(l.consumeArgs(tag, c.ConsumeArgs).Table()))
 		if err != nil {
 			return fmt.Errorf("basic.consume %s: %w", q, err)
 		}
@@ -161,6 +195,9 @@ func (l *listener) session(conn *amqp.Connection, first *bool) error {
 	for {
 		select {
 		case d := <-merged:
+			if d.d.Headers != nil {
+				l.noteOffset(d.tag, &d.d)
+			}
 			l.handle(d)
 		case tag := <-cancels:
 			l.log.Warn("rabbit driver: the broker cancelled a consumer; re-declaring", "what", l.what, "tag", tag)

@@ -130,6 +130,8 @@ func TestBroker(t *testing.T) {
 	t.Run("Close", func(t *testing.T) { testClose(t, n) })
 	t.Run("ConnectionOptions", func(t *testing.T) { testConnectionOptions(t, n) })
 	t.Run("DurableMismatch", func(t *testing.T) { testDurableMismatch(t, n) })
+	t.Run("ConsumerCancel", func(t *testing.T) { testConsumerCancel(t, n) })
+	t.Run("StreamFanout", func(t *testing.T) { testStreamFanout(t, n) })
 	t.Run("Topology", func(t *testing.T) { testTopology(t, n) })
 	t.Run("TopologyQuorum", func(t *testing.T) { testTopologyQuorum(t, n) })
 	t.Run("Blocked", func(t *testing.T) { testBlocked(t, n) })
