@@ -54,9 +54,7 @@ func (t *Transport) replyQ(ctx context.Context) (*replyQueue, error) {
 	}
 	unique := NewUniqueHex()
 	if t.cfg.Rabbit.UseQueueManager {
-		t.mu.Unlock()
 		unique = t.qmName()
-		t.mu.Lock()
 	}
 	r := &replyQueue{t: t, name: ReplyQueue(unique), waiters: map[string]chan Reply{}}
 	r.l = newListener(t.dialer, t.log, "reply-queue "+r.name, t.topo.ReplyListener(r.name), r.deliver)

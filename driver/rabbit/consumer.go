@@ -47,6 +47,9 @@ type listener struct {
 	// consumer resumes after it on reconnection (§5.3). Touched only by
 	// the run goroutine.
 	offsets map[string]int64
+	// failedQueue is the queue whose declaration failed last ("" when
+	// the failure was not a queue.declare).
+	failedQueue string
 }
 
 const streamOffsetKey = "x-stream-offset"
@@ -227,12 +230,41 @@ func (l *listener) setup(conn *amqp.Connection) (*amqp.Channel, error) {
 		if tries < 4 && isDurableMismatch(err) && !conn.IsClosed() {
 			continue // declareAll marked the name non-durable
 		}
+		var ae *amqp.Error
+		if tries < 4 && errors.As(err, &ae) && !conn.IsClosed() {
+			switch {
+			case ae.Code == amqp.NotFound && l.failedQueue != "":
+				// §11.3: a queue whose home node is down is deleted and
+				// declared again.
+				l.log.Warn("rabbit driver: queue unavailable; deleting and re-declaring it", "what", l.what, "queue", l.failedQueue, "err", err)
+				// (RabbitMQ 3.x refuses to delete a durable classic queue
+				// whose node is down: then this fails until the node
+				// returns, as it does for Python peers.)
+				dch, derr := conn.Channel()
+				if derr == nil {
+					_, derr = dch.QueueDelete(l.failedQueue, false, false, false)
+					_ = dch.Close()
+				}
+				if derr != nil {
+					_ = ch.Close()
+					return nil, fmt.Errorf("%w (queue.delete: %v)", err, derr)
+				}
+				continue
+			case ae.Code == amqp.InternalError:
+				// 541: RabbitMQ asks to retry later.
+				if sleepCtx(l.ctx, 2*time.Second) != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
 		_ = ch.Close()
 		return nil, err
 	}
 }
 
 func (l *listener) declareAll(ch *amqp.Channel) error {
+	l.failedQueue = ""
 	if l.plan.QoS != nil {
 		if err := declare(ch, Command{QoS: l.plan.QoS}); err != nil {
 			return err
@@ -262,6 +294,9 @@ func (l *listener) declareAll(ch *amqp.Channel) error {
 						l.nondurable["x:"+c.Exchange.Name] = true
 					}
 					l.nondurable["q:"+c.Queue.Name] = true
+				}
+				if cmd.Queue != nil {
+					l.failedQueue = cmd.Queue.Name
 				}
 				return fmt.Errorf("%s %s: %w", cmd.Method(), name[2:], err)
 			}

@@ -314,17 +314,27 @@ func (t *Transport) sendReply(req Request, result any, failure error) error {
 	if err != nil {
 		return err
 	}
-	return t.publishReply(req, body, true)
+	return t.publishReply(context.Background(), req, body, true)
 }
 
-// sendHeartbeat sends one call-monitor heartbeat (§8.4); a missing reply
-// queue is not retried.
+// sendHeartbeat sends one call-monitor heartbeat (§8.4), given up when
+// stop closes (the handler answered); a missing reply queue is not
+// retried.
 func (t *Transport) sendHeartbeat(req Request, stop <-chan struct{}) error {
 	body, err := EncodeReply(Heartbeat(req.MsgID, NewUniqueHex()))
 	if err != nil {
 		return err
 	}
-	return t.publishReply(req, body, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return t.publishReply(ctx, req, body, false)
 }
 
 const (
@@ -333,7 +343,7 @@ const (
 	goneCacheSize     = 200
 )
 
-func (t *Transport) publishReply(req Request, body []byte, retryMissing bool) error {
+func (t *Transport) publishReply(parent context.Context, req Request, body []byte, retryMissing bool) error {
 	if t.isGone(req.ReplyQ) {
 		return fmt.Errorf("rabbit driver: reply queue %s is gone; reply to %s dropped", req.ReplyQ, req.MsgID)
 	}
@@ -343,7 +353,7 @@ func (t *Transport) publishReply(req Request, body []byte, retryMissing bool) er
 	}
 	pub := t.topo.Reply(req.ReplyQ)
 	limit := time.Duration(t.cfg.Rabbit.KombuMissingConsumerRetryTimeout) * time.Second
-	ctx, cancel := t.opContext(context.Background(), limit+30*time.Second)
+	ctx, cancel := t.opContext(parent, limit+30*time.Second)
 	defer cancel()
 	deadline := time.Now().Add(limit)
 	for {
