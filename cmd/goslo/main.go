@@ -64,6 +64,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: goslo <command>
 
+URL is a transport URL: rabbit://user:pass@host:port[,host:port...]/vhost
+(RabbitMQ; query parameters set [oslo_messaging_rabbit] options) or
+zmq[+redis|+dummy]://... (ZeroMQ with a matchmaker).
+
 commands:
   demo      run a server, a client (call, cast, fanout, failing call), a
             notifier and a listener in one process on the dummy matchmaker
@@ -76,8 +80,12 @@ commands:
             [--namespace NS] [--context JSON] METHOD [ARGS_JSON]
   cast      the same as call, plus [--fanout]; waits for nothing
   notify    --url URL --topic T --priority P --event-type E [--publisher-id ID]
-            [--context JSON] PAYLOAD_JSON
-  listen    --url URL --topic T [--priority P]... [--count N]
+            [--context JSON] [--driver messaging|messagingv2] PAYLOAD_JSON
+            (--driver: the notification format, messagingv2 by default or
+            as --config's [oslo_messaging_notifications] driver says;
+            accepted and ignored on zmq, which sends both bare)
+  listen    --url URL --topic T [--priority P]... [--count N] [--pool NAME]
+            (--pool: RabbitMQ only; refused on zmq, which has no pools)
   proxy     [-c CONFIG] [-u URL] [-H HOST] [-f PORT] [-b PORT] [-p PORT] [-lp]
             [-a] [-l LOGFILE] [-d]: oslo-messaging-zmq-proxy's flags and
             [zmq_proxy_opts]; SIGINT and SIGTERM unregister it

@@ -17,6 +17,7 @@ import (
 
 	"github.com/goslo/goslo"
 	"github.com/goslo/goslo/compat"
+	rabbitdrv "github.com/goslo/goslo/driver/rabbit"
 	"github.com/goslo/goslo/envelope"
 )
 
@@ -28,13 +29,13 @@ type busFlags struct {
 }
 
 func (b *busFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&b.url, "url", "", "transport URL (default: [DEFAULT] transport_url, else zmq:// with the Redis matchmaker on 127.0.0.1:6379)")
+	fs.StringVar(&b.url, "url", "", "transport URL: rabbit://[user:pass@]host:port[,host:port...]/vhost[?option=value] or zmq[+redis|+dummy]://... (default: [DEFAULT] transport_url, else zmq:// with the Redis matchmaker on 127.0.0.1:6379)")
 	fs.StringVar(&b.config, "config", "", "oslo INI configuration file")
 	fs.StringVar(&b.topic, "topic", "", "target topic")
 	fs.StringVar(&b.server, "server", "", "target server")
 }
 
-func (b *busFlags) transport(ctx context.Context, stderr io.Writer) (*goslo.Transport, error) {
+func (b *busFlags) transport(ctx context.Context, stderr io.Writer, extra ...goslo.Option) (*goslo.Transport, error) {
 	var opts []goslo.Option
 	if b.config != "" {
 		data, err := os.ReadFile(b.config)
@@ -56,6 +57,7 @@ func (b *busFlags) transport(ctx context.Context, stderr io.Writer) (*goslo.Tran
 	if reg != nil {
 		opts = append(opts, goslo.WithMetrics(reg))
 	}
+	opts = append(opts, extra...)
 	tr, err := goslo.NewTransport(ctx, b.url, opts...)
 	if err != nil {
 		b.metrics.close()
@@ -282,11 +284,23 @@ func notifyCmd(args []string, stdout, stderr io.Writer) int {
 	eventType := fs.String("event-type", "", "event type")
 	publisher := fs.String("publisher-id", "goslo", "publisher id")
 	rctxJSON := fs.String("context", "", "request context as a JSON object")
+	format := fs.String("driver", "", "notification format, as [oslo_messaging_notifications] driver: messagingv2 (enveloped, the default) or messaging (1.0, bare); zmq sends both bare")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if b.topic == "" || *eventType == "" || fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: goslo notify --url URL --topic T --priority P --event-type E [--publisher-id ID] PAYLOAD_JSON")
+		fmt.Fprintln(stderr, "usage: goslo notify --url URL --topic T --priority P --event-type E [--publisher-id ID] [--driver messaging|messagingv2] PAYLOAD_JSON")
+		return 2
+	}
+	var extra []goslo.Option
+	switch *format {
+	case "":
+		// [oslo_messaging_notifications] driver of --config, else messagingv2.
+	case "messaging", "messagingv2":
+		f := *format
+		extra = append(extra, goslo.WithOptions(func(c *compat.Config) { c.Notifications.Driver = []string{f} }))
+	default:
+		fmt.Fprintf(stderr, "goslo notify: --driver %q: messaging or messagingv2\n", *format)
 		return 2
 	}
 	prio, err := envelope.NormalizePriority(*priority)
@@ -305,7 +319,7 @@ func notifyCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx := context.Background()
-	tr, err := b.transport(ctx, stderr)
+	tr, err := b.transport(ctx, stderr, extra...)
 	if err != nil {
 		fmt.Fprintln(stderr, "goslo:", err)
 		return 1
@@ -336,6 +350,7 @@ func listenCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var prios multiFlag
 	fs.Var(&prios, "priority", "priority to listen to (repeatable; default: all)")
 	count := fs.Int("count", 0, "exit after N notifications")
+	pool := fs.String("pool", "", "listener pool (RabbitMQ): listeners of one pool share the notifications, through a queue of that name")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -355,6 +370,10 @@ func listenCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer b.metrics.close()
 	defer tr.Close()
+	if _, rabbit := tr.Driver().(*rabbitdrv.Transport); *pool != "" && !rabbit {
+		fmt.Fprintln(stderr, "goslo listen: --pool needs a RabbitMQ transport (rabbit://): zmq has no listener pools (every listener of a topic gets every notification)")
+		return 2
+	}
 	var mu sync.Mutex
 	seen := 0
 	h := func(_ context.Context, n goslo.Notification) error {
@@ -373,6 +392,7 @@ func listenCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		ep.Handlers[strings.ToLower(p)] = h
 	}
 	l := goslo.NewNotificationListener(tr, []string{b.topic}, ep)
+	l.WithPool(*pool)
 	if err := l.Start(ctx); err != nil {
 		fmt.Fprintln(stderr, "goslo listen:", err)
 		return 1

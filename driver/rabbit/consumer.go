@@ -376,10 +376,21 @@ func (l *listener) reject(d *amqp.Delivery, requeue bool) {
 	}
 }
 
-// dedup remembers the last 16 _unique_ids (§8.1 step 4).
+// dedupWindow is how many _unique_ids a server or listener remembers.
+// oslo.messaging remembers 16 (§8.1 step 4, §10.1), which a failover
+// defeats: a request whose publish was not confirmed when its node died
+// is published again by the client (same _unique_id) and the broker may
+// hold both copies, hundreds of messages apart (TestRabbitClusterFailover
+// saw a call run twice with 125 requests between the copies). Nothing of
+// this is on the wire, so a Go peer remembers more: a few seconds of
+// traffic at thousands of messages a second.
+const dedupWindow = 4096
+
+// dedup remembers the last dedupWindow _unique_ids.
 type dedup struct {
 	mu   sync.Mutex
-	ids  [16]string
+	ids  []string // ring, allocated at the first add
+	set  map[string]struct{}
 	next int
 }
 
@@ -391,12 +402,8 @@ func (d *dedup) seen(id string) bool {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, x := range d.ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
+	_, ok := d.set[id]
+	return ok
 }
 
 func (d *dedup) add(id string) {
@@ -404,7 +411,17 @@ func (d *dedup) add(id string) {
 		return
 	}
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ids == nil {
+		d.ids, d.set = make([]string, dedupWindow), make(map[string]struct{}, dedupWindow)
+	}
+	if _, ok := d.set[id]; ok {
+		return
+	}
+	if old := d.ids[d.next]; old != "" {
+		delete(d.set, old)
+	}
 	d.ids[d.next] = id
+	d.set[id] = struct{}{}
 	d.next = (d.next + 1) % len(d.ids)
-	d.mu.Unlock()
 }
