@@ -18,18 +18,54 @@ import (
 // the topic, server and fanout queues (tags "1", "2", "3"), a dedup window
 // shared by the three, and the workers running its handler.
 type rpcServer struct {
-	t       *Transport
+	consumer
 	target  compat.Target
 	h       driver.Handler
-	l       *listener
 	deletes []string
-	dedup   dedup
+}
+
+// consumer is what RPC servers and notification listeners share: the
+// listening connection, the de-duplication window, the handlers and
+// their context, and the bounded Stop.
+type consumer struct {
+	t     *Transport
+	l     *listener
+	dedup dedup
 
 	workers workerGroup
 	hctx    context.Context // handlers' context, cancelled when Stop runs out of time
 	hcancel context.CancelFunc
 	once    sync.Once
 	stopErr error
+}
+
+// stop takes no new message, lets in-flight handlers finish (bounded by
+// ctx, then their context is cancelled), deletes the given queues and
+// closes channel and connection; self is the server the transport tracks.
+func (c *consumer) stop(ctx context.Context, deletes []string, self driver.Server) error {
+	c.once.Do(func() {
+		wait := c.workers.stop()
+		var errs []error
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			c.hcancel()
+			errs = append(errs, ctx.Err())
+		}
+		lctx := ctx
+		if ctx.Err() != nil {
+			var cancel context.CancelFunc
+			lctx, cancel = context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+		}
+		if err := c.l.stop(lctx, deletes); err != nil && ctx.Err() == nil {
+			errs = append(errs, err)
+		}
+		c.hcancel()
+		c.t.untrack(self)
+		c.stopErr = errors.Join(errs...)
+	})
+	return c.stopErr
 }
 
 // Listen implements driver.Driver: an RPC server of t (§5.1, §8).
@@ -45,7 +81,7 @@ func (t *Transport) Listen(ctx context.Context, target compat.Target, h driver.H
 		unique = t.qmName()
 	}
 	plan := t.topo.RPCServer(target.Exchange, target.Topic, target.Server, unique)
-	s := &rpcServer{t: t, target: target, h: h, deletes: t.topo.ShutdownDeletes(plan)}
+	s := &rpcServer{consumer: consumer{t: t}, target: target, h: h, deletes: t.topo.ShutdownDeletes(plan)}
 	s.hctx, s.hcancel = context.WithCancel(context.Background())
 	s.l = newListener(t.dialer, t.log, "rpc-server "+target.String(), plan, s.deliver)
 	if err := s.l.start(ctx); err != nil {
@@ -192,47 +228,15 @@ func pyIntValue(v any) (int64, bool) {
 // Stop implements driver.Server (§8.6): no new request is taken, in-flight
 // handlers finish and reply, the fanout queue is deleted, channel and
 // connection are closed.
-func (s *rpcServer) Stop(ctx context.Context) error {
-	s.once.Do(func() {
-		wait := s.workers.stop()
-		var errs []error
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			s.hcancel()
-			errs = append(errs, ctx.Err())
-		}
-		lctx := ctx
-		if ctx.Err() != nil {
-			var cancel context.CancelFunc
-			lctx, cancel = context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-		}
-		if err := s.l.stop(lctx, s.deletes); err != nil && ctx.Err() == nil {
-			errs = append(errs, err)
-		}
-		s.hcancel()
-		s.t.untrack(s)
-		s.stopErr = errors.Join(errs...)
-	})
-	return s.stopErr
-}
+func (s *rpcServer) Stop(ctx context.Context) error { return s.stop(ctx, s.deletes, s) }
 
 // notifyServer is a notification listener (§10.1): one listening
 // connection consuming each (target, priority) queue or the pool queue;
 // dispatch first, then ack (or reject with requeue when allowed).
 type notifyServer struct {
-	t     *Transport
-	o     driver.ListenOptions
-	h     driver.Handler
-	l     *listener
-	dedup dedup
-
-	workers workerGroup
-	hctx    context.Context
-	hcancel context.CancelFunc
-	once    sync.Once
-	stopErr error
+	consumer
+	o driver.ListenOptions
+	h driver.Handler
 }
 
 // ListenNotifications implements driver.Driver.
@@ -252,7 +256,7 @@ func (t *Transport) ListenNotifications(ctx context.Context, targets []compat.Ta
 		return nil, errors.New("rabbit driver: a notification listener needs at least one target")
 	}
 	plan := t.topo.NotificationListener(subs, o.Pool)
-	s := &notifyServer{t: t, o: o, h: h}
+	s := &notifyServer{consumer: consumer{t: t}, o: o, h: h}
 	s.hctx, s.hcancel = context.WithCancel(context.Background())
 	s.l = newListener(t.dialer, t.log, "notification-listener", plan, s.deliver)
 	if err := s.l.start(ctx); err != nil {
@@ -321,31 +325,7 @@ func (s *notifyServer) deliver(d delivery) {
 }
 
 // Stop implements driver.Server.
-func (s *notifyServer) Stop(ctx context.Context) error {
-	s.once.Do(func() {
-		wait := s.workers.stop()
-		var errs []error
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			s.hcancel()
-			errs = append(errs, ctx.Err())
-		}
-		lctx := ctx
-		if ctx.Err() != nil {
-			var cancel context.CancelFunc
-			lctx, cancel = context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-		}
-		if err := s.l.stop(lctx, nil); err != nil && ctx.Err() == nil {
-			errs = append(errs, err)
-		}
-		s.hcancel()
-		s.t.untrack(s)
-		s.stopErr = errors.Join(errs...)
-	})
-	return s.stopErr
-}
+func (s *notifyServer) Stop(ctx context.Context) error { return s.stop(ctx, nil, s) }
 
 // workerGroup counts running handlers; after stop no worker is added.
 type workerGroup struct {
