@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/goslo/goslo/internal/redistest"
 )
 
 // Where Debian's rabbitmq-server package puts the scripts. The wrappers in
@@ -627,16 +629,8 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// FreePort returns a free TCP port on 127.0.0.1.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// FreePort is a port free on 127.0.0.1 (redistest.FreePort).
+func FreePort(t testing.TB) int { return redistest.FreePort(t) }
 
 func randHex(n int) string {
 	b := make([]byte, n)
