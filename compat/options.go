@@ -38,7 +38,7 @@ type ZMQOptions struct {
 	RPCZMQTopicBacklog      *int     // † rpc_zmq_topic_backlog, None (never read)
 	RPCZMQIPCDir            string   // † rpc_zmq_ipc_dir, "/var/run/openstack" (never read)
 	RPCZMQHost              string   // † rpc_zmq_host, the host name
-	ZMQLinger               int      // zmq_linger, -1 ([DEFAULT] rpc_cast_timeout): ZMQ_LINGER of every socket, in s; -1 for ever (Close then returns without waiting; the context sends on in the background)
+	ZMQLinger               int      // zmq_linger, -1 ([DEFAULT] rpc_cast_timeout): ZMQ_LINGER of every socket, in s; -1 for ever in oslo, bounded at 1 s in goslo (zmq.ForeverLinger) so that Close returns
 	RPCPollTimeout          int      // † rpc_poll_timeout, 1 s
 	ZMQTargetExpire         int      // † zmq_target_expire, 300 s
 	ZMQTargetUpdate         int      // † zmq_target_update, 180 s

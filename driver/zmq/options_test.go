@@ -102,7 +102,7 @@ func readSocketOptions(t *testing.T, s *zmq.Socket) readOptions {
 // TestSocketOptions: zmq_linger and the zmq_tcp_keepalive options are set
 // on every socket as oslo 8.1.4's zmq_socket.py sets them (read back from
 // a server's ROUTER, a client's DEALER and a proxy-mode client's DEALER):
-// linger in seconds (-1: for ever); keepalive -1/0/1 by sign; idle, cnt and
+// linger in seconds (-1, oslo's "for ever": ForeverLinger); keepalive -1/0/1 by sign; idle, cnt and
 // intvl as given when positive; -1 (the OS default) otherwise.
 func TestSocketOptions(t *testing.T) {
 	for _, tc := range []struct {
@@ -110,7 +110,7 @@ func TestSocketOptions(t *testing.T) {
 		edit func(c *compat.Config)
 		want readOptions
 	}{
-		{"defaults", func(*compat.Config) {}, readOptions{-1, -1, -1, -1, -1}},
+		{"defaults", func(*compat.Config) {}, readOptions{ForeverLinger, -1, -1, -1, -1}},
 		{"set", func(c *compat.Config) {
 			c.ZMQ.ZMQLinger = 3
 			c.ZMQ.ZMQTCPKeepalive = 5

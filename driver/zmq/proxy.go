@@ -460,7 +460,7 @@ func (p *Proxy) Close() error {
 		if p.l != nil {
 			p.l.close(p.closeSockets)
 		}
-		termContext(p.zctx, p.opts.Socket.Linger)
+		termContext(p.zctx)
 	})
 	return nil
 }

@@ -79,9 +79,11 @@ type Options struct {
 // socket (zmq_socket.py), with its meanings.
 type SocketOptions struct {
 	// Linger is zmq_linger (ZMQ_LINGER): how long a closed socket keeps
-	// trying to send what it still holds. Negative: for ever (oslo's
-	// default, -1); 0: it is discarded at once. Sockets of CALLs are the
-	// exception: they discard at once, as their caller has given up.
+	// trying to send what it still holds; 0: it is discarded at once.
+	// oslo's -1 (for ever) is bounded at ForeverLinger, so that Close
+	// returns: terminating the zmq context waits for every closed socket's
+	// linger. Sockets of CALLs discard at once, as their caller has given
+	// up.
 	Linger time.Duration
 	// TCPKeepalive is zmq_tcp_keepalive (ZMQ_TCP_KEEPALIVE): negative
 	// leaves the OS default, 0 turns keepalive off, positive on.
@@ -93,10 +95,16 @@ type SocketOptions struct {
 	TCPKeepaliveIdle, TCPKeepaliveCnt, TCPKeepaliveIntvl int
 }
 
+// ForeverLinger is what zmq_linger -1 (for ever, oslo's default) means in
+// goslo: a closed socket keeps sending what it holds for this long. oslo
+// 8.1.4 blocks its cleanup for good on a message no peer takes; goslo's
+// Close is bounded instead.
+const ForeverLinger = time.Second
+
 // SocketOptionsFrom takes the socket options from a compat.Config.
 func SocketOptionsFrom(c *compat.Config) SocketOptions {
 	z := c.ZMQ
-	linger := time.Duration(-1)
+	linger := ForeverLinger
 	if z.ZMQLinger >= 0 {
 		linger = time.Duration(z.ZMQLinger) * time.Second
 	}
@@ -110,7 +118,7 @@ func SocketOptionsFrom(c *compat.Config) SocketOptions {
 func (o SocketOptions) apply(s *zmq.Socket) error {
 	linger := o.Linger
 	if linger < 0 {
-		linger = -1
+		linger = ForeverLinger
 	}
 	if err := s.SetLinger(linger); err != nil {
 		return err
@@ -825,23 +833,15 @@ func (d *ZMQ) Close() error {
 		z := d.zctx
 		d.zctx = nil
 		d.mu.Unlock()
-		termContext(z, d.opts.Socket.Linger)
+		termContext(z)
 	})
 	return nil
 }
 
-// termContext terminates a zmq context whose sockets are closed. With a
-// finite linger it waits, at most that long, for what they still hold to
-// leave; with zmq_linger -1 (for ever) it returns at once and the context
-// keeps sending in the background until everything has left, as an oslo
-// process (which never terminates its context) does while it runs.
-func termContext(z *zmq.Context, linger time.Duration) {
-	if linger < 0 {
-		go func() { _ = z.Term() }()
-		return
-	}
-	_ = z.Term()
-}
+// termContext terminates a zmq context whose sockets are closed: it waits,
+// at most their linger (ForeverLinger for zmq_linger -1), for what they
+// still hold to leave.
+func termContext(z *zmq.Context) { _ = z.Term() }
 
 // ---------------------------------------------------------------- server
 
