@@ -9,6 +9,7 @@ import (
 
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/internal/ratelog"
 )
 
 // ErrMatchmakerUnavailable is oslo's MatchmakerUnavailable: no backend
@@ -177,11 +178,10 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// logger is the configured logger (slog.Default() when none), its
+// repeated WARN and ERROR lines limited (package ratelog).
 func (c *Config) logger() *slog.Logger {
-	if c.Logger != nil {
-		return c.Logger
-	}
-	return slog.Default()
+	return ratelog.Logger(c.Logger)
 }
 
 // New builds the matchmaker a transport URL asks for: zmq+redis://,

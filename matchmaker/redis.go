@@ -3,6 +3,7 @@ package matchmaker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -234,6 +235,7 @@ func NewRedis(ctx context.Context, addrs []RedisAddr, cfg Config) (*Redis, error
 		return nil, errors.New("matchmaker: no Redis address")
 	}
 	ms := &multiStore{cfg: cfg, log: cfg.logger()}
+	routeRedisLogs(ms.log)
 	ms.ctx, ms.cancel = context.WithCancel(context.Background())
 	for _, a := range addrs {
 		c := redis.NewClient(&redis.Options{
@@ -477,4 +479,29 @@ func (m *multiStore) close() error {
 		}
 	}
 	return first
+}
+
+// go-redis logs through a process-wide logger of its own (connection pool
+// and reconnection troubles, printed to stderr by default). goslo routes
+// those lines through slog: to the logger of the matchmaker built last
+// (with repeated lines limited), at WARN, with "component" "go-redis".
+var (
+	redisLogOnce sync.Once
+	redisLog     atomic.Pointer[slog.Logger]
+)
+
+type redisLogger struct{}
+
+func (redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l := redisLog.Load()
+	if l == nil {
+		l = slog.Default()
+	}
+	l.WarnContext(ctx, "matchmaker: go-redis: "+strings.TrimSpace(fmt.Sprintf(format, v...)), "component", "go-redis")
+}
+
+// routeRedisLogs makes go-redis log through l from now on.
+func routeRedisLogs(l *slog.Logger) {
+	redisLog.Store(l)
+	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{}) })
 }

@@ -14,6 +14,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/internal/ratelog"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -139,9 +140,7 @@ type Proxy struct {
 // ROUTERS "<backend>", refreshed every TargetUpdate with TargetExpire) and
 // starts routing.
 func NewProxy(ctx context.Context, mm matchmaker.Matchmaker, opts ProxyOptions) (*Proxy, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+	opts.Logger = ratelog.Logger(opts.Logger)
 	if opts.HWM <= 0 {
 		opts.HWM = 100000
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/internal/ratelog"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -187,9 +188,9 @@ type ZMQ struct {
 
 // NewZMQ builds the driver over a matchmaker.
 func NewZMQ(mm matchmaker.Matchmaker, opts Options) (*ZMQ, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+	// Repeated WARN and ERROR lines (a flood of junk, a dead target) are
+	// limited per kind and source, with a count of what was suppressed.
+	opts.Logger = ratelog.Logger(opts.Logger)
 	if opts.Workers <= 0 {
 		opts.Workers = 64 // executor_thread_pool_size's default
 	}
