@@ -122,7 +122,10 @@ func (m *Metrics) Proxy(p *driver.Proxy) error {
 			Help: "Messages a proxy forwarded, by direction.", ConstLabels: prometheus.Labels{"direction": d.name}}, fn(d.field)))
 	}
 	cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goslo_proxy_dropped_total",
-		Help: "Messages a proxy dropped (malformed, unroutable, overflow)."}, fn(func(s driver.ProxyStats) uint64 { return s.Dropped })))
+		Help: "Messages a proxy dropped (malformed, unroutable, overflow)."}, fn(func(s driver.ProxyStats) uint64 { return s.Dropped })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goslo_proxy_overflow_total",
+			Help: "Messages a proxy dropped because their peer's queue was full (a slow or stuck peer); part of goslo_proxy_dropped_total."},
+			fn(func(s driver.ProxyStats) uint64 { return s.Overflow })))
 	for _, c := range cs {
 		if err := m.reg.Register(c); err != nil {
 			return err
