@@ -105,3 +105,57 @@ func TestProxyStuckPeerCostsOnlyItsOwnTraffic(t *testing.T) {
 	require.Zero(t, failedDuring, "calls to the healthy server failed while a peer was stuck: %v", err)
 	require.Positive(t, okDuring)
 }
+
+// redisTransport is a transport on the Redis at addr (loopback, quiet).
+func redisTransport(t *testing.T, addr string, mutate ...func(*compat.Config)) *Transport {
+	opts := []Option{WithLogger(slog.New(slog.DiscardHandler)), WithOptions(func(c *compat.Config) {
+		c.ZMQ.RPCZMQHost = "127.0.0.1"
+		c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+		for _, f := range mutate {
+			f(c)
+		}
+	})}
+	tr, err := NewTransport(context.Background(), "zmq+redis://"+addr, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// TestCastsReachRestartedServer: a direct-mode server is killed (its
+// records stay in Redis) and a new one starts on a new port; the client,
+// which had resolved the target before, sends casts: they reach the new
+// server (the client reads the target again once its queue stops
+// draining, as a CALL does), instead of waiting for the dead address until
+// their deadline.
+func TestCastsReachRestartedServer(t *testing.T) {
+	r := redistest.Start(t)
+	ctx := context.Background()
+	target := Target{Topic: "recast", Server: "s"}
+	var got [2]atomic.Int64
+	serve := func(tr *Transport, i int) *RPCServer {
+		ep := NewEndpoint("", "1.0").Handle("note", func(context.Context, *Map, *Map) (any, error) {
+			got[i].Add(1)
+			return nil, nil
+		})
+		srv, err := NewRPCServer(tr, target, ep)
+		require.NoError(t, err)
+		require.NoError(t, srv.Start(ctx))
+		return srv
+	}
+	trA := redisTransport(t, r.Addr)
+	serve(trA, 0)
+	cl := NewRPCClient(redisTransport(t, r.Addr), Target{Topic: "recast", Server: "s", Version: "1.0"})
+	require.NoError(t, cl.Cast(ctx, nil, "note", nil))
+	require.Eventually(t, func() bool { return got[0].Load() == 1 }, 5*time.Second, 10*time.Millisecond)
+
+	trA.Close() // killed: its records stay until they expire
+	serve(redisTransport(t, r.Addr), 1)
+	const n = 50
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		require.NoError(t, cl.Cast(ctx, nil, "note", NewMap("i", int64(i))))
+	}
+	require.Eventually(t, func() bool { return got[1].Load() == n }, 15*time.Second, 10*time.Millisecond,
+		"%d of %d casts reached the restarted server", got[1].Load(), n)
+	t.Logf("%d casts sent after the restart reached the new server in %v", n, time.Since(start).Round(time.Millisecond))
+}

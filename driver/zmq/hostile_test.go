@@ -149,3 +149,41 @@ func TestJunkFloodLogsLimited(t *testing.T) {
 	passed, suppressed := logs.logged("driver: dropping request")
 	require.Equal(t, n, passed+suppressed, "every junk message is logged or counted")
 }
+
+// TestAcceptedCastDropCounted: a cast accepted (Cast returned nil) and
+// given up later by the loop, at its deadline or at Close, is counted by
+// the Observer; Close reports how many it discarded.
+func TestAcceptedCastDropCounted(t *testing.T) {
+	mm := matchmaker.NewDummy(matchmaker.DefaultConfig())
+	defer mm.Close()
+	obs := newCountingObserver()
+	c := compat.DefaultConfig("127.0.0.1")
+	c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+	o := OptionsFrom(c)
+	o.Workers = 2
+	o.Logger = slog.New(slog.DiscardHandler)
+	o.Observer = obs
+	d, err := NewZMQ(mm, o)
+	require.NoError(t, err)
+	defer d.Close()
+	target := compat.Target{Topic: "gone", Server: "s"}
+	registerDead(t, mm, target, false)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	require.NoError(t, d.Cast(ctx, target, []byte("x")), "accepted: it waits for a ready connection")
+	cancel()
+	require.Eventually(t, func() bool { return obs.get("CAST/timeout") == 1 }, 5*time.Second, 10*time.Millisecond,
+		"the cast given up at its deadline is not counted: %v", obs.dropped)
+
+	const n = 100
+	for i := 0; i < n; i++ {
+		require.NoError(t, d.Cast(context.Background(), target, []byte("x")))
+	}
+	err = d.Close()
+	var de *DiscardedError
+	require.ErrorAs(t, err, &de)
+	require.ErrorIs(t, err, ErrDiscarded)
+	require.Equal(t, n, de.N)
+	require.Equal(t, n, obs.get("CAST/closed"))
+	t.Logf("1 cast given up at its deadline and %d discarded at Close: all counted (%v); Close: %v", n, obs.dropped, err)
+}

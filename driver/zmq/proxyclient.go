@@ -316,7 +316,7 @@ func (c *proxyClient) enqueue(ctx context.Context, mt MsgType, id string, frames
 	// proxy (or the server behind it) falls behind, senders of the key wait
 	// here, bounded by their context, instead of growing a queue or
 	// dropping; other keys have slots of their own.
-	o := &outgoing{key: string(key), frames: frames, deadline: deadline, log: c.d.log, mt: mt, id: id}
+	o := &outgoing{key: string(key), frames: frames, deadline: deadline, log: c.d.log, obs: c.d.opts.Observer, mt: mt, id: id}
 	if err := c.budget.acquire(ctx, o.key, deadline); err != nil {
 		return err
 	}
@@ -436,15 +436,18 @@ func (c *proxyClient) post(ctx context.Context, t compat.Target, mt MsgType, id 
 }
 
 // close fails the calls still waiting and closes the DEALER (after a
-// short linger, so queued casts still leave).
-func (c *proxyClient) close() {
+// short linger, so queued casts still leave); it returns how many queued
+// messages it discarded.
+func (c *proxyClient) close() int {
 	drain(c.l, func() int { return c.retries.n })
+	n := 0
 	c.l.close(func() {
 		c.l.removeReader(c.sock)
 		_ = c.sock.Close()
 		c.sock = nil
-		c.retries.failAll(ErrClosed)
+		n = c.retries.failAll(ErrClosed)
 		c.tracked = map[string]*ackWait{}
 	})
 	c.closeCalls()
+	return n
 }
