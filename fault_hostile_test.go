@@ -9,6 +9,7 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/goslo/goslo/compat"
@@ -158,4 +159,48 @@ func TestCastsReachRestartedServer(t *testing.T) {
 	require.Eventually(t, func() bool { return got[1].Load() == n }, 15*time.Second, 10*time.Millisecond,
 		"%d of %d casts reached the restarted server", got[1].Load(), n)
 	t.Logf("%d casts sent after the restart reached the new server in %v", n, time.Since(start).Round(time.Millisecond))
+}
+
+// TestRedisOutageKeepsCallsFlowing: Redis is killed while a client calls
+// a server that is still reachable, past the client's routing-table
+// refresh: the calls keep succeeding on the last known routes. Redis is
+// restarted empty: the server registers again within the liveness
+// interval (10 s), not at its next zmq_target_update (60 s here).
+func TestRedisOutageKeepsCallsFlowing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a Redis outage; about 15 s")
+	}
+	r := redistest.Start(t)
+	ctx := context.Background()
+	trS := redisTransport(t, r.Addr, func(c *compat.Config) { c.ZMQ.ZMQTargetUpdate, c.ZMQ.ZMQTargetExpire = 60, 120 })
+	trC := redisTransport(t, r.Addr, func(c *compat.Config) { c.ZMQ.ZMQTargetUpdate, c.ZMQ.ZMQTargetExpire = 1, 2 })
+	target := Target{Topic: "outage", Server: "s"}
+	ep := NewEndpoint("", "1.0").Handle("echo", func(_ context.Context, _ *Map, a *Map) (any, error) { return a, nil })
+	srv, err := NewRPCServer(trS, target, ep)
+	require.NoError(t, err)
+	require.NoError(t, srv.Start(ctx))
+	defer srv.Stop(ctx)
+	cl := NewRPCClient(trC, Target{Topic: "outage", Server: "s", Version: "1.0"})
+	okUp, failedUp, err := measureCalls(ctx, cl, time.Second, 2*time.Second)
+	require.Zero(t, failedUp, "%v", err)
+
+	r.Kill()
+	time.Sleep(1200 * time.Millisecond) // past the client's zmq_target_update: its routes are due for a refresh
+	okDown, failedDown, err := measureCalls(ctx, cl, 2*time.Second, 2*time.Second)
+	require.Zero(t, failedDown, "calls failed while Redis was down (%d ok): %v", okDown, err)
+
+	r.Restart() // empty
+	start := time.Now()
+	key := compat.TargetKey(compat.Router, target)
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1})
+	defer rc.Close()
+	require.Eventually(t, func() bool {
+		hosts, err := rc.SMembers(ctx, key).Result()
+		return err == nil && len(hosts) == 1
+	}, 20*time.Second, 50*time.Millisecond, "the server did not register again")
+	reg := time.Since(start)
+	okAfter, failedAfter, err := measureCalls(ctx, cl, time.Second, 2*time.Second)
+	require.Zero(t, failedAfter, "%v", err)
+	t.Logf("calls/s: %.0f with Redis, %.0f with Redis down (0 failed), %.0f after; the server registered again %v after Redis came back",
+		float64(okUp), float64(okDown)/2, float64(okAfter), reg.Round(time.Millisecond))
 }

@@ -154,6 +154,14 @@ func (c *countingMM) count(op string, err error) error {
 	return err
 }
 
+// OnRecovered passes matchmaker.Recoverer through the wrapper.
+func (c *countingMM) OnRecovered(f func()) func() {
+	if r, ok := c.Matchmaker.(matchmaker.Recoverer); ok {
+		return r.OnRecovered(f)
+	}
+	return func() {}
+}
+
 func (c *countingMM) RegisterPublisher(ctx context.Context, p matchmaker.Publisher, expire time.Duration) error {
 	return c.count("register_publisher", c.Matchmaker.RegisterPublisher(ctx, p, expire))
 }

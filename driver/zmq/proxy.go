@@ -226,6 +226,7 @@ func NewProxy(ctx context.Context, mm matchmaker.Matchmaker, opts ProxyOptions) 
 			return errors.Join(err1, err2)
 		},
 		opts.TargetUpdate, p.log)
+	p.keeper.Follow(mm) // re-register as soon as the matchmaker is back
 	if err != nil {
 		p.log.Warn("driver: proxy not registered yet; the keeper retries", "err", err)
 	}

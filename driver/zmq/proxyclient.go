@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -84,7 +85,7 @@ func (d *ZMQ) proxy() (*proxyClient, error) {
 		return d.pc, nil
 	}
 	c := &proxyClient{d: d, identity: []byte(compat.ClientIdentity(d.opts.Host, NewUUID4())),
-		rt:        routingTable{mm: d.mm, update: d.opts.TargetUpdate, routes: map[string]route{}, rr: map[string]int{}},
+		rt:        routingTable{mm: d.mm, log: d.log, update: d.opts.TargetUpdate, routes: map[string]route{}, rr: map[string]int{}},
 		connected: map[string]bool{}, tracked: map[string]*ackWait{}, budget: newBudget(maxWaiting)}
 	s, err := d.socket(zmq.DEALER, string(c.identity))
 	if err != nil {
@@ -110,6 +111,7 @@ func (d *ZMQ) proxy() (*proxyClient, error) {
 // hosts all vanished is read again (the reference exhausts it for good).
 type routingTable struct {
 	mm     matchmaker.Matchmaker
+	log    *slog.Logger
 	update time.Duration
 	mu     sync.Mutex
 	routes map[string]route
@@ -136,6 +138,12 @@ func (rt *routingTable) hosts(ctx context.Context, t compat.Target, fanout bool,
 		hosts, err = rt.mm.HostsRetry(ctx, t, listener)
 	}
 	if err != nil {
+		if stale, ok := keepStale(ctx, err, r, rt.update, rt.log, key); ok {
+			rt.mu.Lock()
+			rt.routes[key] = stale
+			rt.mu.Unlock()
+			return key, stale.hosts, nil
+		}
 		return key, nil, err
 	}
 	if len(hosts) > 0 {

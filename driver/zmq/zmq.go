@@ -412,12 +412,38 @@ func (c *client) hostsBy(ctx context.Context, t compat.Target, fanout bool, dead
 		hosts, err = c.d.mm.HostsRetry(ctx, t, compat.Router)
 	}
 	if err != nil {
+		if stale, ok := keepStale(ctx, err, r, c.d.opts.TargetUpdate, c.d.log, key); ok {
+			c.rmu.Lock()
+			c.routes[key] = stale
+			c.rmu.Unlock()
+			return key, stale.hosts, nil
+		}
 		return key, nil, err
 	}
 	c.rmu.Lock()
 	c.routes[key] = route{hosts: hosts, fetched: time.Now()}
 	c.rmu.Unlock()
 	return key, hosts, nil
+}
+
+// staleRetry is how soon a route kept after a failed refresh is read
+// again.
+const staleRetry = time.Second
+
+// keepStale decides, when the refresh of a cached route failed, whether
+// to keep serving it: yes, unless the caller's context ended, the key has
+// no hosts (the reference drops a key whose refresh is empty) or the
+// matchmaker is closed. A matchmaker outage (Redis down, or not yet
+// readable after it came back) then costs nothing to the servers that are
+// still reachable, as the reference's routing table keeps its routes. The
+// route kept is read again after staleRetry.
+func keepStale(ctx context.Context, err error, r route, update time.Duration, log *slog.Logger, key string) (route, bool) {
+	if len(r.hosts) == 0 || ctx.Err() != nil || errors.Is(err, matchmaker.ErrNoHosts) || errors.Is(err, matchmaker.ErrClosed) {
+		return route{}, false
+	}
+	log.Warn("driver: routing table not refreshed; using the last known hosts", "key", key, "hosts", r.hosts, "err", err)
+	r.fetched = time.Now().Add(min(staleRetry, update) - update)
+	return r, true
 }
 
 // invalidate forgets a key's hosts, so the next use reads the matchmaker.
@@ -1089,6 +1115,7 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 		},
 		func(ctx context.Context) error { return d.mm.Unregister(ctx, t, s.addr, s.listener) },
 		d.opts.TargetUpdate, d.log)
+	s.keeper.Follow(d.mm) // re-register as soon as the matchmaker is back
 	if err != nil {
 		d.log.Warn("driver: server not registered yet; the keeper retries", "target", t.String(), "addr", s.addr, "err", err)
 	}
