@@ -19,7 +19,8 @@ type Observer interface {
 	Received(t MsgType)
 	// Dropped counts a message given up, with a short reason:
 	// "malformed", "duplicate", "no_hosts", "timeout", "queue_full",
-	// "closed" or "send_failed".
+	// "closed", "send_failed" or "server_gone" (a CALL whose server closed
+	// its connection before replying, see ServerGoneError).
 	Dropped(t MsgType, reason string)
 	// Call reports one CALL's duration and outcome ("ok", "timeout" or
 	// "error"; a remote failure is "ok" here: the reply came).
