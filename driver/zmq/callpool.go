@@ -3,13 +3,10 @@ package zmq
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
-
-	"github.com/goslo/goslo/envelope"
 )
 
 // callSocket is a DEALER that one calling goroutine owns for the length of
@@ -26,87 +23,6 @@ type callSocket struct {
 	s      *zmq.Socket
 	poller *zmq.Poller
 	hosts  map[string]bool
-	// mon watches the connections of a direct-mode socket (nil elsewhere):
-	// live counts those whose handshake succeeded and that have not
-	// closed since.
-	mon  *zmq.Socket
-	live int
-}
-
-// close closes the socket and its monitor.
-func (cs *callSocket) close() {
-	_ = cs.s.Close()
-	if cs.mon != nil {
-		_ = cs.mon.SetLinger(0)
-		_ = cs.mon.Close()
-	}
-}
-
-// ServerGoneError is a CALL whose server closed the connection that
-// carried it before replying (the server was killed or stopped, its
-// DEALER saw the disconnect), when no other connection of the socket is
-// left: no reply can come any more, so the call fails at once instead of
-// waiting for its whole timeout. Whether the server ran the request is
-// unknown, as with a timeout; goslo never resends it (direct mode has no
-// acks to tell a duplicate). It matches ErrServerGone and
-// envelope.ErrMessagingTimeout, so code written for oslo's
-// MessagingTimeout handles it unchanged.
-type ServerGoneError struct {
-	MsgID string
-	After time.Duration // how long the call had waited
-}
-
-func (e *ServerGoneError) Error() string {
-	return "driver: the server closed the connection before replying to message " + e.MsgID +
-		" (after " + e.After.Round(time.Millisecond).String() + "); it may or may not have run it"
-}
-
-// Is matches ErrServerGone and envelope.ErrMessagingTimeout.
-func (e *ServerGoneError) Is(t error) bool {
-	return t == ErrServerGone || t == envelope.ErrMessagingTimeout
-}
-
-// ErrServerGone matches a *ServerGoneError.
-var ErrServerGone = errors.New("driver: the server closed the connection before replying")
-
-// watchConnections starts the monitor of a new direct-mode call socket
-// (before it connects anywhere, so that every handshake is seen).
-func (c *client) watchConnections(cs *callSocket) {
-	ep := fmt.Sprintf("inproc://goslo-callmon-%d", monSeq.Add(1))
-	if err := cs.s.Monitor(ep, zmq.EVENT_HANDSHAKE_SUCCEEDED|zmq.EVENT_DISCONNECTED); err != nil {
-		return
-	}
-	m, err := c.d.zctx.NewSocket(zmq.PAIR)
-	if err != nil {
-		return
-	}
-	if err := m.Connect(ep); err != nil {
-		_ = m.Close()
-		return
-	}
-	cs.mon = m
-	cs.poller.Add(m, zmq.POLLIN)
-}
-
-// events reads the monitor's pending events; it reports whether a
-// connection closed.
-func (cs *callSocket) events() (closed bool) {
-	if cs.mon == nil {
-		return false
-	}
-	for {
-		ev, _, _, err := cs.mon.RecvEvent(zmq.DONTWAIT)
-		if err != nil {
-			return closed
-		}
-		switch ev {
-		case zmq.EVENT_HANDSHAKE_SUCCEEDED:
-			cs.live++
-		case zmq.EVENT_DISCONNECTED:
-			cs.live = max(cs.live-1, 0)
-			closed = true
-		}
-	}
 }
 
 // maxDirect is how many CALLs of a key may be in flight on caller-owned
@@ -155,7 +71,6 @@ func (c *client) checkout(key string, hosts []string) (*callSocket, error) {
 		_ = s.SetLinger(0)
 		cs = &callSocket{s: s, poller: zmq.NewPoller(), hosts: map[string]bool{}}
 		cs.poller.Add(s, zmq.POLLIN)
-		c.watchConnections(cs)
 	}
 	for _, h := range hosts {
 		if !cs.hosts[h] {
@@ -185,7 +100,7 @@ func (c *client) checkin(key string, cs *callSocket) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		cs.close()
+		_ = cs.s.Close()
 		return
 	}
 	if p.idle == nil {
@@ -201,7 +116,7 @@ func (c *client) closeCalls() {
 	p.closed = true
 	for _, l := range p.idle {
 		for _, cs := range l {
-			cs.close()
+			_ = cs.s.Close()
 		}
 	}
 	p.idle = nil
@@ -221,13 +136,8 @@ const pollSlice = 100 * time.Millisecond
 // other ids (late answers to an earlier, timed-out call on this socket)
 // are dropped. A send with no ready peer (the connection is still being
 // made) is retried until the deadline, as the reference does.
-//
-// A direct-mode socket watches its connections: when the one that carried
-// the request closes before the reply and none is left, the call fails at
-// once with a *ServerGoneError (see there) rather than at its deadline.
 func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string, log interface{ Debug(string, ...any) }) ([]byte, error) {
 	start := time.Now()
-	cs.events() // what happened since the last call
 	for {
 		err := sendMessage(cs.s, frames, zmq.DONTWAIT)
 		if err == nil {
@@ -263,16 +173,6 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 				return nil, err
 			}
 			continue
-		}
-		if cs.mon != nil && cs.events() && cs.live == 0 {
-			// Every connection is closed: a reply already queued on the
-			// socket is still taken below; otherwise none can come.
-			if msg, err := recvMessage(cs.s, zmq.DONTWAIT); err == nil {
-				if r, perr := ParseDirectResponse(msg); perr == nil && r.MsgID == id && r.Type == Reply {
-					return r.Payload, nil
-				}
-			}
-			return nil, &ServerGoneError{MsgID: id, After: time.Since(start)}
 		}
 		msg, err := recvMessage(cs.s, zmq.DONTWAIT)
 		if err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goslo/goslo/compat"
-	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -187,48 +186,4 @@ func TestAcceptedCastDropCounted(t *testing.T) {
 	require.Equal(t, n, de.N)
 	require.Equal(t, n, obs.get("CAST/closed"))
 	t.Logf("1 cast given up at its deadline and %d discarded at Close: all counted (%v); Close: %v", n, obs.dropped, err)
-}
-
-// TestCallToKilledServerFailsFast: a CALL in flight to a server that dies
-// (its ROUTER closes) fails at once with a *ServerGoneError, which matches
-// envelope.ErrMessagingTimeout, instead of waiting for its whole timeout.
-func TestCallToKilledServerFailsFast(t *testing.T) {
-	mm := matchmaker.NewDummy(matchmaker.DefaultConfig())
-	defer mm.Close()
-	d := quietDriver(t, mm, false)
-	zctx, err := zmq.NewContext()
-	require.NoError(t, err)
-	defer zctx.Term()
-	router, err := zctx.NewSocket(zmq.ROUTER)
-	require.NoError(t, err)
-	require.NoError(t, router.SetLinger(0))
-	require.NoError(t, router.Bind("tcp://127.0.0.1:*"))
-	ep, _ := router.GetLastEndpoint()
-	target := compat.Target{Topic: "dies", Server: "s"}
-	require.NoError(t, mm.Register(context.Background(), target, strings.TrimPrefix(ep, "tcp://"), compat.Router, time.Minute))
-
-	const timeout = 10 * time.Second
-	done := make(chan error, 1)
-	var took time.Duration
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		start := time.Now()
-		_, err := d.Call(ctx, target, []byte("x"))
-		took = time.Since(start)
-		done <- err
-	}()
-	_, err = router.RecvMessageBytes(0) // the CALL arrived
-	require.NoError(t, err)
-	killed := time.Now()
-	require.NoError(t, router.Close()) // the server dies without replying
-	select {
-	case err = <-done:
-	case <-time.After(timeout + 5*time.Second):
-		t.Fatal("the call never returned")
-	}
-	require.ErrorIs(t, err, ErrServerGone, "%v", err)
-	require.ErrorIs(t, err, envelope.ErrMessagingTimeout)
-	t.Logf("call to a killed server: failed %v after the kill (%v in all, timeout %v): %v",
-		time.Since(killed).Round(time.Millisecond), took.Round(time.Millisecond), timeout, err)
 }

@@ -19,8 +19,7 @@ type Observer interface {
 	Received(t MsgType)
 	// Dropped counts a message given up, with a short reason:
 	// "malformed", "duplicate", "no_hosts", "timeout", "queue_full",
-	// "closed", "send_failed" or "server_gone" (a CALL whose server closed
-	// its connection before replying, see ServerGoneError).
+	// "closed" or "send_failed".
 	Dropped(t MsgType, reason string)
 	// Call reports one CALL's duration and outcome ("ok", "timeout" or
 	// "error"; a remote failure is "ok" here: the reply came).

@@ -732,9 +732,6 @@ func observeCall(obs Observer, d time.Duration, err error) {
 	switch {
 	case err == nil:
 		obs.Received(Reply)
-	case errors.Is(err, ErrServerGone):
-		outcome = "error"
-		obs.Dropped(Call, "server_gone")
 	case errors.Is(err, envelope.ErrMessagingTimeout):
 		outcome = "timeout"
 		obs.Dropped(Call, "timeout")
@@ -803,7 +800,7 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		switch {
 		case d.opts.Dynamic:
 			reply, err = cs.roundTrip(ctx, frames, id, d.log)
-			cs.close()
+			_ = cs.s.Close()
 		case cs == nil: // other calls of the key in flight: share the loop's DEALER
 			reply, err = c.muxCall(ctx, key, hosts, frames, id)
 			c.release(key)
@@ -825,8 +822,6 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		case errors.Is(err, context.DeadlineExceeded):
 			c.invalidate(key)
 			return nil, &TimeoutError{MsgID: id, Timeout: timeout}
-		case errors.Is(err, ErrServerGone):
-			c.invalidate(key) // the next call reads the target again
 		}
 		return nil, err
 	}
