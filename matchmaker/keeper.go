@@ -22,6 +22,8 @@ type Keeper struct {
 
 	cancel   context.CancelFunc
 	done     chan struct{}
+	kick     chan struct{}
+	unfollow func() // under mu
 	stopOnce sync.Once
 	mu       sync.Mutex
 	lastErr  error
@@ -39,7 +41,7 @@ func StartKeeper(ctx context.Context, register, unregister func(context.Context)
 		period = 180 * time.Second
 	}
 	kctx, cancel := context.WithCancel(ctx)
-	k := &Keeper{register: register, unregister: unregister, period: period, log: log, cancel: cancel, done: make(chan struct{})}
+	k := &Keeper{register: register, unregister: unregister, period: period, log: log, cancel: cancel, done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	err := k.once(kctx)
 	go k.loop(kctx)
 	return k, err
@@ -82,8 +84,46 @@ func (k *Keeper) loop(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
+		case <-k.kick:
+			t.Stop()
 		}
 		_ = k.once(ctx)
+	}
+}
+
+// Kick asks for a registration now (not waiting for the period), as when
+// the backend came back after an outage; it never blocks.
+func (k *Keeper) Kick() {
+	select {
+	case k.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Follow makes the keeper re-register as soon as mm reports that its
+// backend came back or reconnected (when mm is a Recoverer), rather than
+// at its next period. Stop and Close end it.
+func (k *Keeper) Follow(mm Matchmaker) {
+	r, ok := mm.(Recoverer)
+	if !ok {
+		return
+	}
+	cancel := r.OnRecovered(func() {
+		k.log.Info("matchmaker: backend recovered; registering again")
+		k.Kick()
+	})
+	k.mu.Lock()
+	k.unfollow = cancel
+	k.mu.Unlock()
+}
+
+func (k *Keeper) stopFollowing() {
+	k.mu.Lock()
+	f := k.unfollow
+	k.unfollow = nil
+	k.mu.Unlock()
+	if f != nil {
+		f()
 	}
 }
 
@@ -98,6 +138,7 @@ func (k *Keeper) Registrations() int {
 func (k *Keeper) Stop(ctx context.Context) error {
 	var err error
 	k.stopOnce.Do(func() {
+		k.stopFollowing()
 		k.cancel()
 		<-k.done
 		err = k.unregister(ctx)
@@ -108,6 +149,7 @@ func (k *Keeper) Stop(ctx context.Context) error {
 // Close ends the loop without unregistering.
 func (k *Keeper) Close() {
 	k.stopOnce.Do(func() {
+		k.stopFollowing()
 		k.cancel()
 		<-k.done
 	})

@@ -9,11 +9,22 @@ import (
 
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/internal/ratelog"
 )
 
 // ErrMatchmakerUnavailable is oslo's MatchmakerUnavailable: no backend
 // instance could serve the request.
 var ErrMatchmakerUnavailable = errors.New("matchmaker: Matchmaker is not currently available")
+
+// Recoverer is implemented by a matchmaker that can tell when its backend
+// may have lost records: an instance available again after an outage, or
+// reconnected after its connection broke (a restart). A Keeper that
+// follows it re-registers at once.
+type Recoverer interface {
+	// OnRecovered calls f (on a goroutine of the matchmaker; f must not
+	// block) at each such event until cancel is called.
+	OnRecovered(f func()) (cancel func())
+}
 
 // ErrNoHosts is returned by the *Retry lookups when check_timeout passes
 // with nobody registered for the key.
@@ -115,6 +126,12 @@ type Config struct {
 	// MinCheckInterval is the floor of the availability checker's sleep
 	// (the reference's 10 s).
 	MinCheckInterval time.Duration
+	// LivenessInterval is how often the Redis backend PINGs the instances
+	// it believes available (0: 10 s; negative: never), a goslo addition:
+	// a Redis that restarted (empty) between two uses is seen within that
+	// time and the keepers re-register at once (see Recoverer), instead of
+	// at their next zmq_target_update.
+	LivenessInterval time.Duration
 	// Redis is the deprecated [matchmaker_redis] host, port and password,
 	// used when the URL names no host.
 	RedisHost     string
@@ -177,11 +194,10 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// logger is the configured logger (slog.Default() when none), its
+// repeated WARN and ERROR lines limited (package ratelog).
 func (c *Config) logger() *slog.Logger {
-	if c.Logger != nil {
-		return c.Logger
-	}
-	return slog.Default()
+	return ratelog.Logger(c.Logger)
 }
 
 // New builds the matchmaker a transport URL asks for: zmq+redis://,

@@ -3,6 +3,7 @@ package matchmaker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -233,7 +234,8 @@ func NewRedis(ctx context.Context, addrs []RedisAddr, cfg Config) (*Redis, error
 	if len(addrs) == 0 {
 		return nil, errors.New("matchmaker: no Redis address")
 	}
-	ms := &multiStore{cfg: cfg, log: cfg.logger()}
+	ms := &multiStore{cfg: cfg, log: cfg.logger(), wake: make(chan struct{}, 1), subs: map[int]func(){}}
+	routeRedisLogs(ms.log)
 	ms.ctx, ms.cancel = context.WithCancel(context.Background())
 	for _, a := range addrs {
 		c := redis.NewClient(&redis.Options{
@@ -244,7 +246,7 @@ func NewRedis(ctx context.Context, addrs []RedisAddr, cfg Config) (*Redis, error
 			DialTimeout:     2 * time.Second,
 		})
 		c.AddHook(pyWire{})
-		inst := &instance{addr: a.Addr, c: c}
+		inst := &instance{addr: a.Addr, c: c, lastLive: time.Now()}
 		if err := c.Do(ctx, "PING").Err(); err == nil {
 			inst.available, inst.readyFrom = true, time.Now()
 		} else {
@@ -316,6 +318,7 @@ type instance struct {
 	c         *redis.Client
 	available bool
 	readyFrom time.Time // meaningful while available
+	lastLive  time.Time // checker only: the last liveness PING
 }
 
 type multiStore struct {
@@ -326,6 +329,49 @@ type multiStore struct {
 	ctx       context.Context // ends on close: stops the checker, cuts its PING
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+	wake      chan struct{} // an instance went down: check now
+	subs      map[int]func()
+	subSeq    int
+}
+
+// OnRecovered implements Recoverer: f is called when an instance is
+// available again after an outage, and when the liveness check finds an
+// instance reconnected after its connection broke (a restart: its records
+// may be gone).
+func (r *Redis) OnRecovered(f func()) (cancel func()) {
+	m := r.st.(*multiStore)
+	m.mu.Lock()
+	m.subSeq++
+	id := m.subSeq
+	m.subs[id] = f
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		delete(m.subs, id)
+		m.mu.Unlock()
+	}
+}
+
+func (m *multiStore) recovered() {
+	m.mu.Lock()
+	fs := make([]func(), 0, len(m.subs))
+	for _, f := range m.subs {
+		fs = append(fs, f)
+	}
+	m.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+func (m *multiStore) livenessInterval() time.Duration {
+	switch {
+	case m.cfg.LivenessInterval < 0:
+		return -1
+	case m.cfg.LivenessInterval == 0:
+		return 10 * time.Second
+	}
+	return max(m.cfg.LivenessInterval, 100*time.Millisecond)
 }
 
 // isConnErr tells a broken or refused connection (the instance goes
@@ -356,6 +402,10 @@ func (m *multiStore) markDown(in *instance, err error) {
 	m.mu.Unlock()
 	if was {
 		m.log.Warn("matchmaker: Redis is not available now", "addr", in.addr, "err", err)
+		select { // the checker looks for its return from now on
+		case m.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -430,10 +480,15 @@ func (m *multiStore) read(ctx context.Context, f func(c rdb) ([]string, error)) 
 // instances (first run at once); one that answers takes writes at once and
 // reads only after zmq_target_expire, when every peer has re-registered
 // into it. It sleeps max(zmq_target_update x fraction available, 10 s)
-// between runs.
+// between runs. goslo additions: an instance seen down by a read or write
+// wakes it at once (rather than after a sleep of up to zmq_target_update);
+// every LivenessInterval it PINGs the available instances too, so that an
+// outage or a restart between two uses is seen; and it tells the
+// Recoverer subscribers (keepers) when an instance is back or reconnected.
 func (m *multiStore) checker() {
 	defer m.wg.Done()
 	sleep := time.Duration(0)
+	live := m.livenessInterval()
 	for {
 		t := time.NewTimer(sleep)
 		select {
@@ -441,10 +496,30 @@ func (m *multiStore) checker() {
 			t.Stop()
 			return
 		case <-t.C:
+		case <-m.wake:
+			t.Stop()
 		}
 		avail := 0
+		back := false
 		for _, in := range m.instances {
 			up, _ := m.state(in)
+			if up && live > 0 && time.Since(in.lastLive) >= live {
+				stale := in.c.PoolStats().StaleConns
+				pctx, pcancel := context.WithTimeout(m.ctx, 2*time.Second)
+				err := in.c.Do(pctx, "PING").Err()
+				pcancel()
+				in.lastLive = time.Now()
+				switch {
+				case err != nil && m.ctx.Err() == nil && isConnErr(err):
+					m.markDown(in, err)
+					up = false
+				case err == nil && in.c.PoolStats().StaleConns != stale:
+					// A broken connection was replaced: Redis restarted, or
+					// the network failed, since the last use.
+					m.log.Info("matchmaker: Redis connection was lost and is back", "addr", in.addr)
+					back = true
+				}
+			}
 			if !up {
 				pctx, pcancel := context.WithTimeout(m.ctx, 2*time.Second)
 				err := in.c.Do(pctx, "PING").Err()
@@ -456,13 +531,21 @@ func (m *multiStore) checker() {
 					m.mu.Unlock()
 					m.log.Info("matchmaker: Redis is available again", "addr", in.addr, "readable_from", ready.Format(time.RFC3339Nano))
 					up = true
+					back = true
+					in.lastLive = time.Now()
 				}
 			}
 			if up {
 				avail++
 			}
 		}
+		if back {
+			m.recovered()
+		}
 		sleep = max(time.Duration(float64(m.cfg.TargetUpdate)*float64(avail)/float64(len(m.instances))), m.cfg.MinCheckInterval)
+		if live > 0 {
+			sleep = min(sleep, live)
+		}
 		sleep = max(sleep, 100*time.Millisecond) // never spin, whatever the config says
 	}
 }
@@ -477,4 +560,29 @@ func (m *multiStore) close() error {
 		}
 	}
 	return first
+}
+
+// go-redis logs through a process-wide logger of its own (connection pool
+// and reconnection troubles, printed to stderr by default). goslo routes
+// those lines through slog: to the logger of the matchmaker built last
+// (with repeated lines limited), at WARN, with "component" "go-redis".
+var (
+	redisLogOnce sync.Once
+	redisLog     atomic.Pointer[slog.Logger]
+)
+
+type redisLogger struct{}
+
+func (redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l := redisLog.Load()
+	if l == nil {
+		l = slog.Default()
+	}
+	l.WarnContext(ctx, "matchmaker: go-redis: "+strings.TrimSpace(fmt.Sprintf(format, v...)), "component", "go-redis")
+}
+
+// routeRedisLogs makes go-redis log through l from now on.
+func routeRedisLogs(l *slog.Logger) {
+	redisLog.Store(l)
+	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{}) })
 }

@@ -51,6 +51,7 @@ func NewSentinel(ctx context.Context, sentinels []string, password, group string
 	}
 	st.master.AddHook(pyWire{})
 	st.replica.AddHook(pyWire{})
+	routeRedisLogs(st.log)
 	return &Sentinel{schema{st: st, cfg: cfg}}, nil
 }
 

@@ -137,6 +137,9 @@ func (m *Metrics) Proxy(p *driver.Proxy) error {
 	}
 	cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goslo_proxy_dropped_total",
 		Help: "Messages a proxy dropped (malformed, unroutable, overflow, oversized, too many parts)."}, fn(func(s driver.ProxyStats) uint64 { return s.Dropped })))
+	cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goslo_proxy_overflow_total",
+		Help: "Messages a proxy dropped because their peer's queue was full (a slow or stuck peer); part of goslo_proxy_dropped_total."},
+		fn(func(s driver.ProxyStats) uint64 { return s.Overflow })))
 	cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goslo_proxy_peer_disconnects_total",
 		Help: "Connections the proxy's ROUTERs lost: closed by the peer, or dropped by libzmq for a frame over max_message_size."},
 		fn(func(s driver.ProxyStats) uint64 { return s.Disconnects })))
@@ -166,6 +169,14 @@ func (c *countingMM) count(op string, err error) error {
 		c.m.mmErrors.WithLabelValues(op).Inc()
 	}
 	return err
+}
+
+// OnRecovered passes matchmaker.Recoverer through the wrapper.
+func (c *countingMM) OnRecovered(f func()) func() {
+	if r, ok := c.Matchmaker.(matchmaker.Recoverer); ok {
+		return r.OnRecovered(f)
+	}
+	return func() {}
 }
 
 func (c *countingMM) RegisterPublisher(ctx context.Context, p matchmaker.Publisher, expire time.Duration) error {

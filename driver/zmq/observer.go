@@ -35,7 +35,7 @@ func DropReason(err error) string {
 		return "no_hosts"
 	case errors.Is(err, ErrQueueFull):
 		return "queue_full"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, errNoProxyReady):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, errNoProxyReady), errors.Is(err, errNotSent):
 		return "timeout"
 	case errors.Is(err, ErrClosed), errors.Is(err, errLoopClosed):
 		return "closed"

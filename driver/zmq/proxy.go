@@ -14,6 +14,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/internal/ratelog"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -61,8 +62,11 @@ type ProxyOptions struct {
 	SubscribeOn    []string // local publisher: where to subscribe instead of PUBLISHERS
 	HWM            int
 	MaxMessageSize int64
-	// SendTimeout bounds how long the proxy waits for room in a peer's
-	// full queue before it drops a message (and counts it). Default 1 s.
+	// SendTimeout is no longer used: the proxy never waits for room in a
+	// peer's queue (one stuck peer stalled every other one), it drops what
+	// a full queue cannot take and counts it (ProxyStats.Overflow).
+	//
+	// Deprecated: kept for source compatibility; ignored.
 	SendTimeout time.Duration
 	// Socket is zmq_linger and the zmq_tcp_keepalive options, set on every
 	// socket of the proxy as the reference's do.
@@ -101,7 +105,11 @@ type ProxyStats struct {
 	BackToFront uint64 // routed from the backend to the frontend
 	Published   uint64
 	Acked       uint64 // pub/sub acks sent
-	Dropped     uint64 // malformed, unsupported, unroutable, oversized or of too many parts
+	Dropped     uint64 // every message dropped: malformed, unsupported, unroutable, overflow, oversized or of too many parts
+	// Overflow counts the messages dropped because their peer's queue was
+	// full (the high-water mark reached: a peer that reads too slowly or
+	// not at all); they are part of Dropped.
+	Overflow uint64
 	// Disconnects counts the connections the ROUTERs lost: closed by the
 	// peer, or dropped by libzmq for a frame over MaxMessageSize.
 	Disconnects uint64
@@ -134,18 +142,22 @@ type Proxy struct {
 	subWG  sync.WaitGroup
 	once   sync.Once
 
-	frontToBack, backToFront, published, acked, dropped atomic.Uint64
-	disconnects                                         atomic.Uint64
+	frontToBack, backToFront, published, acked, dropped, overflow atomic.Uint64
+	disconnects                                                   atomic.Uint64
+	// overflowBy counts the overflow of each peer (loop only), for its log
+	// lines; bounded by maxOverflowPeers.
+	overflowBy map[string]uint64
 }
+
+// maxOverflowPeers bounds the peers whose overflow the proxy counts apart.
+const maxOverflowPeers = 4096
 
 // NewProxy binds the sockets of the kind the options select, registers the
 // proxy (a central proxy registers PUBLISHERS "<pub>,<frontend>" and
 // ROUTERS "<backend>", refreshed every TargetUpdate with TargetExpire) and
 // starts routing.
 func NewProxy(ctx context.Context, mm matchmaker.Matchmaker, opts ProxyOptions) (*Proxy, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+	opts.Logger = ratelog.Logger(opts.Logger)
 	if opts.HWM <= 0 {
 		opts.HWM = 100000
 	}
@@ -154,9 +166,6 @@ func NewProxy(ctx context.Context, mm matchmaker.Matchmaker, opts ProxyOptions) 
 	}
 	if opts.TargetUpdate <= 0 {
 		opts.TargetUpdate = 180 * time.Second
-	}
-	if opts.SendTimeout <= 0 {
-		opts.SendTimeout = time.Second
 	}
 	if opts.BindAddress == "" {
 		opts.BindAddress = "*"
@@ -222,6 +231,7 @@ func NewProxy(ctx context.Context, mm matchmaker.Matchmaker, opts ProxyOptions) 
 			return errors.Join(err1, err2)
 		},
 		opts.TargetUpdate, p.log)
+	p.keeper.Follow(mm) // re-register as soon as the matchmaker is back
 	if err != nil {
 		p.log.Warn("driver: proxy not registered yet; the keeper retries", "err", err)
 	}
@@ -238,12 +248,11 @@ func (p *Proxy) socket(t zmq.Type, identity string) (*zmq.Socket, error) {
 // which reconnects with its predecessor's identity, takes that identity
 // over even when the proxy has not yet seen the old connection close
 // (without it libzmq ignores the new connection and everything routed to
-// the identity is lost until the old one times out); SNDTIMEO bounds the
-// wait for room.
+// the identity is lost until the old one times out). Every send is
+// non-blocking.
 func (p *Proxy) routerOptions(s *zmq.Socket) {
 	_ = s.SetRouterMandatory(1)
 	_ = s.SetRouterHandover(true)
-	_ = s.SetSndtimeo(p.opts.SendTimeout)
 }
 
 // bind binds on a fixed port, or a random one of the range when port is 0,
@@ -346,13 +355,16 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 	out := frames
 	swapRoute(out) // the message is ours: route it without a copy
 	err = sendMessage(to, out, zmq.DONTWAIT)
-	if zmq.AsErrno(err) == zmq.Errno(syscall.EAGAIN) {
-		// The peer's queue is full (high-water mark): push back on every
-		// sender by waiting, at most SNDTIMEO, before dropping.
-		err = sendMessage(to, out, 0)
-	}
 	if err != nil {
 		p.dropped.Add(1)
+		if zmq.AsErrno(err) == zmq.Errno(syscall.EAGAIN) {
+			// The peer's queue is full (high-water mark): it reads too
+			// slowly or not at all. Its message is dropped and counted;
+			// the loop never waits for it, so every other peer keeps its
+			// throughput (waiting here once stalled the whole proxy).
+			p.overflowed(t, msgID, dest)
+			return
+		}
 		if zmq.AsErrno(err) == zmq.Errno(syscall.EHOSTUNREACH) {
 			// An unknown routing key: the reference drops it silently.
 			p.log.Debug("driver: proxy dropping message for an unknown peer", "type", t.String(), "message_id", string(msgID), "to", string(dest))
@@ -370,6 +382,22 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 		p.log.Debug("driver: dispatching", "type", t.String(), "message_id", string(msgID),
 			"from", string(out[3]), "to", string(dest))
 	}
+}
+
+// overflowed counts a message dropped because its peer's queue is full
+// and logs it (the log is rate-limited per peer, with the peer's total).
+func (p *Proxy) overflowed(t MsgType, msgID, dest []byte) {
+	p.overflow.Add(1)
+	if p.overflowBy == nil {
+		p.overflowBy = map[string]uint64{}
+	}
+	peer := string(dest)
+	n, ok := p.overflowBy[peer]
+	if ok || len(p.overflowBy) < maxOverflowPeers {
+		p.overflowBy[peer] = n + 1
+	}
+	p.log.Warn("driver: proxy dropping message: peer queue full", "type", t.String(), "message_id", string(msgID),
+		"peer", peer, "peer_dropped", n+1)
 }
 
 // republish forwards what a local publisher's SUB receives (loop only).
@@ -434,7 +462,7 @@ func (p *Proxy) Publisher() string { return p.pubAddr }
 // Stats returns the proxy's counters.
 func (p *Proxy) Stats() ProxyStats {
 	return ProxyStats{FrontToBack: p.frontToBack.Load(), BackToFront: p.backToFront.Load(),
-		Published: p.published.Load(), Acked: p.acked.Load(), Dropped: p.dropped.Load(),
+		Published: p.published.Load(), Acked: p.acked.Load(), Dropped: p.dropped.Load(), Overflow: p.overflow.Load(),
 		Disconnects: p.disconnects.Load()}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -84,7 +85,7 @@ func (d *ZMQ) proxy() (*proxyClient, error) {
 		return d.pc, nil
 	}
 	c := &proxyClient{d: d, identity: []byte(compat.ClientIdentity(d.opts.Host, NewUUID4())),
-		rt:        routingTable{mm: d.mm, update: d.opts.TargetUpdate, routes: map[string]route{}, rr: map[string]int{}},
+		rt:        routingTable{mm: d.mm, log: d.log, update: d.opts.TargetUpdate, routes: map[string]route{}, rr: map[string]int{}},
 		connected: map[string]bool{}, tracked: map[string]*ackWait{}, budget: newBudget(maxWaiting)}
 	s, err := d.socket(zmq.DEALER, string(c.identity))
 	if err != nil {
@@ -111,6 +112,7 @@ func (d *ZMQ) proxy() (*proxyClient, error) {
 // hosts all vanished is read again (the reference exhausts it for good).
 type routingTable struct {
 	mm     matchmaker.Matchmaker
+	log    *slog.Logger
 	update time.Duration
 	mu     sync.Mutex
 	routes map[string]route
@@ -137,6 +139,12 @@ func (rt *routingTable) hosts(ctx context.Context, t compat.Target, fanout bool,
 		hosts, err = rt.mm.HostsRetry(ctx, t, listener)
 	}
 	if err != nil {
+		if stale, ok := keepStale(ctx, err, r, rt.update, rt.log, key); ok {
+			rt.mu.Lock()
+			rt.routes[key] = stale
+			rt.mu.Unlock()
+			return key, stale.hosts, nil
+		}
 		return key, nil, err
 	}
 	if len(hosts) > 0 {
@@ -317,7 +325,7 @@ func (c *proxyClient) enqueue(ctx context.Context, mt MsgType, id string, frames
 	// proxy (or the server behind it) falls behind, senders of the key wait
 	// here, bounded by their context, instead of growing a queue or
 	// dropping; other keys have slots of their own.
-	o := &outgoing{key: string(key), frames: frames, deadline: deadline, log: c.d.log, mt: mt, id: id}
+	o := &outgoing{key: string(key), frames: frames, deadline: deadline, log: c.d.log, obs: c.d.opts.Observer, mt: mt, id: id}
 	if err := c.budget.acquire(ctx, o.key, deadline); err != nil {
 		return err
 	}
@@ -437,15 +445,18 @@ func (c *proxyClient) post(ctx context.Context, t compat.Target, mt MsgType, id 
 }
 
 // close fails the calls still waiting and closes the DEALER (after a
-// short linger, so queued casts still leave).
-func (c *proxyClient) close() {
+// short linger, so queued casts still leave); it returns how many queued
+// messages it discarded.
+func (c *proxyClient) close() int {
 	drain(c.l, func() int { return c.retries.n })
+	n := 0
 	c.l.close(func() {
 		c.l.removeReader(c.sock)
 		_ = c.sock.Close()
 		c.sock = nil
-		c.retries.failAll(ErrClosed)
+		n = c.retries.failAll(ErrClosed)
 		c.tracked = map[string]*ackWait{}
 	})
 	c.closeCalls()
+	return n
 }

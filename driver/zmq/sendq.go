@@ -101,6 +101,9 @@ type keyQueue struct {
 	msgs []*outgoing
 	wait time.Duration
 	next time.Time
+	// moved is when the key last wrote a message (or began to wait): a
+	// key that has not moved for a while has a dead or stuck peer.
+	moved time.Time
 }
 
 // busy reports whether key has messages waiting (a new message of the key
@@ -115,7 +118,8 @@ func (s *sendQueues) hold(o *outgoing) {
 	}
 	q := s.keys[o.key]
 	if q == nil {
-		q = &keyQueue{wait: minBackoff, next: time.Now().Add(minBackoff)}
+		now := time.Now()
+		q = &keyQueue{wait: minBackoff, next: now.Add(minBackoff), moved: now}
 		s.keys[o.key] = q
 	}
 	q.msgs = append(q.msgs, o)
@@ -185,6 +189,7 @@ func (s *sendQueues) retry(send func(*outgoing) sendState, expire func(*outgoing
 		}
 		if progressed {
 			q.wait = minBackoff
+			q.moved = now
 		} else {
 			q.wait = min(2*q.wait, maxBackoff)
 		}
@@ -196,12 +201,28 @@ func (s *sendQueues) retry(send func(*outgoing) sendState, expire func(*outgoing
 	return next
 }
 
-// failAll finishes every held message with err.
-func (s *sendQueues) failAll(err error) {
+// stalled returns the keys whose queue has not moved for at least d.
+func (s *sendQueues) stalled(d time.Duration) []string {
+	var out []string
+	now := time.Now()
+	for key, q := range s.keys {
+		if now.Sub(q.moved) >= d {
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// failAll finishes every held message with err and returns how many it
+// failed.
+func (s *sendQueues) failAll(err error) int {
+	n := 0
 	for _, q := range s.keys {
 		for _, o := range q.msgs {
 			o.finish(err)
+			n++
 		}
 	}
 	s.keys, s.n = nil, 0
+	return n
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/internal/ratelog"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -43,9 +44,7 @@ var _ driver.Driver = (*Transport)(nil)
 // Open builds the zmq transport of u (zmq://, zmq+redis://, ...) with cfg,
 // whose URL query parameters must already be applied.
 func Open(ctx context.Context, u *compat.TransportURL, cfg *compat.Config, o OpenOptions) (*Transport, error) {
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Logger = ratelog.Logger(o.Logger) // one limiter for the driver and its matchmaker
 	codec, err := envelope.CodecByName(cfg.ZMQ.RPCZMQSerialization)
 	if err != nil {
 		return nil, err

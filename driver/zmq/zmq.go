@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/internal/ratelog"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -195,9 +197,9 @@ type ZMQ struct {
 
 // NewZMQ builds the driver over a matchmaker.
 func NewZMQ(mm matchmaker.Matchmaker, opts Options) (*ZMQ, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+	// Repeated WARN and ERROR lines (a flood of junk, a dead target) are
+	// limited per kind and source, with a count of what was suppressed.
+	opts.Logger = ratelog.Logger(opts.Logger)
 	if opts.Workers <= 0 {
 		opts.Workers = 64 // executor_thread_pool_size's default
 	}
@@ -306,10 +308,16 @@ type client struct {
 	rr     map[string]int // dynamic mode's round robin, under rmu
 	calls  callPool
 	budget *budget // per key, at most maxWaiting messages handed to the loop and not yet written
+	// re-resolution of stalled keys (see reresolveStalled)
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 	// owned by the loop goroutine
-	dealers map[string]*dealer
-	retries sendQueues
-	pending map[string]chan callResult // CALLs sent on the loop's DEALERs, by message id
+	dealers   map[string]*dealer
+	retries   sendQueues
+	pending   map[string]chan callResult // CALLs sent on the loop's DEALERs, by message id
+	resolving map[string]bool            // keys being read again
+	resolved  map[string]time.Time       // when each key was last read again
 }
 
 type dealer struct {
@@ -324,6 +332,7 @@ type outgoing struct {
 	deadline time.Time
 	done     chan error // nil for casts: the loop logs their failures
 	log      *slog.Logger
+	obs      Observer // counts a message the loop gives up (nil: none)
 	mt       MsgType
 	id       string  // the message id
 	budget   *budget // where the sender took a slot of key, to free when done; nil if it took none
@@ -352,6 +361,11 @@ func (o *outgoing) finish(err error) {
 		return
 	}
 	if err != nil {
+		// A cast accepted earlier and given up now: counted and logged
+		// (the log is rate-limited per key).
+		if o.obs != nil {
+			o.obs.Dropped(o.mt, DropReason(err))
+		}
 		o.log.Warn("driver: message dropped", "type", o.mt.String(), "message_id", o.id, "key", o.key, "err", err)
 	}
 }
@@ -366,7 +380,8 @@ func (d *ZMQ) client() (*client, error) {
 		return d.cl, nil
 	}
 	c := &client{d: d, routes: map[string]route{}, dealers: map[string]*dealer{}, pending: map[string]chan callResult{},
-		budget: newBudget(maxWaiting)}
+		budget: newBudget(maxWaiting), resolving: map[string]bool{}, resolved: map[string]time.Time{}}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	l, err := newLoop(d.zctx, "client", d.log, c.tick)
 	if err != nil {
 		return nil, err
@@ -406,12 +421,38 @@ func (c *client) hostsBy(ctx context.Context, t compat.Target, fanout bool, dead
 		hosts, err = c.d.mm.HostsRetry(ctx, t, compat.Router)
 	}
 	if err != nil {
+		if stale, ok := keepStale(ctx, err, r, c.d.opts.TargetUpdate, c.d.log, key); ok {
+			c.rmu.Lock()
+			c.routes[key] = stale
+			c.rmu.Unlock()
+			return key, stale.hosts, nil
+		}
 		return key, nil, err
 	}
 	c.rmu.Lock()
 	c.routes[key] = route{hosts: hosts, fetched: time.Now()}
 	c.rmu.Unlock()
 	return key, hosts, nil
+}
+
+// staleRetry is how soon a route kept after a failed refresh is read
+// again.
+const staleRetry = time.Second
+
+// keepStale decides, when the refresh of a cached route failed, whether
+// to keep serving it: yes, unless the caller's context ended, the key has
+// no hosts (the reference drops a key whose refresh is empty) or the
+// matchmaker is closed. A matchmaker outage (Redis down, or not yet
+// readable after it came back) then costs nothing to the servers that are
+// still reachable, as the reference's routing table keeps its routes. The
+// route kept is read again after staleRetry.
+func keepStale(ctx context.Context, err error, r route, update time.Duration, log *slog.Logger, key string) (route, bool) {
+	if len(r.hosts) == 0 || ctx.Err() != nil || errors.Is(err, matchmaker.ErrNoHosts) || errors.Is(err, matchmaker.ErrClosed) {
+		return route{}, false
+	}
+	log.Warn("driver: routing table not refreshed; using the last known hosts", "key", key, "hosts", r.hosts, "err", err)
+	r.fetched = time.Now().Add(min(staleRetry, update) - update)
+	return r, true
 }
 
 // invalidate forgets a key's hosts, so the next use reads the matchmaker.
@@ -533,7 +574,55 @@ func (c *client) hand(o *outgoing) {
 }
 
 func (c *client) tick() time.Duration {
-	return c.retries.retry(c.trySend, c.expire)
+	next := c.retries.retry(c.trySend, c.expire)
+	if next >= 0 {
+		c.reresolveStalled()
+	}
+	return next
+}
+
+// reresolveStalled reads again, in the background, the hosts of every
+// key whose queued casts have not moved for noPeerAfter (every connection
+// of its DEALER is dead, or its peer stopped reading), at most once per
+// noPeerAfter per key, and connects the DEALER to the hosts found: a
+// server restarted on a new port gets the casts queued for it, as a CALL
+// re-resolves its target (loop only). The reference reads the key again
+// only at its next routing-table refresh (zmq_target_update).
+func (c *client) reresolveStalled() {
+	now := time.Now()
+	for _, key := range c.retries.stalled(noPeerAfter) {
+		if strings.HasPrefix(key, "fanout:") || c.resolving[key] || now.Sub(c.resolved[key]) < noPeerAfter || c.dealers[key] == nil {
+			continue // a fanout's copies are not re-routed
+		}
+		c.resolving[key] = true
+		c.wg.Add(1)
+		go c.reresolve(key)
+	}
+}
+
+// reresolve reads key's hosts and connects its DEALER to them.
+func (c *client) reresolve(key string) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	hosts, err := c.d.mm.HostsByKey(ctx, key)
+	cancel()
+	if err == nil && len(hosts) > 0 {
+		c.rmu.Lock()
+		c.routes[key] = route{hosts: hosts, fetched: time.Now()}
+		c.rmu.Unlock()
+	}
+	_ = c.l.do(func() {
+		c.resolving[key] = false
+		c.resolved[key] = time.Now()
+		if err != nil {
+			c.d.log.Warn("driver: queued messages do not move; re-resolving failed", "key", key, "err", err)
+			return
+		}
+		c.d.log.Info("driver: queued messages do not move; target re-resolved", "key", key, "hosts", hosts)
+		if len(hosts) > 0 && c.dealers[key] != nil {
+			_, _ = c.dealerFor(key, false, hosts)
+		}
+	})
 }
 
 // drainFor bounds how long Close lets messages that wait for a ready
@@ -589,7 +678,7 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 		return c.sendOnce(ctx, c.pickHosts(key, hosts), frames, 1)
 	}
 	o := &outgoing{key: key, fanout: fanout, frames: DirectRequest(mt, id, payload), deadline: deadline,
-		log: c.d.log, mt: mt, id: id}
+		log: c.d.log, obs: c.d.opts.Observer, mt: mt, id: id}
 	if mt == Call {
 		o.done = make(chan error, 1)
 	}
@@ -794,9 +883,30 @@ func (d *ZMQ) post(ctx context.Context, t compat.Target, mt MsgType, payload []b
 	return err
 }
 
+// DiscardedError is returned by Close when messages accepted earlier (casts,
+// notifications waiting for a ready connection) were still queued after
+// Close let them drain for a moment: they were discarded, each counted by
+// the Observer as dropped ("closed").
+type DiscardedError struct{ N int }
+
+func (e *DiscardedError) Error() string {
+	return fmt.Sprintf("zmq driver: closed with %d queued messages not sent", e.N)
+}
+
+// Is matches ErrDiscarded.
+func (e *DiscardedError) Is(t error) bool { return t == ErrDiscarded }
+
+// ErrDiscarded matches the *DiscardedError of Close.
+var ErrDiscarded = errors.New("zmq driver: queued messages discarded at close")
+
 // Close closes every server (without unregistering: use Server.Stop for a
-// clean stop) and the client sockets, then the zmq context.
+// clean stop) and the client sockets, then the zmq context. Messages still
+// waiting for a ready connection get up to a second to leave; those that
+// do not are discarded, counted (Observer.Dropped, reason "closed"),
+// logged once with their number, and reported as a *DiscardedError.
+// (Messages already written to a socket are left to zmq_linger.)
 func (d *ZMQ) Close() error {
+	var discarded int
 	d.close.Do(func() {
 		d.mu.Lock()
 		srvs := make([]*Server, 0, len(d.srvs))
@@ -809,10 +919,11 @@ func (d *ZMQ) Close() error {
 			s.shutdown()
 		}
 		if pc != nil {
-			pc.close()
+			discarded += pc.close()
 		}
 		if cl != nil {
 			drain(cl.l, func() int { return cl.retries.n })
+			cl.cancel()
 			cl.closeCalls()
 			cl.l.close(func() {
 				for _, dl := range cl.dealers {
@@ -822,19 +933,26 @@ func (d *ZMQ) Close() error {
 					// still leave.
 					_ = dl.s.Close()
 				}
-				cl.retries.failAll(ErrClosed)
+				discarded += cl.retries.failAll(ErrClosed)
 				for id, ch := range cl.pending {
 					delete(cl.pending, id)
 					ch <- callResult{err: ErrClosed}
 				}
 			})
+			cl.wg.Wait()
 		}
 		d.mu.Lock()
 		z := d.zctx
 		d.zctx = nil
 		d.mu.Unlock()
 		termContext(z)
+		if discarded > 0 {
+			d.log.Warn("driver: closed with queued messages not sent", "discarded", discarded)
+		}
 	})
+	if discarded > 0 {
+		return &DiscardedError{N: discarded}
+	}
 	return nil
 }
 
@@ -1001,6 +1119,7 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 		},
 		func(ctx context.Context) error { return d.mm.Unregister(ctx, t, s.addr, s.listener) },
 		d.opts.TargetUpdate, d.log)
+	s.keeper.Follow(d.mm) // re-register as soon as the matchmaker is back
 	if err != nil {
 		d.log.Warn("driver: server not registered yet; the keeper retries", "target", t.String(), "addr", s.addr, "err", err)
 	}
