@@ -95,15 +95,6 @@ func (o *countingObserver) get(k string) int {
 	defer o.mu.Unlock()
 	return o.dropped[k]
 }
-func (o *countingObserver) total() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	n := 0
-	for _, v := range o.dropped {
-		n += v
-	}
-	return n
-}
 
 // TestJunkFloodLogsLimited: 10000 malformed messages sent to a server give
 // a bounded number of WARN lines and a count of the rest, not a line each.
