@@ -3,7 +3,6 @@ package zmq
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -62,17 +61,6 @@ func (c *lineCounter) count(l slog.Level) int {
 	return c.n[l]
 }
 
-func (c *lineCounter) message(substr string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for m, k := range c.msgs {
-		if strings.Contains(m, substr) {
-			n += k
-		}
-	}
-	return n
-}
 
 type countingObserver struct {
 	mu      sync.Mutex
