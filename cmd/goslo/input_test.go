@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -35,5 +37,41 @@ func TestProxyRefusesBadPortFlags(t *testing.T) {
 		require.Equal(t, 1, code, "%s: %s", opt, errb.String())
 		require.Contains(t, errb.String(), "0..65535", opt)
 		require.Empty(t, out.String(), "nothing bound")
+	}
+}
+
+// Seconds flags take a finite, non-negative number up to 1e9 s; before,
+// --timeout -1, NaN and 1e300 became a negative time.Duration (the float
+// conversion overflows) and the command ran with it.
+func TestSecondsFlagsRefuseBadValues(t *testing.T) {
+	cmds := [][]string{
+		{"call", "--url", "zmq+dummy://", "--topic", "t", "--timeout", "V", "m"},
+		{"cast", "--url", "zmq+dummy://", "--topic", "t", "--timeout", "V", "m"},
+		{"bench", "raw", "--duration", "V"},
+		{"bench", "raw", "--timeout", "V"},
+		{"bench", "rpc-client", "--url", "zmq+dummy://", "--topic", "t", "--duration", "V"},
+		{"bench", "notify", "--url", "zmq+dummy://", "--topic", "t", "--duration", "V"},
+	}
+	for _, c := range cmds {
+		for _, v := range []string{"-1", "NaN", "nan", "Inf", "-Inf", "1e300", "1e10"} {
+			args := make([]string, len(c))
+			for i, a := range c {
+				if a == "V" {
+					a = v
+				}
+				args[i] = a
+			}
+			var out, errb bytes.Buffer
+			done := make(chan int, 1)
+			go func() { done <- run(args, nil, &out, &errb) }()
+			select {
+			case code := <-done:
+				require.Equal(t, 2, code, "%v: %s", args, errb.String())
+				require.Contains(t, errb.String(), "invalid value "+strconv.Quote(v), args)
+				require.Contains(t, errb.String(), "seconds", args)
+			case <-time.After(20 * time.Second):
+				t.Fatalf("%v still running", args)
+			}
+		}
 	}
 }
