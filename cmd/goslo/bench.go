@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/goslo/goslo"
+	rabbitdrv "github.com/goslo/goslo/driver/rabbit"
 	"github.com/goslo/goslo/internal/rawamqp"
 	"github.com/goslo/goslo/internal/rawecho"
 )
@@ -262,6 +263,14 @@ func benchClient(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer tr.Close()
+	if _, rabbit := tr.Driver().(*rabbitdrv.Transport); !rabbit && tr.Config().ZMQ.UseDynamicConnections {
+		err := checkNOFILE("goslo bench", bf.concurrency, fdsPerDynamicCaller*bf.concurrency,
+			fmt.Sprintf("use_dynamic_connections: %d per message in flight, a DEALER and its connection", fdsPerDynamicCaller))
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+	}
 	cl := goslo.NewRPCClient(tr, goslo.Target{Topic: b.topic}).Prepare(goslo.PrepareOptions{Server: b.server, Timeout: 30 * time.Second})
 	stats := func() (int64, error) {
 		v, err := cl.Call(ctx, goslo.NewMap(), "bench_stats", nil)
@@ -339,6 +348,11 @@ func benchRaw(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	*inflight = max(*inflight, bf.concurrency)
+	if err := checkNOFILE("goslo bench raw", bf.concurrency, fdsRawServer+fdsPerRawCaller*bf.concurrency,
+		fmt.Sprintf("%d per caller: a zmq context and a connection, both ends", fdsPerRawCaller)); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
 	srv, err := rawecho.Start()
 	if err != nil {
 		fmt.Fprintln(stderr, "goslo bench raw:", err)

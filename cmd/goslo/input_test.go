@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,4 +76,42 @@ func TestSecondsFlagsRefuseBadValues(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The raw zmq bench opens a zmq context and a connection per caller (8
+// descriptors with the server's side); past RLIMIT_NOFILE libzmq aborted
+// the process ("Too many open files"). It now refuses before opening any.
+// The bench runs in a child process, which the abort took down before.
+func TestBenchRefusesConcurrencyBeyondNOFILE(t *testing.T) {
+	if os.Getenv("GOSLO_TEST_CHILD") == "bench-raw" {
+		os.Exit(run([]string{"bench", "raw", "--mode", "call", "--concurrency", "100000", "--duration", "0.2"}, nil, os.Stdout, os.Stderr))
+	}
+	var rl syscall.Rlimit
+	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl))
+	if rl.Cur >= 800100 {
+		t.Skipf("RLIMIT_NOFILE %d holds 100000 raw callers", rl.Cur)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchRefusesConcurrencyBeyondNOFILE$")
+	cmd.Env = append(os.Environ(), "GOSLO_TEST_CHILD=bench-raw")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "stdout %s\nstderr %s", out.String(), errb.String())
+	require.Equal(t, 2, ee.ExitCode(), errb.String())
+	require.Contains(t, errb.String(), "--concurrency 100000 needs about 800")
+	require.Contains(t, errb.String(), "RLIMIT_NOFILE")
+	require.NotContains(t, out.String(), `"mode"`)
+
+	// rpc-client with dynamic connections: a DEALER and a connection per
+	// call in flight. Before, the calls past the limit failed with "too
+	// many open files" (or, with no server, it waited for one).
+	var o, e bytes.Buffer
+	code := run([]string{"bench", "rpc-client", "--url", "zmq+dummy://?use_dynamic_connections=true", "--topic", "t", "--server", "s",
+		"--concurrency", "100000", "--duration", "0.2"}, nil, &o, &e)
+	require.Equal(t, 2, code, e.String())
+	require.Contains(t, e.String(), "--concurrency 100000 needs about 200")
+	require.Contains(t, e.String(), "use_dynamic_connections")
+	// Without dynamic connections the calls share the driver's sockets:
+	// nothing to refuse (this one fails later: there is no server).
 }
