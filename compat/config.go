@@ -122,13 +122,13 @@ func LoadConfigFiles(hostname string, readFile func(path string) ([]byte, error)
 // error of the first option in Options() order. Sections it does not know
 // are ignored, as a nova.conf holds many.
 //
-// goslo is stricter than oslo.config in three cases, reported after
+// goslo is stricter than oslo.config in four cases, reported after
 // everything oslo.config checks (a *ConfigError with Class ""): an option
 // name that is not an option of the driver inside [oslo_messaging_zmq],
 // [matchmaker_redis] or [zmq_proxy_opts] (oslo.config ignores it; here it is
 // most likely a typo); an empty integer value (oslo.config makes it None,
-// which only rpc_zmq_topic_backlog can hold here); and an integer beyond a
-// Go int. With such an error the returned Config is not nil: it holds what
+// which only rpc_zmq_topic_backlog can hold here); an integer beyond a
+// Go int; and a [zmq_proxy_opts] port (an IntOpt) outside 0..65535. With such an error the returned Config is not nil: it holds what
 // oslo.config loads (a None or out-of-range integer as 0), for a caller
 // that wants oslo's leniency.
 //
@@ -350,6 +350,9 @@ func (o *option) store(c *Config, v pyValue, at *ConfigError) *ConfigError {
 			return strict("integer beyond a Go int (Python accepts it)")
 		}
 		*p = int(v.n.Int64())
+		if o.port && (*p < 0 || *p > 65535) {
+			return strict(portRangeMsg)
+		}
 	}
 	return nil
 }
@@ -719,6 +722,9 @@ func (c *Config) Validate() error {
 			}
 		case *int:
 			_, msg = o.convert(strconv.Itoa(*p))
+			if msg == "" && o.port && (*p < 0 || *p > 65535) {
+				return &ConfigError{Section: o.group, Option: o.name, Value: strconv.Itoa(*p), Reason: portRangeMsg}
+			}
 		}
 		if msg != "" {
 			v, _ := c.Value(o.group, o.name)

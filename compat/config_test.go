@@ -182,6 +182,9 @@ func TestParseConfigErrors(t *testing.T) {
 		"[oslo_messaging_zmq]\nrpc_cast_timeout = 1\n",
 		"[oslo_messaging_zmq]\nzmq_target_expire =\n",
 		"[oslo_messaging_zmq]\nzmq_linger = 99999999999999999999\n",
+		"[zmq_proxy_opts]\nfrontend_port = 99999\n", // an IntOpt in oslo; libzmq binds 34463
+		"[zmq_proxy_opts]\nbackend_port = -1\n",
+		"[zmq_proxy_opts]\npublisher_port = 65536\n",
 	} {
 		c, err := load(t, f)
 		require.ErrorIs(t, err, ErrConfig, f)
@@ -293,6 +296,9 @@ func TestConfigValidateAndURL(t *testing.T) {
 		func(c *Config) { c.ZMQ.ZMQTargetUpdate = 300 },
 		func(c *Config) { c.Default.RPCResponseTimeout = 0 },
 		func(c *Config) { c.Default.ExecutorThreadPoolSize = 0 },
+		func(c *Config) { c.ZMQProxy.FrontendPort = 99999 },
+		func(c *Config) { c.ZMQProxy.BackendPort = -1 },
+		func(c *Config) { c.ZMQProxy.PublisherPort = 65536 },
 	} {
 		c := DefaultConfig("h")
 		f(c)

@@ -112,6 +112,10 @@ type option struct {
 	choices      []string
 	min, max     *int64
 	fmin, fmax   *float64 // bounds of a float option
+	// port marks an IntOpt that is a TCP port to bind (0: random): goslo
+	// refuses a value outside 0..65535, which oslo.config accepts and
+	// libzmq binds modulo 65536.
+	port bool
 	// deprecated are oslo's DeprecatedOpt (group, name) pairs; "" means
 	// the option's own group or name.
 	deprecated [][2]string
@@ -119,6 +123,15 @@ type option struct {
 }
 
 func i64(n int64) *int64 { return &n }
+
+// portInt marks o as a port to bind (option.port).
+func portInt(o *option) *option {
+	o.port = true
+	return o
+}
+
+// portRangeMsg is goslo's reason for a port option outside 0..65535.
+const portRangeMsg = "not a TCP port (0..65535, 0 for a random one; oslo.config's IntOpt accepts it)"
 
 // options is every option, in the order the interop peer reads them:
 // [DEFAULT] (transport, client, pool, base opts), then
@@ -223,9 +236,9 @@ var options = func() []*option {
 		integer(M, "socket_timeout", "10000", func(c *Config) any { return &m(c).SocketTimeout }),
 
 		proxyHost,
-		integer(P, "frontend_port", "0", func(c *Config) any { return &p(c).FrontendPort }),
-		integer(P, "backend_port", "0", func(c *Config) any { return &p(c).BackendPort }),
-		integer(P, "publisher_port", "0", func(c *Config) any { return &p(c).PublisherPort }),
+		portInt(integer(P, "frontend_port", "0", func(c *Config) any { return &p(c).FrontendPort })),
+		portInt(integer(P, "backend_port", "0", func(c *Config) any { return &p(c).BackendPort })),
+		portInt(integer(P, "publisher_port", "0", func(c *Config) any { return &p(c).PublisherPort })),
 		boolean(P, "local_publisher", "false", func(c *Config) any { return &p(c).LocalPublisher }),
 		boolean(P, "ack_pub_sub", "false", func(c *Config) any { return &p(c).AckPubSub }),
 		str(P, "url", "zmq://127.0.0.1:6379/", func(c *Config) any { return &p(c).URL }),

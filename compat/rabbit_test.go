@@ -38,11 +38,15 @@ func TestParseRabbitURL(t *testing.T) {
 	require.Equal(t, "[::1]:5674", r.Hosts[0].Addr())
 	require.Equal(t, "h:5672", r.Hosts[1].Addr())
 
-	for _, bad := range []string{"zmq://h/", "kombu+memory://", "amqp://h/", "rabbit://h:x/"} {
+	for _, bad := range []string{"zmq://h/", "kombu+memory://", "amqp://h/", "rabbit://h:x/", "rabbit://h:99999/", "rabbit://h:-1/"} {
 		_, err := ParseRabbitURL(bad)
 		require.Error(t, err, bad)
 		require.True(t, errors.Is(err, ErrInvalidTransportURL), bad)
 	}
+	// A URL built in Go skips the parser's check.
+	_, err := (&TransportURL{Transport: "rabbit", Hosts: []TransportHost{{Hostname: "h", HasHostname: true, Port: 70000, HasPort: true}}}).Rabbit()
+	require.ErrorIs(t, err, ErrInvalidTransportURL)
+	require.Contains(t, err.Error(), "port 70000 is not a TCP port")
 }
 
 func TestRabbitOptionsDefaults(t *testing.T) {

@@ -58,6 +58,11 @@ func (u *TransportURL) Rabbit() (*RabbitURL, error) {
 		r.VirtualHost = DefaultVirtualHost
 	}
 	for _, h := range u.Hosts {
+		if h.Port < 0 || h.Port > 65535 {
+			// Only a TransportURL built in Go gets here: ParseTransportURL
+			// refuses such a port. 0 is kombu's default port.
+			return nil, &URLError{URL: u.String(), Reason: "port " + strconv.Itoa(h.Port) + " is not a TCP port (1..65535)"}
+		}
 		a := AMQPHost{Host: h.Hostname, Port: h.Port, Username: h.Username, Password: h.Password}
 		if a.Host == "" {
 			a.Host = DefaultAMQPHost

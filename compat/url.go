@@ -255,6 +255,11 @@ func ParseTransportURL(raw string) (*TransportURL, error) {
 				// Python's int is unbounded; a Go port is not.
 				return nil, &URLError{URL: raw, Reason: "port " + n.String() + " does not fit in an int (Python accepts it)"}
 			}
+			if n.Sign() <= 0 || n.Int64() > 65535 {
+				// oslo's int(port) takes any integer: kombu reads 0 as
+				// its default port, libzmq and redis-py fail or wrap.
+				return nil, &URLError{URL: raw, Reason: "port " + n.String() + " is not a TCP port (1..65535; Python accepts it)"}
+			}
 			th.Port, th.HasPort = int(n.Int64()), true
 		}
 		u.Hosts = append(u.Hosts, th)

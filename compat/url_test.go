@@ -78,6 +78,10 @@ func TestParseTransportURL(t *testing.T) {
 		"zmq://[a:b]":                  {"ValueError", "'a:b' does not appear to be an IPv4 or IPv6 address", "zmq://[a:b]"},
 		"zmq://h℀x:1":                  {"ValueError", "netloc 'h℀x:1' contains invalid characters under NFKC normalization", "zmq://h℀x:1"},
 		"zmq://h:99999999999999999999": {"", "port 99999999999999999999 does not fit in an int (Python accepts it)", "zmq://h:99999999999999999999"},
+		"zmq+redis://h:99999":          {"", "port 99999 is not a TCP port (1..65535; Python accepts it)", "zmq+redis://h:99999"},
+		"rabbit://h:65536/":            {"", "port 65536 is not a TCP port (1..65535; Python accepts it)", "rabbit://h:65536/"},
+		"zmq://[::1]:-1":               {"", "port -1 is not a TCP port (1..65535; Python accepts it)", "zmq://[::1]:-1"},
+		"zmq://h:0":                    {"", "port 0 is not a TCP port (1..65535; Python accepts it)", "zmq://h:0"},
 		"":                             {"", "empty transport URL (oslo falls back to [DEFAULT] transport_url, then rpc_backend)", ""},
 	} {
 		_, err := ParseTransportURL(raw)

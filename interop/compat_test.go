@@ -115,6 +115,8 @@ var modernURLDifferences = map[string]string{
 // goStricterURLs are URLs Python parses and goslo refuses.
 var goStricterURLs = map[string]string{
 	"zmq://h:99999999999999999999999": "a port beyond a Go int: Python's int is unbounded",
+	"zmq+redis://host:-1":             "a port outside 1..65535: Python's int() takes any integer",
+	"zmq+redis://host:0":              "a port outside 1..65535: Python's int() takes any integer",
 }
 
 // TestCompatURLs parses every URL of testdata/compat/urls.txt with oslo's

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/goslo/goslo/compat"
@@ -222,6 +224,11 @@ func New(ctx context.Context, u *compat.TransportURL, backend string, cfg Config
 	return nil, fmt.Errorf("matchmaker: unknown backend %q (choices: redis, sentinel, dummy)", backend)
 }
 
+// dialAddr is the host:port go-redis dials, with brackets around an IPv6
+// address (redis-py takes host and port apart; go-redis one string, which
+// "::1:6379" is not). It is no record: records keep compat.HostPort.
+func dialAddr(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+
 // RedisAddr is one Redis instance with its password.
 type RedisAddr struct {
 	Addr     string // host:port
@@ -237,10 +244,10 @@ func redisAddrs(u *compat.TransportURL, cfg Config) []RedisAddr {
 		if h.HasPort {
 			port = h.Port
 		}
-		out = append(out, RedisAddr{Addr: compat.HostPort(h.Hostname, port), Password: h.Password})
+		out = append(out, RedisAddr{Addr: dialAddr(h.Hostname, port), Password: h.Password})
 	}
 	if len(out) == 0 {
-		out = append(out, RedisAddr{Addr: compat.HostPort(cfg.RedisHost, cfg.RedisPort), Password: cfg.RedisPassword})
+		out = append(out, RedisAddr{Addr: dialAddr(cfg.RedisHost, cfg.RedisPort), Password: cfg.RedisPassword})
 	}
 	return out
 }
@@ -252,7 +259,7 @@ func sentinelParams(u *compat.TransportURL, cfg Config) (addrs []string, passwor
 		if h.HasPort {
 			port = h.Port
 		}
-		addrs = append(addrs, compat.HostPort(h.Hostname, port))
+		addrs = append(addrs, dialAddr(h.Hostname, port))
 		if h.Password != "" {
 			password = h.Password // the last host with one wins, as in the reference
 		}

@@ -693,3 +693,69 @@ func TestKeeper(t *testing.T) {
 	k.Close()
 	k.Close()
 }
+
+// TestRedisIPv6: a bracketed IPv6 host of the URL (or an IPv6
+// [matchmaker_redis] host) reaches go-redis as [addr]:port; before, the
+// matchmaker built "::1:port", which go-redis refuses ("too many colons").
+func TestRedisIPv6(t *testing.T) {
+	mc := fastConfig()
+	u, err := compat.ParseTransportURL("zmq+redis://[::1]:6411,:pw@[fe80::1%25eth0]")
+	require.NoError(t, err)
+	require.Equal(t, []RedisAddr{{"[::1]:6411", ""}, {"[fe80::1%25eth0]:6379", "pw"}}, redisAddrs(u, mc))
+	mc.RedisHost = "::1"
+	u, _ = compat.ParseTransportURL("zmq://")
+	require.Equal(t, []RedisAddr{{"[::1]:6379", ""}}, redisAddrs(u, mc), "[matchmaker_redis] host")
+	u, _ = compat.ParseTransportURL("zmq+sentinel://[::1]:26380,u@[::2]/g")
+	addrs, _, _ := sentinelParams(u, mc)
+	require.Equal(t, []string{"[::1]:26380", "[::2]:26379"}, addrs)
+
+	// A real redis-server on the IPv6 loopback.
+	r := redistest.StartBind(t, "::1")
+	u, err = compat.ParseTransportURL("zmq+redis://[::1]:" + strconv.Itoa(r.Port))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	mm, err := New(ctx, u, "", fastConfig())
+	require.NoError(t, err)
+	defer mm.Close()
+	require.NoError(t, mm.Register(ctx, srv, "h:1", compat.Router, time.Minute))
+	hosts, err := mm.Hosts(ctx, srv, compat.Router)
+	require.NoError(t, err)
+	require.Equal(t, []string{"h:1"}, hosts)
+}
+
+// TestRedisUnavailableSaysWhy: when no instance can serve, the error names
+// each instance (host:port, never the password) and why: the server's
+// WRONGPASS or NOAUTH, or the refused connection. Before, an instance down
+// since New gave "no Redis instance available (tried [])" and nothing else.
+func TestRedisUnavailableSaysWhy(t *testing.T) {
+	r := redistest.Start(t, "--requirepass", "s3cret")
+	closed := "127.0.0.1:" + strconv.Itoa(redistest.FreePort(t))
+	ctx := context.Background()
+	for _, c := range []struct{ url, addr, why string }{
+		{"zmq+redis://:Pw-x9Q@" + r.Addr, r.Addr, "WRONGPASS"},
+		{"zmq+redis://" + r.Addr, r.Addr, "NOAUTH"},
+		{"zmq+redis://:Pw-x9Q@" + closed, closed, "connection refused"},
+	} {
+		u, err := compat.ParseTransportURL(c.url)
+		require.NoError(t, err)
+		mm, err := New(ctx, u, "", fastConfig())
+		require.NoError(t, err)
+		werr := mm.Register(ctx, srv, "h:2", compat.Router, time.Minute)
+		_, rerr := mm.Hosts(ctx, srv, compat.Router)
+		for _, err := range []error{werr, rerr} {
+			require.ErrorIs(t, err, ErrMatchmakerUnavailable, c.url)
+			require.Contains(t, err.Error(), c.addr+" is down: ", c.url)
+			require.Contains(t, err.Error(), c.why, c.url)
+			require.NotContains(t, err.Error(), "Pw-x9Q", c.url)
+		}
+		require.NoError(t, mm.Close())
+	}
+	// An instance that fails during the call is named too.
+	r2 := redistest.Start(t)
+	mm := newTestRedis(t, r2.Addr, fastConfig())
+	r2.Kill()
+	err := mm.Register(ctx, srv, "h:3", compat.Router, time.Minute)
+	require.ErrorIs(t, err, ErrMatchmakerUnavailable)
+	require.Contains(t, err.Error(), "(tried ["+r2.Addr+"]): "+r2.Addr+": ")
+}

@@ -250,6 +250,7 @@ func NewRedis(ctx context.Context, addrs []RedisAddr, cfg Config) (*Redis, error
 		if err := c.Do(ctx, "PING").Err(); err == nil {
 			inst.available, inst.readyFrom = true, time.Now()
 		} else {
+			inst.lastErr = err
 			ms.log.Warn("matchmaker: Redis is not available now", "addr", a.Addr, "err", err)
 		}
 		ms.instances = append(ms.instances, inst)
@@ -319,6 +320,7 @@ type instance struct {
 	available bool
 	readyFrom time.Time // meaningful while available
 	lastLive  time.Time // checker only: the last liveness PING
+	lastErr   error     // why it is down: its last failed PING or command
 }
 
 type multiStore struct {
@@ -398,7 +400,7 @@ func isConnErr(err error) bool {
 func (m *multiStore) markDown(in *instance, err error) {
 	m.mu.Lock()
 	was := in.available
-	in.available = false
+	in.available, in.lastErr = false, err
 	m.mu.Unlock()
 	if was {
 		m.log.Warn("matchmaker: Redis is not available now", "addr", in.addr, "err", err)
@@ -422,7 +424,7 @@ func (m *multiStore) state(in *instance) (available bool, readyFrom time.Time) {
 // ResponseError through.
 func (m *multiStore) write(ctx context.Context, f func(c rdb) error) error {
 	var tried []string
-	var last error
+	failed := map[*instance]error{}
 	ok := 0
 	for _, in := range m.instances {
 		if avail, _ := m.state(in); !avail {
@@ -440,11 +442,11 @@ func (m *multiStore) write(ctx context.Context, f func(c rdb) error) error {
 		if !isConnErr(err) {
 			return err
 		}
-		last = err
+		failed[in] = err
 		m.markDown(in, err)
 	}
 	if ok == 0 {
-		return &UnavailableError{Op: "write", Addrs: tried, Err: last}
+		return m.unavailable("write", tried, failed)
 	}
 	return nil
 }
@@ -454,7 +456,7 @@ func (m *multiStore) write(ctx context.Context, f func(c rdb) error) error {
 // next one is tried.
 func (m *multiStore) read(ctx context.Context, f func(c rdb) ([]string, error)) ([]string, error) {
 	var tried []string
-	var last error
+	failed := map[*instance]error{}
 	for _, in := range m.instances {
 		if avail, ready := m.state(in); !avail || ready.After(time.Now()) {
 			continue
@@ -470,11 +472,58 @@ func (m *multiStore) read(ctx context.Context, f func(c rdb) ([]string, error)) 
 		if !isConnErr(err) {
 			return nil, err
 		}
-		last = err
+		failed[in] = err
 		m.markDown(in, err)
 	}
-	return nil, &UnavailableError{Op: "read", Addrs: tried, Err: last}
+	return nil, m.unavailable("read", tried, failed)
 }
+
+// unavailable is the *UnavailableError of an op no instance served: its
+// Err says, for each instance by host:port, why: the error of this call
+// ("addr: err"), the last error of an instance that was already down
+// ("addr is down: err"), or the time a recovered one becomes readable.
+// Errors of go-redis name no password.
+func (m *multiStore) unavailable(op string, tried []string, failed map[*instance]error) error {
+	var why instanceErrors
+	now := time.Now()
+	m.mu.Lock()
+	for _, in := range m.instances {
+		switch {
+		case failed[in] != nil:
+			why = append(why, fmt.Errorf("%s: %w", in.addr, failed[in]))
+		case !in.available && in.lastErr != nil:
+			why = append(why, fmt.Errorf("%s is down: %w", in.addr, in.lastErr))
+		case !in.available:
+			why = append(why, fmt.Errorf("%s is down", in.addr))
+		case op == "read" && in.readyFrom.After(now):
+			why = append(why, fmt.Errorf("%s is back but not read from before %s (zmq_target_expire after it came back)",
+				in.addr, in.readyFrom.Format(time.RFC3339)))
+		}
+	}
+	m.mu.Unlock()
+	e := &UnavailableError{Op: op, Addrs: tried}
+	switch len(why) {
+	case 0:
+	case 1:
+		e.Err = why[0]
+	default:
+		e.Err = why
+	}
+	return e
+}
+
+// instanceErrors is why each of several instances could not serve.
+type instanceErrors []error
+
+func (es instanceErrors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (es instanceErrors) Unwrap() []error { return es }
 
 // checker is the reference's availability updater: it PINGs unavailable
 // instances (first run at once); one that answers takes writes at once and
@@ -533,6 +582,10 @@ func (m *multiStore) checker() {
 					up = true
 					back = true
 					in.lastLive = time.Now()
+				} else if m.ctx.Err() == nil {
+					m.mu.Lock()
+					in.lastErr = err
+					m.mu.Unlock()
 				}
 			}
 			if up {

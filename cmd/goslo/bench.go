@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/goslo/goslo"
+	rabbitdrv "github.com/goslo/goslo/driver/rabbit"
 	"github.com/goslo/goslo/internal/rawamqp"
 	"github.com/goslo/goslo/internal/rawecho"
 )
@@ -72,8 +73,8 @@ func awaitReceived(mode string, sent int64, count func() (int64, error)) (int64,
 // newResult makes a client's result line: the rate over the window plus
 // the drain; latencies for calls only.
 func newResult(bf benchFlags, sent, received, errs int64, drain time.Duration, lat []time.Duration) benchResult {
-	res := benchResult{Mode: bf.mode, Concurrency: bf.concurrency, DurationS: bf.duration, DrainS: drain.Seconds(),
-		Sent: sent, Received: received, Errors: errs, PerS: float64(received) / (bf.duration + drain.Seconds())}
+	res := benchResult{Mode: bf.mode, Concurrency: bf.concurrency, DurationS: float64(bf.duration), DrainS: drain.Seconds(),
+		Sent: sent, Received: received, Errors: errs, PerS: float64(received) / (float64(bf.duration) + drain.Seconds())}
 	if bf.mode == "call" {
 		res.P50us, res.P99us = percentile(lat, 0.5), percentile(lat, 0.99)
 	}
@@ -177,14 +178,14 @@ func drive(n int, d time.Duration, prog progress, op func(worker int) error) (se
 type benchFlags struct {
 	mode        string
 	concurrency int
-	duration    float64
+	duration    secondsFlag
 	payload     int
 }
 
 func (b *benchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.mode, "mode", "call", "call or cast")
 	fs.IntVar(&b.concurrency, "concurrency", 1, "concurrent callers")
-	fs.Float64Var(&b.duration, "duration", 5, "seconds")
+	secondsVar(fs, &b.duration, "duration", 5, "seconds, 0 to 1e9")
 	fs.IntVar(&b.payload, "payload-bytes", 16, "size of the string argument")
 }
 
@@ -262,6 +263,14 @@ func benchClient(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer tr.Close()
+	if _, rabbit := tr.Driver().(*rabbitdrv.Transport); !rabbit && tr.Config().ZMQ.UseDynamicConnections {
+		err := checkNOFILE("goslo bench", bf.concurrency, fdsPerDynamicCaller*bf.concurrency,
+			fmt.Sprintf("use_dynamic_connections: %d per message in flight, a DEALER and its connection", fdsPerDynamicCaller))
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+	}
 	cl := goslo.NewRPCClient(tr, goslo.Target{Topic: b.topic}).Prepare(goslo.PrepareOptions{Server: b.server, Timeout: 30 * time.Second})
 	stats := func() (int64, error) {
 		v, err := cl.Call(ctx, goslo.NewMap(), "bench_stats", nil)
@@ -281,7 +290,7 @@ func benchClient(args []string, stdout, stderr io.Writer) int {
 	}
 	args2 := goslo.NewMap("data", strings.Repeat("x", bf.payload))
 	rctx := goslo.NewMap("user", "bench")
-	d := time.Duration(bf.duration * float64(time.Second))
+	d := bf.duration.duration()
 	notifier := goslo.NewNotifier(tr, "goslo.bench", b.topic)
 	sent, errs, lat := drive(bf.concurrency, d, newProgress(stderr), func(int) error {
 		switch bf.mode {
@@ -339,6 +348,11 @@ func benchRaw(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	*inflight = max(*inflight, bf.concurrency)
+	if err := checkNOFILE("goslo bench raw", bf.concurrency, fdsRawServer+fdsPerRawCaller*bf.concurrency,
+		fmt.Sprintf("%d per caller: a zmq context and a connection, both ends", fdsPerRawCaller)); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
 	srv, err := rawecho.Start()
 	if err != nil {
 		fmt.Fprintln(stderr, "goslo bench raw:", err)
@@ -354,7 +368,7 @@ func benchRaw(args []string, stdout, stderr io.Writer) int {
 		defer clients[i].Close()
 	}
 	payload := []byte(`[{"user": "bench"}, {"method": "echo", "args": {"data": "` + strings.Repeat("x", bf.payload) + `"}}]`)
-	d := time.Duration(bf.duration * float64(time.Second))
+	d := bf.duration.duration()
 	var sent, errs int64
 	var lat []time.Duration
 	if bf.mode == "call" && *inflight > bf.concurrency {
@@ -438,7 +452,7 @@ func drivePipelined(clients []*rawecho.Client, inflight int, d time.Duration, pr
 type rawRabbitFlags struct {
 	url, topic, server string
 	confirm            bool
-	timeout            float64
+	timeout            secondsFlag
 }
 
 func (r *rawRabbitFlags) register(fs *flag.FlagSet) {
@@ -446,7 +460,7 @@ func (r *rawRabbitFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.topic, "topic", "bench", "rabbit: the raw server's topic")
 	fs.StringVar(&r.server, "server", "s1", "rabbit: the raw server's name (queue <topic>.<server>)")
 	fs.BoolVar(&r.confirm, "confirm", true, "rabbit casts: wait for each publish's confirm before the next (calls always do)")
-	fs.Float64Var(&r.timeout, "timeout", 30, "rabbit calls: seconds to wait for a reply, also the message expiration")
+	secondsVar(fs, &r.timeout, "timeout", 30, "rabbit calls: seconds to wait for a reply, also the message expiration (0 to 1e9)")
 }
 
 // benchRawRabbit runs concurrency callers against a raw rabbit echo
@@ -456,7 +470,7 @@ func (r *rawRabbitFlags) register(fs *flag.FlagSet) {
 // gives received.
 func benchRawRabbit(bf benchFlags, rf rawRabbitFlags, stdout, stderr io.Writer) int {
 	cl, err := rawamqp.Dial(rawamqp.ClientOptions{URL: rf.url, Topic: rf.topic, Server: rf.server,
-		Timeout: time.Duration(rf.timeout * float64(time.Second))})
+		Timeout: rf.timeout.duration()})
 	if err != nil {
 		fmt.Fprintln(stderr, "goslo bench raw:", err)
 		return 1
@@ -476,7 +490,7 @@ func benchRawRabbit(bf benchFlags, rf rawRabbitFlags, stdout, stderr io.Writer) 
 		defer callers[i].Close()
 	}
 	args := rawamqp.EscapedArgs(strings.Repeat("x", bf.payload))
-	d := time.Duration(bf.duration * float64(time.Second))
+	d := bf.duration.duration()
 	sent, errs, lat := drive(bf.concurrency, d, newProgress(stderr), func(i int) error {
 		if bf.mode == "call" {
 			_, err := callers[i].Call("echo", args)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -16,6 +18,31 @@ import (
 	"github.com/goslo/goslo/matchmaker"
 	"github.com/goslo/goslo/metrics"
 )
+
+// portFlag is a port flag of the proxy: a TCP port 1..65535, or 0 for
+// the config's value (else random). The reference's argparse takes any
+// int, and libzmq then binds the port modulo 65536 while the proxy
+// registers the number given.
+type portFlag int
+
+func (p *portFlag) String() string {
+	if p == nil {
+		return "0"
+	}
+	return strconv.Itoa(int(*p))
+}
+
+func (p *portFlag) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, strconv.IntSize)
+	if err != nil {
+		return errors.New("not an integer")
+	}
+	if n < 0 || n > 65535 {
+		return fmt.Errorf("port %d is not a TCP port (1..65535, or 0 for the config's or a random one)", n)
+	}
+	*p = portFlag(n)
+	return nil
+}
 
 // proxyCmd is oslo-messaging-zmq-proxy with the same flags and config:
 // [zmq_proxy_opts] and the [oslo_messaging_zmq] options it reads come from
@@ -39,8 +66,8 @@ func proxyCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.StringVar(p, long, "", help)
 	}
 	num := func(p *int, short, long, help string) {
-		fs.IntVar(p, short, 0, help)
-		fs.IntVar(p, long, 0, help)
+		fs.Var((*portFlag)(p), short, help)
+		fs.Var((*portFlag)(p), long, help)
 	}
 	boolean := func(p *bool, short, long, help string) {
 		fs.BoolVar(p, short, false, help)

@@ -218,7 +218,8 @@ func callOrCast(mode string, args []string, stdout, stderr io.Writer) int {
 	var b busFlags
 	b.register(fs)
 	fanout := fs.Bool("fanout", false, "send to every server of the topic (cast only)")
-	timeout := fs.Float64("timeout", 0, "call timeout in seconds (default: rpc_response_timeout)")
+	var timeout secondsFlag
+	secondsVar(fs, &timeout, "timeout", 0, "call timeout in seconds, 0 to 1e9 (default: rpc_response_timeout)")
 	version := fs.String("version", "", "target version")
 	namespace := fs.String("namespace", "", "target namespace")
 	rctxJSON := fs.String("context", "", "request context as a JSON object")
@@ -247,7 +248,7 @@ func callOrCast(mode string, args []string, stdout, stderr io.Writer) int {
 	}
 	defer tr.Close()
 	cl := goslo.NewRPCClient(tr, goslo.Target{Topic: b.topic, Version: *version}).Prepare(goslo.PrepareOptions{
-		Server: b.server, Fanout: fanout, Namespace: *namespace, Timeout: time.Duration(*timeout * float64(time.Second))})
+		Server: b.server, Fanout: fanout, Namespace: *namespace, Timeout: timeout.duration()})
 	if mode == "cast" {
 		if err := cl.Cast(ctx, rctx, fs.Arg(0), margs); err != nil {
 			fmt.Fprintln(stderr, "goslo cast:", err)

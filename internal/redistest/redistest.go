@@ -49,15 +49,27 @@ func binary(t testing.TB, name string) string {
 	return p
 }
 
-// Start runs a redis-server on a free port with no persistence. Extra
-// arguments are passed as "--name value" pairs.
+// Start runs a redis-server on a free port of 127.0.0.1 with no
+// persistence. Extra arguments are passed as "--name value" pairs.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	port := FreePort(t)
+	return StartBind(t, "127.0.0.1", extra...)
+}
+
+// StartBind is Start on a free port of host, an IP address ("::1" for the
+// IPv6 loopback); Addr is host:port with brackets around an IPv6 address.
+func StartBind(t testing.TB, host string, extra ...string) *Server {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
 	dir := t.TempDir()
-	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", host, "--save", "", "--appendonly", "no",
 		"--dir", dir, "--protected-mode", "no"}, extra...)
-	s := &Server{t: t, Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port), bin: binary(t, "redis-server"), args: args, dir: dir}
+	s := &Server{t: t, Port: port, Addr: net.JoinHostPort(host, strconv.Itoa(port)), bin: binary(t, "redis-server"), args: args, dir: dir}
 	s.start()
 	t.Cleanup(s.Kill)
 	return s
