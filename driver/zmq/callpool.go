@@ -3,6 +3,9 @@ package zmq
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,14 +26,19 @@ type callSocket struct {
 	s      *zmq.Socket
 	poller *zmq.Poller
 	hosts  map[string]bool
+	// mon receives the socket's TCP connection events (nil: not watched);
+	// linked holds the endpoints whose connection is up and down those
+	// whose connection ended and has not come back, as those events tell
+	// (owner only).
+	mon    *zmq.Socket
+	linked map[string]bool
+	down   map[string]bool
 	// d logs and counts a reply recvMessage gave up whole (oversized).
 	d *ZMQ
 }
 
-func (cs *callSocket) dropped(err error) {
-	if cs.d != nil {
-		cs.d.recvDropped(err, "call")
-	}
+func (cs *callSocket) dropped(err error) bool {
+	return cs.d != nil && cs.d.recvDropped(err, "call")
 }
 
 // maxDirect is how many CALLs of a key may be in flight on caller-owned
@@ -79,6 +87,11 @@ func (c *client) checkout(key string, hosts []string) (*callSocket, error) {
 		_ = s.SetLinger(0)
 		cs = &callSocket{s: s, poller: zmq.NewPoller(), hosts: map[string]bool{}, d: c.d}
 		cs.poller.Add(s, zmq.POLLIN)
+		if err := cs.watch(c.d.zctx); err != nil {
+			// The calls on this socket wait for their deadline when the
+			// server that took one goes away.
+			c.d.log.Warn("driver: cannot watch a CALL socket's connections", "err", err)
+		}
 	}
 	for _, h := range hosts {
 		if !cs.hosts[h] {
@@ -108,7 +121,7 @@ func (c *client) checkin(key string, cs *callSocket) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		_ = cs.s.Close()
+		cs.close()
 		return
 	}
 	if p.idle == nil {
@@ -124,10 +137,70 @@ func (c *client) closeCalls() {
 	p.closed = true
 	for _, l := range p.idle {
 		for _, cs := range l {
-			_ = cs.s.Close()
+			cs.close()
 		}
 	}
 	p.idle = nil
+}
+
+func (cs *callSocket) close() {
+	_ = cs.s.Close()
+	if cs.mon != nil {
+		_ = cs.mon.Close()
+	}
+}
+
+// watch starts a monitor of the socket's TCP connections (before the
+// socket connects anywhere, so that no event is missed).
+func (cs *callSocket) watch(zctx *zmq.Context) error {
+	ep := fmt.Sprintf("inproc://goslo-monitor-%d", monSeq.Add(1))
+	if err := cs.s.Monitor(ep, zmq.EVENT_CONNECTED|zmq.EVENT_DISCONNECTED); err != nil {
+		return err
+	}
+	m, err := zctx.NewSocket(zmq.PAIR)
+	if err == nil {
+		_ = m.SetLinger(0)
+		if err = m.Connect(ep); err != nil {
+			m.Close()
+		}
+	}
+	if err != nil {
+		_ = cs.s.Monitor("", 0)
+		return err
+	}
+	cs.mon, cs.linked, cs.down = m, map[string]bool{}, map[string]bool{}
+	cs.poller.Add(m, zmq.POLLIN)
+	return nil
+}
+
+// events applies the connection events that have come in (owner only):
+// a connection made is added to linked and to carriers (when not nil), a
+// connection ended is removed from both.
+func (cs *callSocket) events(carriers map[string]bool) {
+	if cs.mon == nil {
+		return
+	}
+	for {
+		ev, addr, _, err := cs.mon.RecvEvent(zmq.DONTWAIT)
+		if err != nil {
+			if zmq.AsErrno(err) == zmq.Errno(4) { // EINTR
+				continue
+			}
+			return
+		}
+		switch ev {
+		case zmq.EVENT_CONNECTED:
+			cs.linked[addr] = true
+			delete(cs.down, addr)
+			if carriers != nil {
+				carriers[addr] = true
+			}
+		case zmq.EVENT_DISCONNECTED:
+			delete(cs.linked, addr)
+			cs.down[addr] = true
+			delete(carriers, addr)
+		}
+	}
 }
 
 // errNoReadyPeer: no connection of the socket came up in noPeerAfter; the
@@ -135,6 +208,14 @@ func (c *client) closeCalls() {
 var errNoReadyPeer = errors.New("driver: no server of the target is reachable")
 
 const noPeerAfter = 250 * time.Millisecond
+
+// errPeerLost: every connection the request may have left on has ended
+// without the reply, and none of the servers at the ends of the ended
+// connections is registered any more (they stopped, and a stopping server
+// replies to whatever it took before it closes): the request was lost
+// unread, so the caller drops the socket (whose ended connections may
+// still take a send for a moment), re-resolves the key and sends it again.
+var errPeerLost = errors.New("driver: the server's connection closed before the reply came")
 
 // pollSlice bounds how long a caller sits in zmq_poll before it looks at
 // its context again.
@@ -144,8 +225,21 @@ const pollSlice = 100 * time.Millisecond
 // other ids (late answers to an earlier, timed-out call on this socket)
 // are dropped. A send with no ready peer (the connection is still being
 // made) is retried until the deadline, as the reference does.
-func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string, log interface{ Debug(string, ...any) }) ([]byte, error) {
+//
+// A send can also go out on a connection whose server has just closed
+// its socket: ZMQ_IMMEDIATE hides a connection only once the socket has
+// processed its end, which comes after the engine saw it (and after the
+// monitor's EVENT_DISCONNECTED), so for a moment the dead connection
+// still takes sends; libzmq then drops the request with it. On a watched
+// socket, when every connection the request may have taken (those up
+// when it left) has ended without a reply, roundTrip asks gone about the
+// hosts whose connections are down; when gone says they are gone for
+// good, it returns errPeerLost instead of waiting for the deadline.
+// Otherwise (a server that crashed with the request, or a connection
+// that comes back) it goes on waiting.
+func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string, log interface{ Debug(string, ...any) }, gone func(hosts []string) bool) ([]byte, error) {
 	start := time.Now()
+	cs.events(nil)
 	for {
 		err := sendMessage(cs.s, frames, zmq.DONTWAIT)
 		if err == nil {
@@ -162,7 +256,31 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
+	// The connections the request may have left on: those up before the
+	// send, and those made since (a connection's pipe is attached to the
+	// socket only after its EVENT_CONNECTED is out). None at all means it
+	// left on one already known to be down.
+	var carriers map[string]bool
+	if cs.mon != nil {
+		carriers = maps.Clone(cs.linked)
+		cs.events(carriers)
+	}
+	asked := cs.mon == nil || gone == nil
 	for {
+		if !asked && len(carriers) == 0 && len(cs.down) > 0 {
+			// A reply read before its connection ended is in the queue.
+			if reply, ok := cs.pending(id, log); ok {
+				return reply, nil
+			}
+			asked = true
+			suspects := make([]string, 0, len(cs.down))
+			for ep := range cs.down {
+				suspects = append(suspects, strings.TrimPrefix(ep, "tcp://"))
+			}
+			if gone(suspects) {
+				return nil, errPeerLost
+			}
+		}
 		wait := pollSlice
 		if dl, ok := ctx.Deadline(); ok {
 			if left := time.Until(dl); left < wait {
@@ -182,10 +300,23 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 			}
 			continue
 		}
+		cs.events(carriers)
+		if reply, ok := cs.pending(id, log); ok {
+			return reply, nil
+		}
+	}
+}
+
+// pending reads what the socket holds (without waiting) until the reply
+// with id; other messages are dropped.
+func (cs *callSocket) pending(id string, log interface{ Debug(string, ...any) }) ([]byte, bool) {
+	for {
 		msg, err := recvMessage(cs.s, zmq.DONTWAIT)
 		if err != nil {
-			cs.dropped(err)
-			continue
+			if cs.dropped(err) { // an oversized message, consumed
+				continue
+			}
+			return nil, false
 		}
 		r, perr := ParseDirectResponse(msg)
 		if perr != nil {
@@ -196,7 +327,7 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 			log.Debug("driver: dropping a reply for a call no longer waiting", "message_id", r.MsgID)
 			continue
 		}
-		return r.Payload, nil
+		return r.Payload, true
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -808,14 +809,20 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		var reply []byte
 		switch {
 		case d.opts.Dynamic:
-			reply, err = cs.roundTrip(ctx, frames, id, d.log)
+			reply, err = cs.roundTrip(ctx, frames, id, d.log, nil)
 			_ = cs.s.Close()
 		case cs == nil: // other calls of the key in flight: share the loop's DEALER
 			reply, err = c.muxCall(ctx, key, hosts, frames, id)
 			c.release(key)
 		default:
-			reply, err = cs.roundTrip(ctx, frames, id, d.log)
-			c.checkin(key, cs)
+			reply, err = cs.roundTrip(ctx, frames, id, d.log, func(lost []string) bool {
+				return d.unregistered(ctx, t, lost)
+			})
+			if errors.Is(err, errPeerLost) {
+				cs.close() // the next checkout makes a socket with no dead connection
+			} else {
+				c.checkin(key, cs)
+			}
 			c.release(key)
 		}
 		switch {
@@ -828,12 +835,32 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 			c.invalidate(key)
 			d.log.Info("driver: no reachable server; re-resolving", "key", key, "message_id", id, "attempt", attempt+1)
 			continue
+		case errors.Is(err, errPeerLost):
+			c.invalidate(key)
+			d.log.Info("driver: the server closed before the call was read; re-resolving and sending it again",
+				"key", key, "message_id", id, "attempt", attempt+1)
+			continue
 		case errors.Is(err, context.DeadlineExceeded):
 			c.invalidate(key)
 			return nil, &TimeoutError{MsgID: id, Timeout: timeout}
 		}
 		return nil, err
 	}
+}
+
+// unregistered reports whether none of hosts is a registered server of t
+// any more (a matchmaker error counts as "still registered").
+func (d *ZMQ) unregistered(ctx context.Context, t compat.Target, hosts []string) bool {
+	now, err := d.mm.Hosts(ctx, t, compat.Router)
+	if err != nil {
+		return false
+	}
+	for _, h := range hosts {
+		if slices.Contains(now, h) {
+			return false
+		}
+	}
+	return true
 }
 
 // Cast sends a CAST (or, with t.Fanout, a CAST_FANOUT) without waiting for
