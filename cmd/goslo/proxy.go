@@ -190,12 +190,13 @@ func proxyCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	_ = jsonLine(stdout, map[string]any{"proxy": px.Kind().String(), "frontend": px.Frontend(),
-		"backend": px.Backend(), "publisher": px.Publisher(), "pid": os.Getpid()})
-
+	// Catch the signals before saying ready: one sent right after the
+	// ready line would otherwise kill the proxy with its records in place.
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	_ = jsonLine(stdout, map[string]any{"proxy": px.Kind().String(), "frontend": px.Frontend(),
+		"backend": px.Backend(), "publisher": px.Publisher(), "pid": os.Getpid()})
 	quit := make(chan struct{})
 	go func() {
 		if stdin == nil {
