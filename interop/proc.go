@@ -67,7 +67,7 @@ func StartCommand(t testing.TB, prog string, args ...string) *Proc {
 	line := p.Next(60 * time.Second)
 	p.Ready = line
 	if !strings.Contains(line, `"ready"`) && !strings.Contains(line, `"frontend"`) {
-		t.Fatalf("%s did not start: %q\nstderr:\n%s", script, line, p.stderr)
+		t.Fatalf("%s did not start: %q\nstderr:\n%s", script, line, p.Stderr())
 	}
 	return p
 }
@@ -78,11 +78,11 @@ func (p *Proc) Next(timeout time.Duration) string {
 	select {
 	case l, ok := <-p.lines:
 		if !ok {
-			p.t.Fatalf("python process exited; stderr:\n%s", p.stderr)
+			p.t.Fatalf("python process exited; stderr:\n%s", p.Stderr())
 		}
 		return l
 	case <-time.After(timeout):
-		p.t.Fatalf("python process silent for %v; stderr:\n%s", timeout, p.stderr)
+		p.t.Fatalf("python process silent for %v; stderr:\n%s", timeout, p.Stderr())
 	}
 	return ""
 }
@@ -108,7 +108,7 @@ func (p *Proc) Send(v any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, err := p.stdin.Write(append(b, '\n')); err != nil {
-		p.t.Fatalf("write to python: %v\nstderr:\n%s", err, p.stderr)
+		p.t.Fatalf("write to python: %v\nstderr:\n%s", err, p.Stderr())
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 // rabbit test that needs it) after every test has run.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	removeQMFiles()
 	if shared.tb != nil {
 		shared.tb.finish()
 		if shared.tb.failed() && code == 0 {
@@ -251,12 +253,28 @@ func goRabbit(t testing.TB, url string, mutate ...func(*compat.Config)) *goslo.T
 	return tr
 }
 
+// qmHost is the queue manager's hostname option on both sides, new for
+// every run: 18.3.1's QManager keeps its counter in
+// /dev/shm/<hostname>_<processname>_qmanager with the process group that
+// wrote it, and fails (FileNotFoundError on /proc/<pgid>/stat) when that
+// group is gone, as it is for a file an earlier run left.
+var qmHost = "goslo-it-" + envelope.NewUUID4().Hex()[:8]
+
+// removeQMFiles removes the queue manager's files of this run.
+func removeQMFiles() {
+	files, _ := filepath.Glob(filepath.Join("/dev/shm", qmHost+"_*"))
+	for _, f := range files {
+		_ = os.Remove(f)
+	}
+}
+
 // quorumOptions are the quorum + queue-manager deployment (spec §5.2,
 // vectors quorum-qmanager.json) for both sides.
 func quorumOptions(c *compat.Config) {
 	c.Rabbit.RabbitQuorumQueue = true
 	c.Rabbit.RabbitTransientQuorumQueue = true
 	c.Rabbit.UseQueueManager = true
+	c.Rabbit.Hostname = qmHost
 }
 
 // pyQuorumOpts are the same options for rabbit_peer.py (the queue manager
@@ -266,6 +284,7 @@ func pyQuorumOpts(t testing.TB) []string {
 		"oslo_messaging_rabbit.rabbit_quorum_queue=true",
 		"oslo_messaging_rabbit.rabbit_transient_quorum_queue=true",
 		"oslo_messaging_rabbit.use_queue_manager=true",
+		"oslo_messaging_rabbit.hostname=" + qmHost,
 		"oslo_concurrency.lock_path=" + t.TempDir(),
 	}
 }

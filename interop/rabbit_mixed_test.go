@@ -3,7 +3,6 @@ package interop
 import (
 	"context"
 	"fmt"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -285,7 +284,7 @@ func mixedServers(t *testing.T, vhost string, quorum bool) {
 // of its kind (spec §5.1, §5.2), whoever declared it first.
 func checkMixedTopology(t *testing.T, n *rabbittest.Node, vhost string, quorum bool) {
 	t.Helper()
-	host, _ := os.Hostname()
+	host := qmHost
 	var names []string
 	for _, q := range n.ListQueues(vhost, "name", "type", "durable", "auto_delete", "arguments") {
 		name := q["name"].(string)
