@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -39,8 +40,14 @@ func StartProc(t testing.TB, env, script string, args ...string) *Proc {
 // (or, for goslo proxy, a JSON line with its addresses) and waits for it.
 func StartCommand(t testing.TB, prog string, args ...string) *Proc {
 	t.Helper()
+	return startCommand(t, nil, prog, args...)
+}
+
+func startCommand(t testing.TB, attr *syscall.SysProcAttr, prog string, args ...string) *Proc {
+	t.Helper()
 	script := filepath.Base(prog)
 	cmd := exec.Command(prog, args...)
+	cmd.SysProcAttr = attr
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONWARNINGS=ignore")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

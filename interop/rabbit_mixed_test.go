@@ -296,7 +296,7 @@ func checkMixedTopology(t *testing.T, n *rabbittest.Node, vhost string, quorum b
 			require.Equal(t, true, q["durable"], "%s: %v", name, q)
 			if transient {
 				// queue-manager names: <hostname>:<processname>:<n>
-				require.Regexp(t, `^(reply|mixed_fanout)_`+regexp.QuoteMeta(host)+`:(interop\.test|rabbit_peer\.py):\d+$`, name)
+				require.Regexp(t, `^(reply|mixed_fanout)_`+regexp.QuoteMeta(host)+`:(interop\.test|rabbit_peer\.py-\d+):\d+$`, name)
 			}
 		default:
 			require.Equal(t, "classic", q["type"], "%s: %v", name, q)

@@ -3,8 +3,12 @@ package interop
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -68,13 +72,26 @@ func (c RabbitPeerConfig) args(role, url string) []string {
 	return a
 }
 
+// peerSeq numbers the queue-manager peers of this test binary.
+var peerSeq atomic.Int64
+
 // StartRabbitPeer runs rabbit_peer.py role ("server", "client",
 // "notifier", "listener") against url with the rabbit1831 interpreter,
 // waits for its ready line and stops it when the test ends. A missing
 // environment fails the test (see Python; SkipVar as for every peer).
 func StartRabbitPeer(t testing.TB, role, url string, cfg RabbitPeerConfig) *RabbitPeer {
 	t.Helper()
-	p := StartProc(t, EnvRabbit1831, "rabbit_peer.py", cfg.args(role, url)...)
+	args := cfg.args(role, url)
+	var attr *syscall.SysProcAttr
+	if slices.Contains(cfg.Opts, "oslo_messaging_rabbit.use_queue_manager=true") {
+		// 18.3.1's queue manager keys its counter on the process group and
+		// reads the group leader's /proc entry: each peer runs as a service
+		// of its own (its own group and processname), as on a real node,
+		// so that no peer depends on a group leader that may be gone.
+		attr = &syscall.SysProcAttr{Setpgid: true}
+		args = append(args, "--opt", fmt.Sprintf("oslo_messaging_rabbit.processname=rabbit_peer.py-%d", peerSeq.Add(1)))
+	}
+	p := startCommand(t, attr, Python(t, EnvRabbit1831), append([]string{filepath.Join(RepoRoot(), "testdata", "python", "rabbit_peer.py")}, args...)...)
 	var first struct {
 		Ready map[string]any `json:"ready"`
 	}
