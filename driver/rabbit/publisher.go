@@ -71,8 +71,9 @@ type sender struct {
 	chDone  chan *amqp.Error // channel closed
 	gate    *blockGate
 
-	users int       // callers holding it (pool.mu)
-	idle  time.Time // when users fell to 0 (pool.mu)
+	users     int       // callers holding it (pool.mu)
+	mandUsers int       // of which mandatory publishes (pool.mu)
+	idle      time.Time // when users fell to 0 (pool.mu)
 }
 
 func newSender(d *dialer, log *slog.Logger) *sender {
@@ -340,8 +341,10 @@ func newPool(d *dialer, log *slog.Logger) *pool {
 }
 
 // get hands out the least used sender, opening another while all have
-// shareAt callers and the pool is below rpc_conn_pool_size.
-func (p *pool) get(context.Context) (*sender, error) {
+// shareAt callers and the pool is below rpc_conn_pool_size. A mandatory
+// publish (one at a time per channel) prefers a sender without one, and
+// opens another rather than wait behind one, as the unshared pool did.
+func (p *pool) get(_ context.Context, mandatory bool) (*sender, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -349,22 +352,30 @@ func (p *pool) get(context.Context) (*sender, error) {
 	}
 	var best *sender
 	for _, s := range p.all {
-		if best == nil || s.users < best.users {
+		if best == nil || (mandatory && s.mandUsers < best.mandUsers) ||
+			((!mandatory || s.mandUsers == best.mandUsers) && s.users < best.users) {
 			best = s
 		}
 	}
-	if best == nil || (best.users >= shareAt && len(p.all) < p.max) {
+	full := best == nil || best.users >= shareAt || (mandatory && best.mandUsers > 0)
+	if full && len(p.all) < p.max {
 		best = newSender(p.d, p.log)
 		p.all = append(p.all, best)
 	}
 	best.users++
+	if mandatory {
+		best.mandUsers++
+	}
 	return best, nil
 }
 
-func (p *pool) put(s *sender) {
+func (p *pool) put(s *sender, mandatory bool) {
 	now := time.Now()
 	p.mu.Lock()
 	s.users--
+	if mandatory {
+		s.mandUsers--
+	}
 	if s.users == 0 {
 		s.idle = now
 	}
@@ -415,11 +426,11 @@ func (p *pool) close() {
 // returned mandatory message is not retried here: it comes back as a
 // *ReturnedError.
 func (p *pool) publish(ctx context.Context, pub Publication, msg amqp.Publishing) error {
-	s, err := p.get(ctx)
+	s, err := p.get(ctx, pub.Mandatory)
 	if err != nil {
 		return err
 	}
-	defer p.put(s)
+	defer p.put(s, pub.Mandatory)
 	var last error
 	for attempt := 0; ; attempt++ {
 		gen, err := s.publishOnce(ctx, pub, msg)
