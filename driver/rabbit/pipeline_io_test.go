@@ -95,6 +95,15 @@ func testPipelinedCasts(t *testing.T, n *rabbittest.Node) {
 	t.Logf("20×500 casts confirmed in %v", time.Since(start))
 	require.Empty(t, errs)
 	require.Len(t, ok, 10000)
+	// The 20 callers shared one sending connection (shareAt 32): the
+	// server's listening one and the client's sender are the vhost's.
+	conns := 0
+	for _, c := range n.ListConnections("vhost") {
+		if c["vhost"] == vhost {
+			conns++
+		}
+	}
+	require.Equal(t, 2, conns)
 	require.Eventually(t, func() bool { return c.n.Load() >= 10000 }, 60*time.Second, 50*time.Millisecond)
 	time.Sleep(500 * time.Millisecond)
 	require.EqualValues(t, 10000, c.n.Load(), "a cast delivered twice")
