@@ -449,9 +449,10 @@ func (p *pool) publish(ctx context.Context, pub Publication, msg amqp.Publishing
 		}
 		last = err
 		p.log.Warn("rabbit driver: publish failed, retrying", "exchange", pub.Exchange, "routing_key", pub.RoutingKey, "attempt", attempt+1, "err", err)
-		if !errors.Is(err, errNack) { // a nack leaves the channel standing
-			s.recover(ctx, gen)
-		}
+		// A nack too: a channel may keep routing to a queue that is gone
+		// (a cluster node lost); a new one routes afresh. Publishes in
+		// flight on the old channel are published again by their callers.
+		s.recover(ctx, gen)
 		if err := sleepCtx(ctx, p.d.backoff(attempt)); err != nil {
 			return fmt.Errorf("rabbit driver: publish to %q/%q: %w (last error: %v)", pub.Exchange, pub.RoutingKey, err, last)
 		}
