@@ -4,7 +4,7 @@
 # distribution ports (free loopback ports, never 5672/4369), cookie and
 # directories in a temp dir; every process started here is stopped by pid.
 #
-#   goslo  rpc-server + rpc-client (call c=1, c=10, cast c=1): needs goslo's
+#   goslo  rpc-server + rpc-client (call c=1, c=10, cast c=1, c=10): needs goslo's
 #          rabbit driver; a row that fails is printed as unavailable
 #   raw    goslo bench raw-server + raw (call c=1, c=10, c=128; cast c=1
 #          with confirms, without confirms; cast c=10 with confirms)
@@ -128,6 +128,7 @@ if start_server goslo "" "$tmp/goslo" bench rpc-server --url "$url" --topic benc
 	g "goslo  call c=1  " --mode call --concurrency 1
 	g "goslo  call c=10 " --mode call --concurrency 10
 	g "goslo  cast c=1  " --mode cast --concurrency 1
+	g "goslo  cast c=10 " --mode cast --concurrency 10
 else
 	echo "goslo  rows: unavailable (goslo bench rpc-server on $url: $(tail -n 1 "$tmp/goslo.log"))"
 fi

@@ -135,6 +135,9 @@ func TestBroker(t *testing.T) {
 	t.Run("Topology", func(t *testing.T) { testTopology(t, n) })
 	t.Run("TopologyQuorum", func(t *testing.T) { testTopologyQuorum(t, n) })
 	t.Run("Blocked", func(t *testing.T) { testBlocked(t, n) })
+	t.Run("PipelinedCasts", func(t *testing.T) { testPipelinedCasts(t, n) })
+	t.Run("PipelinedNack", func(t *testing.T) { testPipelinedNack(t, n) })
+	t.Run("PipelinedKill", func(t *testing.T) { testPipelinedKill(t, n) })
 	t.Run("Restart", func(t *testing.T) { testRestart(t, n) })
 }
 
