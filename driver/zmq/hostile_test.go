@@ -61,7 +61,6 @@ func (c *lineCounter) count(l slog.Level) int {
 	return c.n[l]
 }
 
-
 type countingObserver struct {
 	mu      sync.Mutex
 	dropped map[string]int
