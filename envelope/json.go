@@ -514,21 +514,32 @@ var jsonDecoderPool = sync.Pool{New: func() any { return new(jsonDecoder) }}
 type jsonDecoder struct {
 	b []byte
 	i int
-	// Scratch stacks for the entries of the objects and arrays being read:
-	// each container is copied out at its end into a slice of exact size.
-	kvs  []KV
-	vals []any
+	scratch
 }
 
 func (d *jsonDecoder) release() {
 	d.b = nil
-	clear(d.kvs)
-	clear(d.vals)
-	d.kvs, d.vals = d.kvs[:0], d.vals[:0]
-	if cap(d.kvs) > 4096 || cap(d.vals) > 4096 {
-		return // let an unusually large scratch go
+	if d.reset() {
+		jsonDecoderPool.Put(d)
 	}
-	jsonDecoderPool.Put(d)
+}
+
+// scratch holds the stacks of entries of the containers a decoder is
+// reading: each container is copied out at its end into a slice of exact
+// size, so what a decoder allocates follows the input it has read, not the
+// lengths its headers claim.
+type scratch struct {
+	kvs  []KV
+	vals []any
+}
+
+// reset empties the stacks; false when they grew unusually large and
+// should not go back to a pool.
+func (s *scratch) reset() bool {
+	clear(s.kvs)
+	clear(s.vals)
+	s.kvs, s.vals = s.kvs[:0], s.vals[:0]
+	return cap(s.kvs) <= 4096 && cap(s.vals) <= 4096
 }
 
 func (d *jsonDecoder) document() (any, error) {

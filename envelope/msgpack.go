@@ -335,20 +335,14 @@ var mpDecoderPool = sync.Pool{New: func() any { return new(mpDecoder) }}
 type mpDecoder struct {
 	b []byte
 	i int
-	// Scratch stacks for the entries of the arrays and maps being read.
-	kvs  []KV
-	vals []any
+	scratch
 }
 
 func (d *mpDecoder) release() {
 	d.b = nil
-	clear(d.kvs)
-	clear(d.vals)
-	d.kvs, d.vals = d.kvs[:0], d.vals[:0]
-	if cap(d.kvs) > 4096 || cap(d.vals) > 4096 {
-		return // let an unusually large scratch go
+	if d.reset() {
+		mpDecoderPool.Put(d)
 	}
-	mpDecoderPool.Put(d)
 }
 
 func (d *mpDecoder) fail(reason string) error {

@@ -22,8 +22,8 @@ func Dir() string {
 }
 
 // sharedVectors is shared/vectors/<kind> in the nearest directory above
-// the repository that has one (a git worktree placed one directory deeper sits
-// one level deeper than the main checkout), else beside the repository.
+// the repository that has one (a git worktree may sit deeper than the main
+// checkout), else beside the repository.
 func sharedVectors(kind string) string {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Dir(filepath.Dir(filepath.Dir(file)))
