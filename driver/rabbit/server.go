@@ -32,7 +32,7 @@ type consumer struct {
 	l     *listener
 	dedup dedup
 
-	workers workerGroup
+	workers *workerGroup
 	hctx    context.Context // handlers' context, cancelled when Stop runs out of time
 	hcancel context.CancelFunc
 	once    sync.Once
@@ -49,6 +49,7 @@ func (c *consumer) stop(ctx context.Context, deletes []string, self driver.Serve
 		select {
 		case <-wait:
 		case <-ctx.Done():
+			c.workers.abandon()
 			c.hcancel()
 			errs = append(errs, ctx.Err())
 		}
@@ -81,7 +82,7 @@ func (t *Transport) Listen(ctx context.Context, target compat.Target, h driver.H
 		unique = t.qmName()
 	}
 	plan := t.topo.RPCServer(target.Exchange, target.Topic, target.Server, unique)
-	s := &rpcServer{consumer: consumer{t: t}, target: target, h: h, deletes: t.topo.ShutdownDeletes(plan)}
+	s := &rpcServer{consumer: consumer{t: t, workers: newWorkerGroup(t.cfg.Default.ExecutorThreadPoolSize)}, target: target, h: h, deletes: t.topo.ShutdownDeletes(plan)}
 	s.hctx, s.hcancel = context.WithCancel(context.Background())
 	s.l = newListener(t.dialer, t.log, "rpc-server "+target.String(), plan, s.deliver)
 	if err := s.l.start(ctx); err != nil {
@@ -120,13 +121,7 @@ func (s *rpcServer) deliver(d delivery) {
 	case req.IsCall():
 		kind = driver.KindCall
 	}
-	if !s.workers.add() {
-		return
-	}
-	go func() {
-		defer s.workers.done()
-		s.dispatch(kind, req)
-	}()
+	s.workers.run(func() { s.dispatch(kind, req) })
 }
 
 func (s *rpcServer) dispatch(kind driver.Kind, req Request) {
@@ -256,7 +251,7 @@ func (t *Transport) ListenNotifications(ctx context.Context, targets []compat.Ta
 		return nil, errors.New("rabbit driver: a notification listener needs at least one target")
 	}
 	plan := t.topo.NotificationListener(subs, o.Pool)
-	s := &notifyServer{consumer: consumer{t: t}, o: o, h: h}
+	s := &notifyServer{consumer: consumer{t: t, workers: newWorkerGroup(t.cfg.Default.ExecutorThreadPoolSize)}, o: o, h: h}
 	s.hctx, s.hcancel = context.WithCancel(context.Background())
 	s.l = newListener(t.dialer, t.log, "notification-listener", plan, s.deliver)
 	if err := s.l.start(ctx); err != nil {
@@ -292,12 +287,8 @@ func (s *notifyServer) deliver(d delivery) {
 		s.t.log.Info("rabbit driver: dropping duplicate notification", "unique_id", n.UniqueID)
 		return
 	}
-	if !s.workers.add() {
-		return
-	}
 	dv := d.d
-	go func() {
-		defer s.workers.done()
+	s.workers.run(func() {
 		msgID := ""
 		if v, ok := n.Message.Get("message_id"); ok {
 			msgID, _ = v.(string)
@@ -321,56 +312,8 @@ func (s *notifyServer) deliver(d delivery) {
 		}
 		s.l.ack(&dv)
 		s.dedup.add(n.UniqueID)
-	}()
+	})
 }
 
 // Stop implements driver.Server.
 func (s *notifyServer) Stop(ctx context.Context) error { return s.stop(ctx, nil, s) }
-
-// workerGroup counts running handlers; after stop no worker is added.
-type workerGroup struct {
-	mu       sync.Mutex
-	n        int
-	stopping bool
-	idle     chan struct{}
-}
-
-func (g *workerGroup) stopped() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.stopping
-}
-
-func (g *workerGroup) add() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.stopping {
-		return false
-	}
-	g.n++
-	return true
-}
-
-func (g *workerGroup) done() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.n--
-	if g.n == 0 && g.idle != nil {
-		close(g.idle)
-		g.idle = nil
-	}
-}
-
-// stop refuses new workers and returns a channel closed when none runs.
-func (g *workerGroup) stop() <-chan struct{} {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.stopping = true
-	ch := make(chan struct{})
-	if g.n == 0 {
-		close(ch)
-	} else {
-		g.idle = ch
-	}
-	return ch
-}
