@@ -12,6 +12,18 @@ import (
 // never reads is not an error either. A part int() refuses gives a
 // *VersionError of class ValueError; a missing minor one of class IndexError.
 func VersionIsCompatible(imp, req string) (bool, error) {
+	if im, ok := plainVersion(imp); ok {
+		if rq, ok := plainVersion(req); ok {
+			// Every part int() reads is plain digits: the same answer
+			// without big.Int (every message's envelope takes this path).
+			return rq[0] == im[0] && (rq[1] < im[1] || rq[1] == im[1] && rq[2] <= im[2]), nil
+		}
+	}
+	return versionIsCompatiblePy(imp, req)
+}
+
+// versionIsCompatiblePy is the reference's algorithm step for step.
+func versionIsCompatiblePy(imp, req string) (bool, error) {
 	v := strings.Split(req, ".")
 	iv := strings.Split(imp, ".")
 	part := func(parts []string, i int, whole string) (*big.Int, error) {
@@ -94,4 +106,31 @@ func CapAllows(capVersion, version string) (bool, error) {
 		return &s
 	}
 	return VersionIsCompatibleOptional(opt(capVersion), opt(version))
+}
+
+// plainVersion reads "X.Y" or "X.Y.Z" made of 1 to 18 ASCII digits each
+// (the revision 0 when absent); ok is false for anything else, which
+// VersionIsCompatible then reads as Python's int() does.
+func plainVersion(s string) (v [3]uint64, ok bool) {
+	i := 0
+	for n := 0; n < 3; n++ {
+		start := i
+		var x uint64
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			x = x*10 + uint64(s[i]-'0')
+			i++
+		}
+		if i == start || i-start > 18 {
+			return v, false
+		}
+		v[n] = x
+		if i == len(s) {
+			return v, n >= 1
+		}
+		if s[i] != '.' {
+			return v, false
+		}
+		i++
+	}
+	return v, false
 }

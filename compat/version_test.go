@@ -70,3 +70,18 @@ func TestVersionIsCompatibleOptional(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 }
+
+// The plain-digits fast path answers as the reference's algorithm does.
+func FuzzVersionFastPath(f *testing.F) {
+	for _, s := range [][2]string{{"2.0", "2.0"}, {"1.3", "1.10"}, {"1.3.1", "1.3"}, {"1.3", "1.3.2"}, {"01.2", "1.02"},
+		{"2.0", "3.0"}, {"1.0.0.7", "1.0"}, {"1.x", "1.0"}, {"1", "1.0"}, {"999999999999999999.1", "999999999999999999.0"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, imp, req string) {
+		want, werr := versionIsCompatiblePy(imp, req)
+		got, err := VersionIsCompatible(imp, req)
+		if got != want || (err == nil) != (werr == nil) {
+			t.Fatalf("VersionIsCompatible(%q, %q) = %v, %v; the reference's algorithm gives %v, %v", imp, req, got, err, want, werr)
+		}
+	})
+}
