@@ -147,10 +147,16 @@ func (p progress) report(done int64, elapsed time.Duration) {
 	}
 }
 
-// drive runs n workers for d, each calling op in a loop, and measures.
-func drive(n int, d time.Duration, prog progress, op func(worker int) error) (sent, errs int64, lat []time.Duration) {
+// maxLatencies is how many latencies one worker keeps: a long --count run
+// (a soak) measures the first ones and then only counts, so that the
+// client's memory stays flat.
+const maxLatencies = 100_000
+
+// drive runs n workers for d, each calling op in a loop, and measures;
+// with count > 0 the workers stop once count operations were started.
+func drive(n int, d time.Duration, count int64, prog progress, op func(worker int) error) (sent, errs int64, lat []time.Duration, elapsed time.Duration) {
 	var wg sync.WaitGroup
-	var sentN, errN atomic.Int64
+	var sentN, errN, started atomic.Int64
 	lats := make([][]time.Duration, n)
 	deadline := time.Now().Add(d)
 	start := time.Now()
@@ -160,19 +166,25 @@ func drive(n int, d time.Duration, prog progress, op func(worker int) error) (se
 		go func(i int) {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
+				if count > 0 && started.Add(1) > count {
+					return
+				}
 				t0 := time.Now()
 				if err := op(i); err != nil {
 					errN.Add(1)
 					continue
 				}
-				lats[i] = append(lats[i], time.Since(t0))
+				if len(lats[i]) < maxLatencies {
+					lats[i] = append(lats[i], time.Since(t0))
+				}
 				sentN.Add(1)
 			}
 		}(i)
 	}
 	wg.Wait()
+	elapsed = time.Since(start)
 	stop()
-	return sentN.Load(), errN.Load(), prog.finish(lats)
+	return sentN.Load(), errN.Load(), prog.finish(lats), elapsed
 }
 
 type benchFlags struct {
@@ -180,6 +192,7 @@ type benchFlags struct {
 	concurrency int
 	duration    secondsFlag
 	payload     int
+	count       int64
 }
 
 func (b *benchFlags) register(fs *flag.FlagSet) {
@@ -187,6 +200,7 @@ func (b *benchFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&b.concurrency, "concurrency", 1, "concurrent callers")
 	secondsVar(fs, &b.duration, "duration", 5, "seconds, 0 to 1e9")
 	fs.IntVar(&b.payload, "payload-bytes", 16, "size of the string argument")
+	fs.Int64Var(&b.count, "count", 0, "stop after this many operations (0: run for --duration; latencies are kept for the first 100000 per caller)")
 }
 
 func bench(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -252,7 +266,7 @@ func benchClient(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if b.topic == "" || (bf.mode != "call" && bf.mode != "cast" && bf.mode != "notify") || bf.concurrency < 1 {
+	if b.topic == "" || (bf.mode != "call" && bf.mode != "cast" && bf.mode != "notify") || bf.concurrency < 1 || bf.count < 0 {
 		fmt.Fprintln(stderr, "usage: goslo bench rpc-client --url URL --topic T [--server S] --mode call|cast --concurrency N --duration SECONDS [--payload-bytes B]")
 		return 2
 	}
@@ -292,7 +306,7 @@ func benchClient(args []string, stdout, stderr io.Writer) int {
 	rctx := goslo.NewMap("user", "bench")
 	d := bf.duration.duration()
 	notifier := goslo.NewNotifier(tr, "goslo.bench", b.topic)
-	sent, errs, lat := drive(bf.concurrency, d, newProgress(stderr), func(int) error {
+	sent, errs, lat, elapsed := drive(bf.concurrency, d, bf.count, newProgress(stderr), func(int) error {
 		switch bf.mode {
 		case "call":
 			_, err := cl.Call(ctx, rctx, "echo", args2)
@@ -311,6 +325,9 @@ func benchClient(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "goslo bench: bench_stats:", err)
 		return 1
+	}
+	if bf.count > 0 {
+		bf.duration = secondsFlag(elapsed.Seconds()) // the run ended at its count
 	}
 	res := newResult(bf, sent, received, errs, drain, lat)
 	if err := res.write(stdout); err != nil {
@@ -371,10 +388,11 @@ func benchRaw(args []string, stdout, stderr io.Writer) int {
 	d := bf.duration.duration()
 	var sent, errs int64
 	var lat []time.Duration
+	elapsed := d
 	if bf.mode == "call" && *inflight > bf.concurrency {
 		sent, errs, lat = drivePipelined(clients, *inflight, d, newProgress(stderr), payload)
 	} else {
-		sent, errs, lat = drive(bf.concurrency, d, newProgress(stderr), func(i int) error {
+		sent, errs, lat, elapsed = drive(bf.concurrency, d, bf.count, newProgress(stderr), func(i int) error {
 			if bf.mode == "call" {
 				return clients[i].Call(payload)
 			}
@@ -382,6 +400,9 @@ func benchRaw(args []string, stdout, stderr io.Writer) int {
 		})
 	}
 	received, drain, _ := awaitReceived(bf.mode, sent, func() (int64, error) { return srv.Received(), nil })
+	if bf.count > 0 {
+		bf.duration = secondsFlag(elapsed.Seconds()) // the run ended at its count
+	}
 	res := newResult(bf, sent, received, errs, drain, lat)
 	if err := res.write(stdout); err != nil {
 		return 1
@@ -491,7 +512,7 @@ func benchRawRabbit(bf benchFlags, rf rawRabbitFlags, stdout, stderr io.Writer) 
 	}
 	args := rawamqp.EscapedArgs(strings.Repeat("x", bf.payload))
 	d := bf.duration.duration()
-	sent, errs, lat := drive(bf.concurrency, d, newProgress(stderr), func(i int) error {
+	sent, errs, lat, elapsed := drive(bf.concurrency, d, bf.count, newProgress(stderr), func(i int) error {
 		if bf.mode == "call" {
 			_, err := callers[i].Call("echo", args)
 			return err
@@ -505,6 +526,9 @@ func benchRawRabbit(bf benchFlags, rf rawRabbitFlags, stdout, stderr io.Writer) 
 	if err != nil {
 		fmt.Fprintln(stderr, "goslo bench raw: bench_stats:", err)
 		return 1
+	}
+	if bf.count > 0 {
+		bf.duration = secondsFlag(elapsed.Seconds()) // the run ended at its count
 	}
 	res := newResult(bf, sent, received, errs, drain, lat)
 	if err := res.write(stdout); err != nil {
