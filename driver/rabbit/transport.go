@@ -215,7 +215,10 @@ func contextMap(v any) (*envelope.Map, error) {
 }
 
 // Cast implements driver.Driver: to the topic, one server, or every server
-// of the topic (t.Fanout) (§6).
+// of the topic (t.Fanout) (§6). With m.AtLeastOnce a CAST that is not a
+// fanout is published mandatory and fails with a *ReturnedError
+// (ErrMessageUndeliverable) when no queue takes it; m.Retry bounds the
+// retries while the broker cannot be reached (*DeliveryFailureError).
 func (t *Transport) Cast(ctx context.Context, target compat.Target, m driver.Message) error {
 	if err := t.live(); err != nil {
 		return err
@@ -232,7 +235,7 @@ func (t *Transport) Cast(ctx context.Context, target compat.Target, m driver.Mes
 	if target.Fanout {
 		pub = t.topo.FanoutCast(target.Topic)
 	} else {
-		pub = t.topo.Cast(target.Exchange, target.Topic, target.Server, false)
+		pub = t.topo.Cast(target.Exchange, target.Topic, target.Server, m.AtLeastOnce)
 	}
 	msg, err := t.publishing(body, 0)
 	if err != nil {
@@ -240,7 +243,7 @@ func (t *Transport) Cast(ctx context.Context, target compat.Target, m driver.Mes
 	}
 	octx, cancel := t.opContext(ctx, 0)
 	defer cancel()
-	return t.closedErr(t.pool.publish(octx, pub, msg))
+	return t.closedErr(t.pool.publish(withRetry(octx, m.Retry, -1), pub, msg))
 }
 
 // closedErr turns an error caused by Close into one matching ErrClosed.
@@ -253,7 +256,9 @@ func (t *Transport) closedErr(err error) error {
 
 // Notify implements driver.Driver (§9.2): the exchange, queue
 // "<topic>.<priority>" and binding are declared before the first
-// notification of each kind on a channel; messagingv2 envelopes.
+// notification of each kind on a channel; messagingv2 envelopes. m.Retry
+// (nil: [oslo_messaging_notifications] retry) bounds the retries while the
+// broker cannot be reached.
 func (t *Transport) Notify(ctx context.Context, target compat.Target, m driver.Message) error {
 	if err := t.live(); err != nil {
 		return err
@@ -276,7 +281,7 @@ func (t *Transport) Notify(ctx context.Context, target compat.Target, m driver.M
 	}
 	octx, cancel := t.opContext(ctx, 0)
 	defer cancel()
-	return t.closedErr(t.pool.publish(octx, t.topo.Notify(target.Exchange, topic, prio), msg))
+	return t.closedErr(t.pool.publish(withRetry(octx, m.Retry, t.cfg.Notifications.Retry), t.topo.Notify(target.Exchange, topic, prio), msg))
 }
 
 // redacted is RequestContext.redacted_copy() for a context dict: a copy
