@@ -39,6 +39,7 @@ type frameCmd struct {
 	Dir       string // "C>S" or "S>C"
 	Header    bool   // the protocol header
 	Heartbeat bool
+	At        time.Time // when the relay read it
 	Channel   uint16
 	ClassID   uint16
 	MethodID  uint16
@@ -224,7 +225,7 @@ func (p *frameParser) frame(typ byte, ch uint16, payload []byte) error {
 		p.rc.cmds[i].Content = c
 	case 3: // body: counted in the header's size
 	case 8:
-		p.rc.cmds = append(p.rc.cmds, frameCmd{Dir: p.dir, Heartbeat: true, Channel: ch})
+		p.rc.cmds = append(p.rc.cmds, frameCmd{Dir: p.dir, Heartbeat: true, Channel: ch, At: time.Now()})
 	default:
 		return fmt.Errorf("frame type %d", typ)
 	}
