@@ -43,15 +43,30 @@ var ErrClosed = driver.ErrClosed
 //   - its start-ok capabilities are its own (connection.blocked,
 //     consumer_cancel_notify, basic.nack, publisher_confirms; not
 //     authentication_failure_close), product "goslo" (names.go);
+//   - the AMQPLAIN response is a field table too, in map order;
 //   - heartbeat_timeout_threshold=0 cannot refuse heartbeats: the
-//     broker's interval is used; heartbeats go out every interval/2 and a
-//     connection is dead after 3 silent intervals (Python: 2);
-//   - channel.close carries reply code 200 (py-amqp sends 0), and a
+//     broker's interval is used. tune-ok proposes what Python does
+//     otherwise, but heartbeat_rate is not used: heartbeats go out after
+//     interval/2 of silence (Python: interval/heartbeat_rate, checked every
+//     half of that) and a connection is dead after 1.5 silent intervals
+//     (Python: 2);
+//   - channel.close and connection.close carry reply code 200
+//     (connection: text "kthxbai"; py-amqp sends 0 and ""), a sending
+//     connection is closed without closing its channel first, and a
 //     channel re-opened on a connection after a channel error gets the
 //     next channel number (py-amqp reuses 1);
-//   - publishes are confirmed one at a time per pooled connection, as in
-//     Python; RPC retry counts (oslo's retry) are not used: a publish is
-//     retried until its context ends.
+//   - up to 256 publishes are awaiting their confirm per pooled channel
+//     (Python: one).
+//
+// TestFrames compares the frames goslo sends with the captured ones,
+// allowing exactly these differences.
+//
+// oslo's retry (driver.Message.Retry; [oslo_messaging_notifications]
+// retry for notifications) bounds how often a publish is retried while
+// the broker cannot be reached: each try dials once, and exhaustion
+// returns a *DeliveryFailureError (MessageDeliveryFailure); without a
+// bound (oslo's None, the default of RPC) a publish is retried until its
+// context ends. Replies are always retried so.
 type Transport struct {
 	cfg         *compat.Config
 	topo        Topology
