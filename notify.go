@@ -23,6 +23,7 @@ type Notifier struct {
 	topics      []string
 	serializer  Serializer
 	now         func() time.Time
+	retry       *int // nil: [oslo_messaging_notifications] retry
 }
 
 // NewNotifier returns a notifier; topics default to ["notifications"].
@@ -44,6 +45,17 @@ func (n *Notifier) WithSerializer(z Serializer) *Notifier {
 	return &c
 }
 
+// WithRetry returns a copy of the notifier with oslo's Notifier retry
+// (otherwise [oslo_messaging_notifications] retry, -1 by default): on
+// RabbitMQ how often a notification is re-published while the broker
+// cannot be reached; negative for ever (bounded by the context), 0 never,
+// N at most N times, then an error matching ErrMessageDeliveryFailure.
+func (n *Notifier) WithRetry(retry int) *Notifier {
+	c := *n
+	c.retry = &retry
+	return &c
+}
+
 func (n *Notifier) notify(ctx context.Context, rctx *Map, priority, eventType string, payload any) error {
 	if err := n.t.errIfClosed(); err != nil {
 		return err
@@ -60,7 +72,7 @@ func (n *Notifier) notify(ctx context.Context, rctx *Map, priority, eventType st
 		MessageID: envelope.NewUUID4().String(), PublisherID: n.publisherID, EventType: eventType,
 		Priority: priority, Payload: sp, Timestamp: envelope.FormatTimestamp(n.now()),
 	}
-	m := driver.Message{Context: sctx, Body: msg.Map()}
+	m := driver.Message{Context: sctx, Body: msg.Map(), Retry: n.retry}
 	var errs []error
 	for _, topic := range n.topics {
 		target := compat.Target{Topic: compat.NotificationTopic(topic, priority)}

@@ -68,6 +68,18 @@ type RPCClient struct {
 	retry      *int
 	// callMonitor is call_monitor_timeout (0: none).
 	callMonitor time.Duration
+	transport   TransportOptions
+}
+
+// TransportOptions is oslo's TransportOptions, given to a client with
+// PrepareOptions.TransportOptions.
+type TransportOptions struct {
+	// AtLeastOnce is oslo's at_least_once: on RabbitMQ a CALL or CAST
+	// (not a fanout) that no queue takes (no server listens on the topic)
+	// fails at once with an error matching ErrMessageUndeliverable, instead
+	// of being lost (a CALL would otherwise time out). The zmq driver
+	// ignores it.
+	AtLeastOnce bool
 }
 
 // NewRPCClient returns a client for target. The call timeout defaults to
@@ -86,9 +98,16 @@ type PrepareOptions struct {
 	Timeout    time.Duration
 	VersionCap string
 	Serializer Serializer
-	// Retry is oslo's retry for rpc_use_acks: how often an unacked CALL or
-	// CAST is resent; nil or 0 means rpc_retry_attempts, negative for ever.
+	// Retry is oslo's retry, which each driver reads in its own way. zmq
+	// (rpc_use_acks): how often an unacked CALL or CAST is resent; nil or 0
+	// means rpc_retry_attempts, negative for ever. RabbitMQ: how often a
+	// publish is retried while the broker cannot be reached; nil or
+	// negative for ever (bounded by the context), 0 never, N at most N
+	// times, then an error matching ErrMessageDeliveryFailure.
 	Retry *int
+	// TransportOptions replaces the client's oslo TransportOptions (nil
+	// keeps them).
+	TransportOptions *TransportOptions
 	// CallMonitorTimeout is oslo's call_monitor_timeout: a CALL fails when
 	// the server sends no heartbeat for that long (RabbitMQ; whole
 	// seconds). Zero keeps the client's value (none by default).
@@ -126,6 +145,9 @@ func (c *RPCClient) Prepare(o PrepareOptions) *RPCClient {
 	if o.CallMonitorTimeout > 0 {
 		n.callMonitor = o.CallMonitorTimeout
 	}
+	if o.TransportOptions != nil {
+		n.transport = *o.TransportOptions
+	}
 	return &n
 }
 
@@ -159,7 +181,7 @@ func (c *RPCClient) message(rctx *Map, method string, args *Map) (driver.Message
 		}
 	}
 	req := envelope.Request{Method: method, Args: sargs, Namespace: c.target.Namespace, Version: c.target.Version}
-	return driver.Message{Context: sctx, Body: req.Map()}, nil
+	return driver.Message{Context: sctx, Body: req.Map(), AtLeastOnce: c.transport.AtLeastOnce, Retry: c.retry}, nil
 }
 
 // Call invokes method on one server of the target and returns its result.

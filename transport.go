@@ -31,6 +31,13 @@ var (
 	ErrUnsupportedVersion = envelope.ErrUnsupportedVersion
 	ErrRemote             = envelope.ErrRemote
 	ErrClosed             = envelope.ErrClosed
+	// ErrMessageUndeliverable is oslo's MessageUndeliverable: a CALL or
+	// CAST sent with TransportOptions{AtLeastOnce: true} that no queue
+	// took (RabbitMQ).
+	ErrMessageUndeliverable = envelope.ErrMessageUndeliverable
+	// ErrMessageDeliveryFailure is oslo's MessageDeliveryFailure: a send
+	// given up after the retries its retry option allowed (RabbitMQ).
+	ErrMessageDeliveryFailure = envelope.ErrMessageDeliveryFailure
 )
 
 // RemoteError is an exception raised by the remote end of a call.

@@ -58,6 +58,20 @@ type Message struct {
 	// (rabbit: the expiration, str(int(timeout*1000)) in Python) writes this
 	// one rather than the time left, which is a few µs less.
 	Timeout time.Duration
+	// AtLeastOnce is oslo's TransportOptions(at_least_once=True) for a
+	// CALL or CAST to a topic or server (not fanout): a driver that can
+	// tell (rabbit: mandatory) fails the send with an error matching
+	// envelope.ErrMessageUndeliverable when no queue takes the message,
+	// instead of losing it. Others ignore it.
+	AtLeastOnce bool
+	// Retry is oslo's retry of the send while the bus cannot be reached:
+	// nil means the driver's default (rabbit: for ever for RPC,
+	// [oslo_messaging_notifications] retry for notifications), a negative
+	// value for ever, 0 no retry, N at most N retries; a driver that gives
+	// up returns an error matching envelope.ErrMessageDeliveryFailure. The
+	// context still bounds every send. The zmq driver reads its own retry
+	// (zmq.WithRetry) and ignores this field.
+	Retry *int
 }
 
 // Request is one incoming message, handed to a Handler on a worker

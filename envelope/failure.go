@@ -24,6 +24,14 @@ var (
 	ErrNoSuchMethod       = errors.New("goslo: NoSuchMethod")
 	ErrUnsupportedVersion = errors.New("goslo: UnsupportedVersion")
 	ErrExpectedException  = errors.New("goslo: ExpectedException")
+	// ErrMessageUndeliverable is oslo_messaging.MessageUndeliverable: a
+	// message published with mandatory set (a CALL or CAST with
+	// TransportOptions(at_least_once=True), a reply) that no queue took;
+	// the broker returned it.
+	ErrMessageUndeliverable = errors.New("goslo: MessageUndeliverable")
+	// ErrMessageDeliveryFailure is oslo_messaging.MessageDeliveryFailure:
+	// a send that failed after the retries its retry option allowed.
+	ErrMessageDeliveryFailure = errors.New("goslo: MessageDeliveryFailure")
 	// ErrRemote is matched by every *RemoteError.
 	ErrRemote = errors.New("goslo: remote error")
 	// ErrClosed is matched by every error of a closed transport, driver or
@@ -34,10 +42,11 @@ var (
 type classKey struct{ module, class string }
 
 var sentinelByClass = map[classKey]error{
-	{ModuleOsloExc, "MessagingTimeout"}:      ErrMessagingTimeout,
-	{ModuleDispatcher, "NoSuchMethod"}:       ErrNoSuchMethod,
-	{ModuleDispatcher, "UnsupportedVersion"}: ErrUnsupportedVersion,
-	{ModuleDispatcher, "ExpectedException"}:  ErrExpectedException,
+	{ModuleOsloExc, "MessagingTimeout"}:       ErrMessagingTimeout,
+	{ModuleDispatcher, "NoSuchMethod"}:        ErrNoSuchMethod,
+	{ModuleDispatcher, "UnsupportedVersion"}:  ErrUnsupportedVersion,
+	{ModuleDispatcher, "ExpectedException"}:   ErrExpectedException,
+	{ModuleOsloExc, "MessageDeliveryFailure"}: ErrMessageDeliveryFailure,
 }
 
 // RemoteError is an exception raised by the remote end of a call, as carried

@@ -91,6 +91,14 @@ func TestToRemoteError(t *testing.T) {
 	require.Nil(t, Expected(nil))
 }
 
+func TestRemoteDeliveryFailure(t *testing.T) {
+	// A server whose own send failed raises oslo_messaging.MessageDeliveryFailure.
+	re := NewRemoteError(ModuleOsloExc, "MessageDeliveryFailure", "Unable to connect")
+	require.ErrorIs(t, re, ErrMessageDeliveryFailure)
+	require.NotErrorIs(t, re, ErrMessageUndeliverable)
+	require.NotErrorIs(t, NewRemoteError(ModuleBuiltins, "MessageDeliveryFailure", "x"), ErrMessageDeliveryFailure)
+}
+
 func TestParseFailureErrors(t *testing.T) {
 	for _, bad := range []string{``, `[]`, `{"class": 1}`, `{"tb": "x"}`, `{"tb": [1]}`, `{"args": {}}`, `{"kwargs": []}`, `{"class": "X"`} {
 		_, err := ParseFailure(bad)

@@ -105,7 +105,11 @@ func (r *replyQueue) stop(ctx context.Context) error { return r.l.stop(ctx, nil)
 // Call implements driver.Driver (§6, §9.1): the request carries _msg_id,
 // _reply_q and _timeout (m.CallMonitorTimeout in whole seconds, or null)
 // and expires in the broker after the call's timeout (ctx's deadline, else
-// rpc_response_timeout).
+// rpc_response_timeout). With m.AtLeastOnce the request is published
+// mandatory and a CALL no queue takes fails at once with a *ReturnedError
+// (ErrMessageUndeliverable), as Python's MessageUndeliverable; m.Retry
+// bounds the publish's retries while the broker cannot be reached
+// (*DeliveryFailureError).
 func (t *Transport) Call(ctx context.Context, target compat.Target, m driver.Message) (any, error) {
 	if err := t.live(); err != nil {
 		return nil, err
@@ -160,7 +164,7 @@ func (t *Transport) Call(ctx context.Context, target compat.Target, m driver.Mes
 	}
 	replies := rq.wait(msgID)
 	defer rq.done(msgID)
-	if err := t.pool.publish(ctx, t.topo.Cast(target.Exchange, target.Topic, target.Server, false), msg); err != nil {
+	if err := t.pool.publish(withRetry(ctx, m.Retry, -1), t.topo.Cast(target.Exchange, target.Topic, target.Server, m.AtLeastOnce), msg); err != nil {
 		if ctx.Err() == context.DeadlineExceeded && !t.closed.Load() {
 			return nil, fmt.Errorf("%w (%v)", &TimeoutError{MsgID: msgID}, err)
 		}

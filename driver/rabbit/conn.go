@@ -214,7 +214,8 @@ func (d *dialer) backoff(n int) time.Duration {
 }
 
 // connect dials until a broker accepts, walking the cursor's hosts with
-// the back-off between attempts; it ends with ctx.
+// the back-off between attempts; it ends with ctx. A publish with a retry
+// bound (retryBound) dials once: its own loop counts the tries.
 func (d *dialer) connect(ctx context.Context, cur *hostCursor, what string) (*amqp.Connection, error) {
 	for n := 0; ; n++ {
 		if w := d.backoff(n); w > 0 {
@@ -229,6 +230,9 @@ func (d *dialer) connect(ctx context.Context, cur *hostCursor, what string) (*am
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if _, bounded := retryBound(ctx); bounded {
+			return nil, err
 		}
 		var ae *amqp.Error
 		if errors.As(err, &ae) && (ae.Code == amqp.AccessRefused || ae.Code == amqp.NotAllowed) {

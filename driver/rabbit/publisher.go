@@ -9,13 +9,18 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/goslo/goslo/envelope"
 )
 
 // ErrUndeliverable is a mandatory publish the broker returned (basic.return,
-// e.g. 312 NO_ROUTE): Python's MessageUndeliverable.
-var ErrUndeliverable = errors.New("rabbit driver: message undeliverable (returned by the broker)")
+// e.g. 312 NO_ROUTE): Python's MessageUndeliverable
+// (envelope.ErrMessageUndeliverable, goslo.ErrMessageUndeliverable).
+var ErrUndeliverable = envelope.ErrMessageUndeliverable
 
-// ReturnedError is a returned mandatory publish.
+// ReturnedError is a returned mandatory publish (its fields are those of
+// oslo's MessageUndeliverable: the broker's reply, exchange and routing
+// key).
 type ReturnedError struct {
 	Code       uint16
 	Text       string
@@ -422,7 +427,9 @@ func (p *pool) close() {
 
 // publish sends one message on a pooled sender, retrying connection and
 // channel failures until ctx ends (kombu's autoretry, §11.3): a publish
-// whose confirm did not come is published again (at least once). A
+// whose confirm did not come is published again (at least once). With a
+// retry bound on ctx (withRetry) it gives up with a *DeliveryFailureError
+// after that many retries. A
 // returned mandatory message is not retried here: it comes back as a
 // *ReturnedError.
 func (p *pool) publish(ctx context.Context, pub Publication, msg amqp.Publishing) error {
@@ -448,6 +455,10 @@ func (p *pool) publish(ctx context.Context, pub Publication, msg amqp.Publishing
 			return fmt.Errorf("rabbit driver: publish to %q/%q: %w (last error: %v)", pub.Exchange, pub.RoutingKey, ctx.Err(), last)
 		}
 		last = err
+		if n, bounded := retryBound(ctx); bounded && attempt >= n {
+			p.log.Error("rabbit driver: publish failed; retries exhausted", "exchange", pub.Exchange, "routing_key", pub.RoutingKey, "retry", n, "err", err)
+			return &DeliveryFailureError{Exchange: pub.Exchange, RoutingKey: pub.RoutingKey, Retry: n, Err: err}
+		}
 		p.log.Warn("rabbit driver: publish failed, retrying", "exchange", pub.Exchange, "routing_key", pub.RoutingKey, "attempt", attempt+1, "err", err)
 		// A nack too: a channel may keep routing to a queue that is gone
 		// (a cluster node lost); a new one routes afresh. Publishes in

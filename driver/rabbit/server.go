@@ -121,10 +121,24 @@ func (s *rpcServer) deliver(d delivery) {
 	case req.IsCall():
 		kind = driver.KindCall
 	}
-	s.workers.run(func() { s.dispatch(kind, req) })
+	deadline := requestDeadline(time.Now(), d.d.Expiration)
+	s.workers.run(func() { s.dispatch(kind, req, deadline) })
 }
 
-func (s *rpcServer) dispatch(kind driver.Kind, req Request) {
+// requestDeadline is the caller's deadline of a request that arrived at
+// arrival with AMQP expiration exp (§7.1: a CALL's timeout in ms as a
+// decimal string): arrival + exp, the latest the caller can still be
+// waiting (the time the request spent in the queue is not known, so the
+// caller's own deadline may be earlier); zero without a valid expiration.
+func requestDeadline(arrival time.Time, exp string) time.Time {
+	ms, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || ms < 0 || ms > math.MaxInt64/int64(time.Millisecond) {
+		return time.Time{}
+	}
+	return arrival.Add(time.Duration(ms) * time.Millisecond)
+}
+
+func (s *rpcServer) dispatch(kind driver.Kind, req Request, deadline time.Time) {
 	var reply func(any, error) error
 	var stopHB func()
 	if kind == driver.KindCall {
@@ -149,7 +163,7 @@ func (s *rpcServer) dispatch(kind driver.Kind, req Request) {
 	if req.Context == nil {
 		ctxv = &envelope.Map{}
 	}
-	r := driver.NewRequest(kind, req.MsgID, ctxv, req.Message, time.Time{}, reply)
+	r := driver.NewRequest(kind, req.MsgID, ctxv, req.Message, deadline, reply)
 	if err := s.h(s.hctx, r); err != nil {
 		s.t.log.Warn("rabbit driver: handler failed", "server", s.target.String(), "kind", kind.String(), "msg_id", req.MsgID, "err", err)
 	}

@@ -43,15 +43,30 @@ var ErrClosed = driver.ErrClosed
 //   - its start-ok capabilities are its own (connection.blocked,
 //     consumer_cancel_notify, basic.nack, publisher_confirms; not
 //     authentication_failure_close), product "goslo" (names.go);
+//   - the AMQPLAIN response is a field table too, in map order;
 //   - heartbeat_timeout_threshold=0 cannot refuse heartbeats: the
-//     broker's interval is used; heartbeats go out every interval/2 and a
-//     connection is dead after 3 silent intervals (Python: 2);
-//   - channel.close carries reply code 200 (py-amqp sends 0), and a
+//     broker's interval is used. tune-ok proposes what Python does
+//     otherwise, but heartbeat_rate is not used: heartbeats go out after
+//     interval/2 of silence (Python: interval/heartbeat_rate, checked every
+//     half of that) and a connection is dead after 1.5 silent intervals
+//     (Python: 2);
+//   - channel.close and connection.close carry reply code 200
+//     (connection: text "kthxbai"; py-amqp sends 0 and ""), a sending
+//     connection is closed without closing its channel first, and a
 //     channel re-opened on a connection after a channel error gets the
 //     next channel number (py-amqp reuses 1);
-//   - publishes are confirmed one at a time per pooled connection, as in
-//     Python; RPC retry counts (oslo's retry) are not used: a publish is
-//     retried until its context ends.
+//   - up to 256 publishes are awaiting their confirm per pooled channel
+//     (Python: one).
+//
+// TestFrames compares the frames goslo sends with the captured ones,
+// allowing exactly these differences.
+//
+// oslo's retry (driver.Message.Retry; [oslo_messaging_notifications]
+// retry for notifications) bounds how often a publish is retried while
+// the broker cannot be reached: each try dials once, and exhaustion
+// returns a *DeliveryFailureError (MessageDeliveryFailure); without a
+// bound (oslo's None, the default of RPC) a publish is retried until its
+// context ends. Replies are always retried so.
 type Transport struct {
 	cfg         *compat.Config
 	topo        Topology
@@ -215,7 +230,10 @@ func contextMap(v any) (*envelope.Map, error) {
 }
 
 // Cast implements driver.Driver: to the topic, one server, or every server
-// of the topic (t.Fanout) (§6).
+// of the topic (t.Fanout) (§6). With m.AtLeastOnce a CAST that is not a
+// fanout is published mandatory and fails with a *ReturnedError
+// (ErrMessageUndeliverable) when no queue takes it; m.Retry bounds the
+// retries while the broker cannot be reached (*DeliveryFailureError).
 func (t *Transport) Cast(ctx context.Context, target compat.Target, m driver.Message) error {
 	if err := t.live(); err != nil {
 		return err
@@ -232,7 +250,7 @@ func (t *Transport) Cast(ctx context.Context, target compat.Target, m driver.Mes
 	if target.Fanout {
 		pub = t.topo.FanoutCast(target.Topic)
 	} else {
-		pub = t.topo.Cast(target.Exchange, target.Topic, target.Server, false)
+		pub = t.topo.Cast(target.Exchange, target.Topic, target.Server, m.AtLeastOnce)
 	}
 	msg, err := t.publishing(body, 0)
 	if err != nil {
@@ -240,7 +258,7 @@ func (t *Transport) Cast(ctx context.Context, target compat.Target, m driver.Mes
 	}
 	octx, cancel := t.opContext(ctx, 0)
 	defer cancel()
-	return t.closedErr(t.pool.publish(octx, pub, msg))
+	return t.closedErr(t.pool.publish(withRetry(octx, m.Retry, -1), pub, msg))
 }
 
 // closedErr turns an error caused by Close into one matching ErrClosed.
@@ -253,7 +271,9 @@ func (t *Transport) closedErr(err error) error {
 
 // Notify implements driver.Driver (§9.2): the exchange, queue
 // "<topic>.<priority>" and binding are declared before the first
-// notification of each kind on a channel; messagingv2 envelopes.
+// notification of each kind on a channel; messagingv2 envelopes. m.Retry
+// (nil: [oslo_messaging_notifications] retry) bounds the retries while the
+// broker cannot be reached.
 func (t *Transport) Notify(ctx context.Context, target compat.Target, m driver.Message) error {
 	if err := t.live(); err != nil {
 		return err
@@ -276,7 +296,7 @@ func (t *Transport) Notify(ctx context.Context, target compat.Target, m driver.M
 	}
 	octx, cancel := t.opContext(ctx, 0)
 	defer cancel()
-	return t.closedErr(t.pool.publish(octx, t.topo.Notify(target.Exchange, topic, prio), msg))
+	return t.closedErr(t.pool.publish(withRetry(octx, m.Retry, t.cfg.Notifications.Retry), t.topo.Notify(target.Exchange, topic, prio), msg))
 }
 
 // redacted is RequestContext.redacted_copy() for a context dict: a copy
