@@ -65,8 +65,10 @@ func (t *Transport) replyQ(ctx context.Context) (*replyQueue, error) {
 	return r, nil
 }
 
+// deliver hands the reply to its call, then acks it: every reply is acked
+// (§9.1), and the caller need not wait for the ack's write.
 func (r *replyQueue) deliver(d delivery) {
-	r.l.ack(&d.d)
+	defer r.l.ack(&d.d)
 	rep, err := DecodeReply(d.d.Body, deliveryProps(&d.d))
 	if err != nil {
 		r.t.log.Warn("rabbit driver: dropping undecodable reply", "queue", r.name, "err", err)

@@ -54,16 +54,15 @@ var errNack = errors.New("rabbit driver: the broker refused the message (basic.n
 // publish waiting for its own confirm while up to maxInFlight are
 // outstanding on the channel (peers cannot tell the difference). The
 // channel is used by one goroutine at a time for declaring and publishing
-// (lock); confirms are awaited outside it. Mandatory publishes (replies)
-// are one at a time per channel (mand), so a basic.return, which precedes
-// the ack of its message, belongs to the one outstanding mandatory publish.
+// (lock); confirms are awaited outside it. Mandatory publishes (replies,
+// at_least_once) are pipelined too: the channel's returnBook matches each
+// basic.return to its publish.
 type sender struct {
 	d   *dialer
 	log *slog.Logger
 	cur *hostCursor
 
 	lock  chan struct{} // held to use the fields below and to publish
-	mand  chan struct{} // held by the one mandatory publish in flight
 	slots chan struct{} // publishes awaiting their confirm
 
 	gen     uint64 // channel generation: bumped by each openChannel/drop
@@ -71,19 +70,18 @@ type sender struct {
 	ch      *amqp.Channel
 	confirm bool
 	cache   PublishCache
-	returns chan amqp.Return
+	returns *returnBook
 	closed  chan *amqp.Error // connection closed
 	chDone  chan *amqp.Error // channel closed
 	gate    *blockGate
 
-	users     int       // callers holding it (pool.mu)
-	mandUsers int       // of which mandatory publishes (pool.mu)
-	idle      time.Time // when users fell to 0 (pool.mu)
+	users int       // callers holding it (pool.mu)
+	idle  time.Time // when users fell to 0 (pool.mu)
 }
 
 func newSender(d *dialer, log *slog.Logger) *sender {
 	return &sender{d: d, log: log, cur: d.cursor(), gate: &blockGate{},
-		lock: make(chan struct{}, 1), mand: make(chan struct{}, 1), slots: make(chan struct{}, maxInFlight)}
+		lock: make(chan struct{}, 1), slots: make(chan struct{}, maxInFlight)}
 }
 
 func acquire(ctx context.Context, c chan struct{}) error {
@@ -166,7 +164,7 @@ func (s *sender) openChannel() error {
 	}
 	s.ch = ch
 	s.chDone = ch.NotifyClose(make(chan *amqp.Error, 1))
-	s.returns = ch.NotifyReturn(make(chan amqp.Return, 16))
+	s.returns = newReturnBook(ch)
 	return nil
 }
 
@@ -203,17 +201,6 @@ func (s *sender) recover(ctx context.Context, gen uint64) {
 // returns a *ReturnedError when a mandatory publish came back, errNack for
 // a basic.nack, and the channel generation the publish used.
 func (s *sender) publishOnce(ctx context.Context, p Publication, msg amqp.Publishing) (gen uint64, err error) {
-	if p.Mandatory {
-		if err := acquire(ctx, s.mand); err != nil {
-			return 0, err
-		}
-	}
-	mandHeld := p.Mandatory
-	defer func() {
-		if mandHeld {
-			release(s.mand)
-		}
-	}()
 	if err := acquire(ctx, s.slots); err != nil {
 		return 0, err
 	}
@@ -234,15 +221,13 @@ func (s *sender) publishOnce(ctx context.Context, p Publication, msg amqp.Publis
 	select {
 	case <-dc.Done():
 	case <-ctx.Done():
-		// The confirm may still come: keep its slot, and the channel's
-		// mandatory turn (a return may precede it), until it does or
-		// the channel closes.
-		slotHeld, mandHeld = false, false
+		// The confirm may still come: keep its slot until it does or
+		// the channel closes, then forget its return, if any.
+		slotHeld = false
 		go func() {
 			<-dc.Done()
 			if p.Mandatory {
-				drainReturns(returns)
-				release(s.mand)
+				returns.take(p.Exchange, p.RoutingKey, msg.Body)
 			}
 			release(s.slots)
 		}()
@@ -259,32 +244,67 @@ func (s *sender) publishOnce(ctx context.Context, p Publication, msg amqp.Publis
 		return gen, errNack
 	}
 	if p.Mandatory {
-		select {
-		case r, ok := <-returns:
-			if ok {
-				return gen, &ReturnedError{Code: r.ReplyCode, Text: r.ReplyText, Exchange: r.Exchange, RoutingKey: r.RoutingKey}
-			}
-		default:
+		if r, ok := returns.take(p.Exchange, p.RoutingKey, msg.Body); ok {
+			return gen, &ReturnedError{Code: r.ReplyCode, Text: r.ReplyText, Exchange: r.Exchange, RoutingKey: r.RoutingKey}
 		}
 	}
 	return gen, nil
 }
 
-func drainReturns(c chan amqp.Return) {
+// returnBook matches the basic.returns of one channel to its mandatory
+// publishes, several of which may await their confirm at once. The broker
+// sends a message's basic.return before its basic.ack, and amqp091-go's
+// reader puts the return on c before it completes the confirm; so once a
+// publish is confirmed, its return (if any) is in c or already in m, moved
+// there by another publisher's take. c holds more than the publishes that
+// can be in flight, so the reader never blocks on it.
+type returnBook struct {
+	c  chan amqp.Return
+	mu sync.Mutex
+	m  map[string]amqp.Return // by returnKey, until their publisher takes them
+}
+
+func newReturnBook(ch *amqp.Channel) *returnBook {
+	b := &returnBook{c: make(chan amqp.Return, 2*maxInFlight)}
+	ch.NotifyReturn(b.c)
+	return b
+}
+
+func returnKey(exchange, routingKey string, body []byte) string {
+	return exchange + "\x00" + routingKey + "\x00" + string(body)
+}
+
+// take reports (and forgets) the return of the confirmed publish of body
+// to exchange and routingKey.
+func (b *returnBook) take(exchange, routingKey string, body []byte) (amqp.Return, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+drain:
 	for {
 		select {
-		case _, ok := <-c:
+		case r, ok := <-b.c:
 			if !ok {
-				return
+				break drain // the channel closed
 			}
+			if b.m == nil {
+				b.m = map[string]amqp.Return{}
+			}
+			b.m[returnKey(r.Exchange, r.RoutingKey, r.Body)] = r
 		default:
-			return
+			break drain
 		}
 	}
+	if len(b.m) == 0 {
+		return amqp.Return{}, false
+	}
+	k := returnKey(exchange, routingKey, body)
+	r, ok := b.m[k]
+	delete(b.m, k)
+	return r, ok
 }
 
 // publishLocked (s.lock held) connects, declares and publishes.
-func (s *sender) publishLocked(ctx context.Context, p Publication, msg amqp.Publishing) (dc *amqp.DeferredConfirmation, returns chan amqp.Return, chDone chan *amqp.Error, gen uint64, err error) {
+func (s *sender) publishLocked(ctx context.Context, p Publication, msg amqp.Publishing) (dc *amqp.DeferredConfirmation, returns *returnBook, chDone chan *amqp.Error, gen uint64, err error) {
 	if err := s.ensure(ctx); err != nil {
 		return nil, nil, nil, s.gen, err
 	}
@@ -310,9 +330,6 @@ func (s *sender) publishLocked(ctx context.Context, p Publication, msg amqp.Publ
 			return nil, nil, nil, s.gen, err
 		}
 		s.confirm = true
-	}
-	if p.Mandatory {
-		drainReturns(s.returns) // stale returns of an earlier publish
 	}
 	dc, err = s.ch.PublishWithDeferredConfirmWithContext(ctx, p.Exchange, p.RoutingKey, p.Mandatory, false, msg)
 	if err != nil {
@@ -346,10 +363,8 @@ func newPool(d *dialer, log *slog.Logger) *pool {
 }
 
 // get hands out the least used sender, opening another while all have
-// shareAt callers and the pool is below rpc_conn_pool_size. A mandatory
-// publish (one at a time per channel) prefers a sender without one, and
-// opens another rather than wait behind one, as the unshared pool did.
-func (p *pool) get(_ context.Context, mandatory bool) (*sender, error) {
+// shareAt callers and the pool is below rpc_conn_pool_size.
+func (p *pool) get(_ context.Context) (*sender, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -357,30 +372,23 @@ func (p *pool) get(_ context.Context, mandatory bool) (*sender, error) {
 	}
 	var best *sender
 	for _, s := range p.all {
-		if best == nil || (mandatory && s.mandUsers < best.mandUsers) ||
-			((!mandatory || s.mandUsers == best.mandUsers) && s.users < best.users) {
+		if best == nil || s.users < best.users {
 			best = s
 		}
 	}
-	full := best == nil || best.users >= shareAt || (mandatory && best.mandUsers > 0)
+	full := best == nil || best.users >= shareAt
 	if full && len(p.all) < p.max {
 		best = newSender(p.d, p.log)
 		p.all = append(p.all, best)
 	}
 	best.users++
-	if mandatory {
-		best.mandUsers++
-	}
 	return best, nil
 }
 
-func (p *pool) put(s *sender, mandatory bool) {
+func (p *pool) put(s *sender) {
 	now := time.Now()
 	p.mu.Lock()
 	s.users--
-	if mandatory {
-		s.mandUsers--
-	}
 	if s.users == 0 {
 		s.idle = now
 	}
@@ -433,11 +441,11 @@ func (p *pool) close() {
 // returned mandatory message is not retried here: it comes back as a
 // *ReturnedError.
 func (p *pool) publish(ctx context.Context, pub Publication, msg amqp.Publishing) error {
-	s, err := p.get(ctx, pub.Mandatory)
+	s, err := p.get(ctx)
 	if err != nil {
 		return err
 	}
-	defer p.put(s, pub.Mandatory)
+	defer p.put(s)
 	var last error
 	for attempt := 0; ; attempt++ {
 		gen, err := s.publishOnce(ctx, pub, msg)
