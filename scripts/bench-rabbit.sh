@@ -4,7 +4,7 @@
 # distribution ports (free loopback ports, never 5672/4369), cookie and
 # directories in a temp dir; every process started here is stopped by pid.
 #
-#   goslo  rpc-server + rpc-client (call c=1, c=10, cast c=1, c=10): needs goslo's
+#   goslo  rpc-server + rpc-client (call c=1, c=10, c=128, cast c=1, c=10): needs goslo's
 #          rabbit driver; a row that fails is printed as unavailable
 #   raw    goslo bench raw-server + raw (call c=1, c=10, c=128; cast c=1
 #          with confirms, without confirms; cast c=10 with confirms)
@@ -37,6 +37,7 @@ if start_server goslo "" "$tmp/goslo" bench rpc-server --url "$url" --topic benc
 	g() { row "$1" timeout $((${d%.*} + 60)) "$tmp/goslo" bench rpc-client --url "$url" --topic bench --server s1 "${@:2}" --duration "$d"; }
 	g "goslo  call c=1  " --mode call --concurrency 1
 	g "goslo  call c=10 " --mode call --concurrency 10
+	g "goslo  call c=128" --mode call --concurrency 128
 	g "goslo  cast c=1  " --mode cast --concurrency 1
 	g "goslo  cast c=10 " --mode cast --concurrency 10
 else
