@@ -24,6 +24,9 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	removeQMFiles()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath)) // gosloBin's temp dir
+	}
 	if shared.tb != nil {
 		shared.tb.finish()
 		if shared.tb.failed() && code == 0 {
