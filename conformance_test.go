@@ -16,18 +16,29 @@ import (
 )
 
 // rabbitTransport is a transport of the rabbit driver on a private
-// broker (one per test), reconnecting quickly.
-func rabbitTransport(t *testing.T) *Transport {
+// broker (one per test), reconnecting quickly, with more options if given.
+func rabbitTransport(t *testing.T, more ...func(*compat.Config)) (*Transport, *rabbittest.Node) {
 	n := rabbittest.Start(t)
 	n.AddVhost("goslo-conformance")
 	tr, err := NewTransport(context.Background(), n.URL("goslo-conformance"), WithOptions(func(c *compat.Config) {
 		c.Rabbit.KombuReconnectDelay = 0.1
 		c.Rabbit.RabbitRetryInterval = 0
 		c.Rabbit.RabbitIntervalMax = 1
+		for _, f := range more {
+			f(c)
+		}
 	}))
 	require.NoError(t, err)
 	t.Cleanup(func() { tr.Close() })
-	return tr
+	return tr, n
+}
+
+// quorumQueueManager is the quorum + queue-manager deployment (spec §5.2).
+func quorumQueueManager(c *compat.Config) {
+	c.Rabbit.RabbitQuorumQueue = true
+	c.Rabbit.RabbitTransientQuorumQueue = true
+	c.Rabbit.UseQueueManager = true
+	c.Rabbit.Hostname = "goslo-conformance"
 }
 
 // features of a mode under test, in the style of watermill's test suite.
@@ -40,6 +51,7 @@ type mode struct {
 	pubSub        bool
 	acks          bool
 	rabbit        bool // the RabbitMQ driver on a private broker
+	rabbitOpts    func(*compat.Config)
 }
 
 var modes = []mode{
@@ -53,11 +65,12 @@ var modes = []mode{
 	{name: "proxy-pubsub-acks-json", routerProxy: true, pubSub: true, acks: true, serialization: "json", calls: 3000},
 	{name: "direct-pubsub-json", pubSub: true, serialization: "json", calls: 3000},
 	{name: "rabbit", rabbit: true, calls: 3000},
+	{name: "rabbit-quorum-qmanager", rabbit: true, rabbitOpts: quorumQueueManager, calls: 3000},
 }
 
 // TestConformance runs one suite in every mode goslo implements: every
-// message type, timeouts, a server restarted mid-run, and many sequential
-// calls with none lost.
+// message type, timeouts, a server restarted mid-run (on RabbitMQ the
+// broker too), and many sequential calls with none lost.
 func TestConformance(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) { conformance(t, m) })
@@ -70,8 +83,13 @@ func conformance(t *testing.T, m mode) {
 		calls = 500
 	}
 	var tr *Transport
+	var node *rabbittest.Node
 	if m.rabbit {
-		tr = rabbitTransport(t)
+		var opts []func(*compat.Config)
+		if m.rabbitOpts != nil {
+			opts = append(opts, m.rabbitOpts)
+		}
+		tr, node = rabbitTransport(t, opts...)
 	} else {
 		tr = localTransport(t, WithOptions(func(c *compat.Config) {
 			c.ZMQ.RPCZMQSerialization = m.serialization
@@ -164,6 +182,26 @@ func conformance(t *testing.T, m mode) {
 		return err == nil
 	}, 10*time.Second, time.Millisecond)
 
+	if node != nil {
+		// The broker restarted mid-run: servers, listener queues and the
+		// reply queue come back, and calls resume.
+		node.Restart()
+		began := time.Now()
+		require.Eventually(t, func() bool {
+			c, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			_, err := cl.Call(c, nil, "echo", nil)
+			return err == nil
+		}, 60*time.Second, 10*time.Millisecond)
+		t.Logf("%s: calls resumed %v after the broker was back", m.name, time.Since(began).Round(time.Millisecond))
+		require.NoError(t, cl.Cast(ctx, nil, "note", NewMap("k", "after-restart")))
+		require.Eventually(t, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return seen["after-restart"] == 1
+		}, 10*time.Second, 10*time.Millisecond)
+	}
+
 	// Sequential calls: none lost.
 	began := time.Now()
 	for i := 0; i < calls; i++ {
@@ -183,7 +221,7 @@ func conformance(t *testing.T, m mode) {
 // TestRabbitNotificationListenerOptions: a pool listener and a listener
 // allowing requeues, through the public API.
 func TestRabbitNotificationListenerOptions(t *testing.T) {
-	tr := rabbitTransport(t)
+	tr, _ := rabbitTransport(t)
 	ctx := context.Background()
 	main := make(chan string, 10)
 	pool := make(chan string, 10)
