@@ -147,10 +147,10 @@ func (p progress) report(done int64, elapsed time.Duration) {
 	}
 }
 
-// maxLatencies is how many latencies one worker keeps: a long --count run
-// (a soak) measures the first ones and then only counts, so that the
-// client's memory stays flat.
-const maxLatencies = 100_000
+// soakLatencies is how many latencies one worker keeps in a --count run (a
+// soak): it measures the first ones and then only counts, so that the
+// client's memory stays flat. A --duration run keeps them all.
+const soakLatencies = 10_000
 
 // drive runs n workers for d, each calling op in a loop, and measures;
 // with count > 0 the workers stop once count operations were started.
@@ -174,7 +174,7 @@ func drive(n int, d time.Duration, count int64, prog progress, op func(worker in
 					errN.Add(1)
 					continue
 				}
-				if len(lats[i]) < maxLatencies {
+				if count == 0 || len(lats[i]) < soakLatencies {
 					lats[i] = append(lats[i], time.Since(t0))
 				}
 				sentN.Add(1)
@@ -200,7 +200,7 @@ func (b *benchFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&b.concurrency, "concurrency", 1, "concurrent callers")
 	secondsVar(fs, &b.duration, "duration", 5, "seconds, 0 to 1e9")
 	fs.IntVar(&b.payload, "payload-bytes", 16, "size of the string argument")
-	fs.Int64Var(&b.count, "count", 0, "stop after this many operations (0: run for --duration; latencies are kept for the first 100000 per caller)")
+	fs.Int64Var(&b.count, "count", 0, "stop after this many operations (0: run for --duration; latencies are kept for the first 10000 per caller)")
 }
 
 func bench(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
