@@ -6,9 +6,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/goslo/goslo/compat"
-	"github.com/goslo/goslo/internal/rabbittest"
 )
 
 // TestRabbitClientOptions: oslo's TransportOptions(at_least_once=True)
@@ -17,15 +14,7 @@ import (
 // ErrMessageUndeliverable; with the broker down, retry 0 fails at once
 // with ErrMessageDeliveryFailure, for the client and the notifier.
 func TestRabbitClientOptions(t *testing.T) {
-	n := rabbittest.Start(t)
-	n.AddVhost("goslo-options")
-	tr, err := NewTransport(context.Background(), n.URL("goslo-options"), WithOptions(func(c *compat.Config) {
-		c.Rabbit.KombuReconnectDelay = 0.1
-		c.Rabbit.RabbitRetryInterval = 0
-		c.Rabbit.RabbitIntervalMax = 1
-	}))
-	require.NoError(t, err)
-	defer tr.Close()
+	tr, n := rabbitTransport(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
