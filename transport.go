@@ -31,6 +31,10 @@ var (
 	ErrUnsupportedVersion = envelope.ErrUnsupportedVersion
 	ErrRemote             = envelope.ErrRemote
 	ErrClosed             = envelope.ErrClosed
+	// ErrServerGone: a CALL whose server was killed or lost with it in
+	// flight failed before its timeout (zmq); it matches
+	// ErrMessagingTimeout too. See driver.ErrServerGone.
+	ErrServerGone = driver.ErrServerGone
 )
 
 // RemoteError is an exception raised by the remote end of a call.

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/goslo/goslo/driver"
+	"github.com/goslo/goslo/envelope"
 )
 
 // callSocket is a DEALER that one calling goroutine owns for the length of
@@ -212,10 +216,43 @@ const noPeerAfter = 250 * time.Millisecond
 // errPeerLost: every connection the request may have left on has ended
 // without the reply, and none of the servers at the ends of the ended
 // connections is registered any more (they stopped, and a stopping server
-// replies to whatever it took before it closes): the request was lost
-// unread, so the caller drops the socket (whose ended connections may
-// still take a send for a moment), re-resolves the key and sends it again.
+// unregisters first, then replies to whatever it took before it closes):
+// the request was lost unread, so the caller drops the socket (whose ended
+// connections may still take a send for a moment), re-resolves the key and
+// sends it again.
 var errPeerLost = errors.New("driver: the server's connection closed before the reply came")
+
+// ServerGoneError is a CALL whose every connection that could carry it or
+// its reply ended before the reply came, while its server is still
+// registered (it was killed, or crashed, or its host went away: a server
+// that stops cleanly unregisters first, and then the call is sent again),
+// and no connection to it came back within reconnectGrace. No reply can
+// come any more, so the call fails at once instead of at its deadline.
+// Whether the server ran the request is unknown, as with a timeout, and
+// goslo never sends it again (direct mode has no acks to tell a duplicate
+// apart). It matches driver.ErrServerGone and envelope.ErrMessagingTimeout,
+// so code written for oslo's MessagingTimeout handles it unchanged.
+type ServerGoneError struct {
+	MsgID string
+	Hosts []string      // the servers whose connections ended
+	After time.Duration // how long the call had waited when it failed
+}
+
+func (e *ServerGoneError) Error() string {
+	return "driver: the connection to " + strings.Join(e.Hosts, ", ") + " closed before the reply to message " + e.MsgID +
+		" came (after " + e.After.Round(time.Millisecond).String() + "); the server is still registered: it was killed or lost, and may or may not have run the call"
+}
+
+// Is matches driver.ErrServerGone and envelope.ErrMessagingTimeout.
+func (e *ServerGoneError) Is(t error) bool {
+	return t == driver.ErrServerGone || t == envelope.ErrMessagingTimeout
+}
+
+// reconnectGrace is how long a call whose connections all ended waits for
+// one to its still registered server to come back (libzmq reconnects
+// every 100 ms; a server alive behind a reset connection answers on the
+// new one) before it fails with a *ServerGoneError.
+var reconnectGrace = 300 * time.Millisecond // a var: a test lengthens it
 
 // pollSlice bounds how long a caller sits in zmq_poll before it looks at
 // its context again.
@@ -234,9 +271,12 @@ const pollSlice = 100 * time.Millisecond
 // socket, when every connection the request may have taken (those up
 // when it left) has ended without a reply, roundTrip asks gone about the
 // hosts whose connections are down; when gone says they are gone for
-// good, it returns errPeerLost instead of waiting for the deadline.
-// Otherwise (a server that crashed with the request, or a connection
-// that comes back) it goes on waiting.
+// good (unregistered: a clean stop, the request was not read), it returns
+// errPeerLost, and the caller sends it again. Otherwise (a server killed
+// with the request, whose record stays) it waits reconnectGrace for a
+// connection to come back, then fails with a *ServerGoneError; one that
+// comes back (a reset connection to a live server) keeps it waiting for
+// the reply until the deadline.
 func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string, log interface{ Debug(string, ...any) }, gone func(hosts []string) bool) ([]byte, error) {
 	start := time.Now()
 	cs.events(nil)
@@ -266,6 +306,10 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 		cs.events(carriers)
 	}
 	asked := cs.mon == nil || gone == nil
+	// graceEnd is set while every carrier is down and its hosts are still
+	// registered: until then a connection may come back.
+	var graceEnd time.Time
+	var lost []string
 	for {
 		if !asked && len(carriers) == 0 && len(cs.down) > 0 {
 			// A reply read before its connection ended is in the queue.
@@ -273,12 +317,26 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 				return reply, nil
 			}
 			asked = true
-			suspects := make([]string, 0, len(cs.down))
+			lost = lost[:0]
 			for ep := range cs.down {
-				suspects = append(suspects, strings.TrimPrefix(ep, "tcp://"))
+				lost = append(lost, strings.TrimPrefix(ep, "tcp://"))
 			}
-			if gone(suspects) {
+			if gone(lost) {
 				return nil, errPeerLost
+			}
+			graceEnd = time.Now().Add(reconnectGrace)
+		}
+		if !graceEnd.IsZero() {
+			if len(carriers) > 0 {
+				// A connection came back: the server may answer on it, and
+				// if that one ends too the loss is judged again.
+				graceEnd, asked = time.Time{}, false
+			} else if !time.Now().Before(graceEnd) {
+				if reply, ok := cs.pending(id, log); ok {
+					return reply, nil
+				}
+				slices.Sort(lost)
+				return nil, &ServerGoneError{MsgID: id, Hosts: lost, After: time.Since(start)}
 			}
 		}
 		wait := pollSlice
@@ -289,6 +347,9 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 		}
 		if wait <= 0 {
 			return nil, context.DeadlineExceeded
+		}
+		if !graceEnd.IsZero() {
+			wait = max(min(wait, time.Until(graceEnd)), time.Millisecond)
 		}
 		polled, err := cs.poller.Poll(wait)
 		if err != nil && zmq.AsErrno(err) != zmq.Errno(4) {

@@ -15,6 +15,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/internal/ratelog"
 	"github.com/goslo/goslo/matchmaker"
@@ -742,6 +743,9 @@ func observeCall(obs Observer, d time.Duration, err error) {
 	switch {
 	case err == nil:
 		obs.Received(Reply)
+	case errors.Is(err, driver.ErrServerGone):
+		outcome = "error"
+		obs.Dropped(Call, "server_gone")
 	case errors.Is(err, envelope.ErrMessagingTimeout):
 		outcome = "timeout"
 		obs.Dropped(Call, "timeout")
@@ -759,6 +763,12 @@ func (d *ZMQ) logCallFailure(t compat.Target, err error) {
 	if errors.As(err, &te) {
 		d.log.Info("driver: call timed out", "type", "CALL", "message_id", te.MsgID, "target", t.String(),
 			"timeout", te.Timeout, "no_hosts", te.NoHosts)
+		return
+	}
+	var ge *ServerGoneError
+	if errors.As(err, &ge) {
+		d.log.Warn("driver: call failed: its server's connection closed before the reply", "type", "CALL", "message_id", ge.MsgID,
+			"target", t.String(), "hosts", ge.Hosts, "after", ge.After)
 		return
 	}
 	d.log.Warn("driver: call failed", "type", "CALL", "target", t.String(), "err", err)
@@ -818,7 +828,7 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 			reply, err = cs.roundTrip(ctx, frames, id, d.log, func(lost []string) bool {
 				return d.unregistered(ctx, t, lost)
 			})
-			if errors.Is(err, errPeerLost) {
+			if errors.Is(err, errPeerLost) || errors.Is(err, driver.ErrServerGone) {
 				cs.close() // the next checkout makes a socket with no dead connection
 			} else {
 				c.checkin(key, cs)
@@ -843,6 +853,8 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		case errors.Is(err, context.DeadlineExceeded):
 			c.invalidate(key)
 			return nil, &TimeoutError{MsgID: id, Timeout: timeout}
+		case errors.Is(err, driver.ErrServerGone):
+			c.invalidate(key) // the next call reads the target again
 		}
 		return nil, err
 	}
