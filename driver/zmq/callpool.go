@@ -412,8 +412,9 @@ func (c *client) pickHosts(key string, hosts []string) []string {
 }
 
 // dynamicSocket is a fresh DEALER for one message (dynamic connections),
-// owned by the caller and closed by it.
-func (c *client) dynamicSocket(hosts []string) (*callSocket, error) {
+// owned by the caller and closed by it (cs.close). A CALL's socket
+// watches its connections (see roundTrip).
+func (c *client) dynamicSocket(hosts []string, watch bool) (*callSocket, error) {
 	s, err := c.d.socket(zmq.DEALER, NewUUID4())
 	if err != nil {
 		return nil, err
@@ -421,6 +422,11 @@ func (c *client) dynamicSocket(hosts []string) (*callSocket, error) {
 	_ = s.SetImmediate(true)
 	cs := &callSocket{s: s, poller: zmq.NewPoller(), hosts: map[string]bool{}, d: c.d}
 	cs.poller.Add(s, zmq.POLLIN)
+	if watch {
+		if err := cs.watch(c.d.zctx); err != nil {
+			c.d.log.Warn("driver: cannot watch a CALL socket's connections", "err", err)
+		}
+	}
 	for _, h := range hosts {
 		if err := s.Connect("tcp://" + h); err == nil {
 			cs.hosts[h] = true
@@ -432,7 +438,7 @@ func (c *client) dynamicSocket(hosts []string) (*callSocket, error) {
 // sendOnce sends frames on a fresh DEALER and closes it, letting its
 // linger deliver them (dynamic casts and multisend copies).
 func (c *client) sendOnce(ctx context.Context, hosts []string, frames [][]byte, copies int) error {
-	cs, err := c.dynamicSocket(hosts)
+	cs, err := c.dynamicSocket(hosts, false)
 	if err != nil {
 		return err
 	}
@@ -468,10 +474,20 @@ type callResult struct {
 // in the same loop task that sends, before the first frame leaves, so a
 // fast reply cannot be missed; a reply that comes after the caller gave up
 // finds no slot and is dropped.
-func (c *client) muxCall(ctx context.Context, key string, hosts []string, frames [][]byte, id string) ([]byte, error) {
+//
+// When every connection that could carry the request or its reply ends
+// first (see muxwatch.go), it decides as roundTrip does with gone:
+// errPeerLost (the caller sends it again) when the hosts are gone for
+// good, else a *ServerGoneError unless a connection came back within
+// reconnectGrace.
+func (c *client) muxCall(ctx context.Context, key string, hosts []string, frames [][]byte, id string, gone func(hosts []string) bool) ([]byte, error) {
+	start := time.Now()
 	dl, _ := ctx.Deadline()
 	o := &outgoing{key: key, frames: frames, deadline: dl, log: c.d.log, mt: Call, id: id,
 		call: c, result: make(chan callResult, 1), noPeerBy: time.Now().Add(noPeerAfter)}
+	if gone != nil {
+		o.lost = make(chan []string, 1)
+	}
 	err := c.l.do(func() {
 		if _, err := c.dealerFor(key, false, hosts); err != nil {
 			o.result <- callResult{err: err}
@@ -483,12 +499,56 @@ func (c *client) muxCall(ctx context.Context, key string, hosts []string, frames
 	if err != nil {
 		return nil, ErrClosed
 	}
-	select {
-	case r := <-o.result:
-		return r.payload, r.err
-	case <-ctx.Done():
-		_ = c.l.do(func() { c.forget(o) })
-		return nil, ctx.Err()
+	// giveUp forgets the call on the loop, then takes a result that came
+	// meanwhile (ok: there was one).
+	giveUp := func() (callResult, bool) {
+		if err := c.l.sync(func() { c.forget(o) }); err != nil {
+			return callResult{err: ErrClosed}, true
+		}
+		select {
+		case r := <-o.result:
+			return r, true
+		default:
+			return callResult{}, false
+		}
+	}
+	var grace <-chan time.Time
+	var lost []string
+	for {
+		select {
+		case r := <-o.result:
+			return r.payload, r.err
+		case lost = <-o.lost:
+			if gone(lost) {
+				if r, ok := giveUp(); ok {
+					return r.payload, r.err
+				}
+				// The hosts are unregistered: a connection of theirs still
+				// closing must not take the request again.
+				_ = c.l.do(func() { c.dropHosts(key, lost) })
+				return nil, errPeerLost
+			}
+			t := time.NewTimer(reconnectGrace)
+			defer t.Stop()
+			grace = t.C
+		case <-grace:
+			grace = nil
+			back := false
+			if err := c.l.sync(func() { back = c.cameBack(id) }); err != nil {
+				return nil, ErrClosed
+			}
+			if back {
+				continue // the server may answer on the new connection
+			}
+			if r, ok := giveUp(); ok {
+				return r.payload, r.err
+			}
+			slices.Sort(lost)
+			return nil, &ServerGoneError{MsgID: id, Hosts: lost, After: time.Since(start)}
+		case <-ctx.Done():
+			_ = c.l.do(func() { c.forget(o) })
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -497,6 +557,7 @@ func (c *client) muxCall(ctx context.Context, key string, hosts []string, frames
 func (c *client) forget(o *outgoing) {
 	if c.pending[o.id] == o.result {
 		delete(c.pending, o.id)
+		delete(c.muxWaits, o.id)
 	}
 	c.retries.remove(o)
 }

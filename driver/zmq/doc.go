@@ -32,9 +32,11 @@
 // User handlers run on a bounded worker pool, never on a socket goroutine.
 // Proxy runs oslo-messaging-zmq-proxy's routing loop.
 //
-// A CALL whose server goes away (direct mode, a pooled CALL socket, which
-// watches its connections): when every connection the request or its
-// reply could take has ended without the reply, the driver asks the
+// A CALL whose server goes away (direct mode: the pooled CALL sockets,
+// the client loop's DEALERs that carry concurrent CALLs and dynamic-mode
+// sockets watch their connections with a zmq monitor): when every
+// connection the request or its reply could take has ended without the
+// reply, the driver asks the
 // matchmaker about the hosts at their ends. None registered any more
 // means a clean stop (a server unregisters first, then replies to all it
 // took, then closes): the request was not read, so it is sent again to
@@ -43,8 +45,8 @@
 // call fails with a *ServerGoneError (errors.Is driver.ErrServerGone and
 // envelope.ErrMessagingTimeout), never resent, since the server may have
 // run it. A connection that comes back keeps the call waiting until its
-// deadline. Calls sharing the client loop's DEALER (concurrent calls of
-// one key) and dynamic-mode calls still wait for their deadline.
+// deadline. Proxy mode has no such signal (the proxy's connection
+// outlives the server).
 //
 // Options.MinReplyDelay (goslo only, off by default) holds each reply
 // until a minimum time after its request was read, for oslo.messaging

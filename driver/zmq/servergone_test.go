@@ -2,6 +2,7 @@ package zmq
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -74,16 +75,35 @@ func waitOutcome(t *testing.T, out chan callOutcome, bound time.Duration) callOu
 	return callOutcome{}
 }
 
-// TestCallToClosedServerFailsFast: the ROUTER that read a CALL closes
+// TestCallToClosedServerFailsFast: the ROUTER that read the CALLs closes
 // without replying while it is still registered (a killed server's record
-// stays until it expires): the call fails reconnectGrace after the close
+// stays until it expires): each call fails reconnectGrace after the close
 // with a *ServerGoneError, which matches driver.ErrServerGone and
-// envelope.ErrMessagingTimeout, instead of at its deadline; it is not sent
-// again (a second ROUTER registered for the target gets nothing).
+// envelope.ErrMessagingTimeout, instead of at its deadline; none is sent
+// again (a second ROUTER registered for the target gets nothing). A lone
+// call (pooled socket), concurrent calls (the loop's shared DEALER beside
+// the pooled one) and dynamic-mode calls.
 func TestCallToClosedServerFailsFast(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		calls   int
+		dynamic bool
+	}{{"lone", 1, false}, {"concurrent", 4, false}, {"dynamic", 2, true}} {
+		t.Run(tc.name, func(t *testing.T) { callsToClosedServer(t, tc.calls, tc.dynamic) })
+	}
+}
+
+func callsToClosedServer(t *testing.T, n int, dynamic bool) {
 	mm := matchmaker.NewDummy(matchmaker.DefaultConfig())
 	defer mm.Close()
-	d := quietDriver(t, mm, false)
+	c := compat.DefaultConfig("127.0.0.1")
+	c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+	c.ZMQ.UseDynamicConnections = dynamic
+	o := OptionsFrom(c)
+	o.Logger = slog.New(slog.DiscardHandler)
+	d, err := NewZMQ(mm, o)
+	require.NoError(t, err)
+	defer d.Close()
 	zctx, err := zmq.NewContext()
 	require.NoError(t, err)
 	defer zctx.Term()
@@ -91,24 +111,31 @@ func TestCallToClosedServerFailsFast(t *testing.T) {
 	rs := startRawServer(t, zctx, mm, target, "*")
 
 	const timeout = 10 * time.Second
-	out := goneCall(d, target, timeout)
-	_, err = rs.s.RecvMessageBytes(0) // the CALL arrived
-	require.NoError(t, err)
+	outs := make([]chan callOutcome, n)
+	for i := range outs {
+		outs[i] = goneCall(d, target, timeout)
+	}
+	for range n { // every CALL arrived
+		_, err = recvWithin(rs.s, 10*time.Second)
+		require.NoError(t, err)
+	}
 	other := startRawServer(t, zctx, mm, target, "*") // a resend could go here
 	defer other.s.Close()
 	closed := time.Now()
 	require.NoError(t, rs.s.Close()) // dies without replying; its record stays
-	o := waitOutcome(t, out, timeout+5*time.Second)
-	var ge *ServerGoneError
-	require.ErrorAs(t, o.err, &ge, "%v", o.err)
-	require.ErrorIs(t, o.err, driver.ErrServerGone)
-	require.ErrorIs(t, o.err, envelope.ErrMessagingTimeout)
-	require.Equal(t, []string{rs.addr}, ge.Hosts)
-	require.Less(t, ge.After, timeout)
+	for _, out := range outs {
+		o := waitOutcome(t, out, timeout+5*time.Second)
+		var ge *ServerGoneError
+		require.ErrorAs(t, o.err, &ge, "%v", o.err)
+		require.ErrorIs(t, o.err, driver.ErrServerGone)
+		require.ErrorIs(t, o.err, envelope.ErrMessagingTimeout)
+		require.Equal(t, []string{rs.addr}, ge.Hosts)
+		require.Less(t, ge.After, timeout)
+	}
+	t.Logf("%d calls to a closed, still registered server: all failed within %v of the close (timeout %v)",
+		n, time.Since(closed).Round(time.Millisecond), timeout)
 	_, err = other.s.RecvMessageBytes(zmq.DONTWAIT)
-	require.Error(t, err, "the CALL was sent again")
-	t.Logf("call to a closed, still registered server: failed %v after the close (%v in all, timeout %v): %v",
-		time.Since(closed).Round(time.Millisecond), o.took.Round(time.Millisecond), timeout, o.err)
+	require.Error(t, err, "a CALL was sent again")
 }
 
 // TestCallToStoppedServerSentAgain: the ROUTER that read a CALL is

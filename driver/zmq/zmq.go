@@ -318,6 +318,7 @@ type client struct {
 	dealers   map[string]*dealer
 	retries   sendQueues
 	pending   map[string]chan callResult // CALLs sent on the loop's DEALERs, by message id
+	muxWaits  map[string]*muxWait        // of those, the ones sent on a watched DEALER (muxwatch.go)
 	resolving map[string]bool            // keys being read again
 	resolved  map[string]time.Time       // when each key was last read again
 }
@@ -325,6 +326,10 @@ type client struct {
 type dealer struct {
 	s     *zmq.Socket
 	hosts map[string]bool
+	// mon watches the connections of a DEALER that carries CALLs (nil:
+	// not watched); linked and down are as in callSocket.
+	mon          *zmq.Socket
+	linked, down map[string]bool
 }
 
 type outgoing struct {
@@ -343,6 +348,7 @@ type outgoing struct {
 	call     *client
 	result   chan callResult
 	noPeerBy time.Time
+	lost     chan []string // told when every connection that could carry it ended (muxwatch.go)
 }
 
 func (o *outgoing) finish(err error) {
@@ -354,6 +360,7 @@ func (o *outgoing) finish(err error) {
 		// Sent: the reply comes through pending. Not sent: fail the call.
 		if err != nil && o.call.pending[o.id] == o.result {
 			delete(o.call.pending, o.id)
+			delete(o.call.muxWaits, o.id)
 			o.result <- callResult{err: err}
 		}
 		return
@@ -381,7 +388,7 @@ func (d *ZMQ) client() (*client, error) {
 	if d.cl != nil {
 		return d.cl, nil
 	}
-	c := &client{d: d, routes: map[string]route{}, dealers: map[string]*dealer{}, pending: map[string]chan callResult{},
+	c := &client{d: d, routes: map[string]route{}, dealers: map[string]*dealer{}, pending: map[string]chan callResult{}, muxWaits: map[string]*muxWait{},
 		budget: newBudget(maxWaiting), resolving: map[string]bool{}, resolved: map[string]time.Time{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	l, err := newLoop(d.zctx, "client", d.log, c.tick)
@@ -480,6 +487,12 @@ func (c *client) dealerFor(key string, fanout bool, hosts []string) (*dealer, er
 		dl = &dealer{s: s, hosts: map[string]bool{}}
 		c.dealers[dk] = dl
 		c.l.addReader(s, c.onResponse)
+		if !fanout {
+			if err := c.watchDealer(dk, dl); err != nil {
+				// Its calls wait for their deadline when their server goes away.
+				c.d.log.Warn("driver: cannot watch a DEALER's connections", "key", key, "err", err)
+			}
+		}
 	}
 	for _, h := range hosts {
 		if !dl.hosts[h] {
@@ -505,6 +518,7 @@ func (c *client) onResponse(frames [][]byte) {
 	if r.Type == Reply {
 		if ch := c.pending[r.MsgID]; ch != nil {
 			delete(c.pending, r.MsgID)
+			delete(c.muxWaits, r.MsgID)
 			ch <- callResult{payload: r.Payload}
 			c.l.yield = true
 			return
@@ -537,6 +551,7 @@ func (c *client) trySend(o *outgoing) sendState {
 	}
 	err := sendMessage(hosts.s, o.frames, zmq.DONTWAIT)
 	if err == nil {
+		c.watchCall(o, hosts)
 		o.finish(nil)
 		return sent
 	}
@@ -809,7 +824,7 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		}
 		var cs *callSocket
 		if d.opts.Dynamic {
-			cs, err = c.dynamicSocket(c.pickHosts(key, hosts))
+			cs, err = c.dynamicSocket(c.pickHosts(key, hosts), true)
 		} else {
 			cs, err = c.checkout(key, hosts)
 		}
@@ -817,17 +832,16 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 			return nil, err
 		}
 		var reply []byte
+		gone := func(lost []string) bool { return d.unregistered(ctx, t, lost) }
 		switch {
 		case d.opts.Dynamic:
-			reply, err = cs.roundTrip(ctx, frames, id, d.log, nil)
-			_ = cs.s.Close()
+			reply, err = cs.roundTrip(ctx, frames, id, d.log, gone)
+			cs.close()
 		case cs == nil: // other calls of the key in flight: share the loop's DEALER
-			reply, err = c.muxCall(ctx, key, hosts, frames, id)
+			reply, err = c.muxCall(ctx, key, hosts, frames, id, gone)
 			c.release(key)
 		default:
-			reply, err = cs.roundTrip(ctx, frames, id, d.log, func(lost []string) bool {
-				return d.unregistered(ctx, t, lost)
-			})
+			reply, err = cs.roundTrip(ctx, frames, id, d.log, gone)
 			if errors.Is(err, errPeerLost) || errors.Is(err, driver.ErrServerGone) {
 				cs.close() // the next checkout makes a socket with no dead connection
 			} else {
@@ -967,12 +981,17 @@ func (d *ZMQ) Close() error {
 			cl.l.close(func() {
 				for _, dl := range cl.dealers {
 					cl.l.removeReader(dl.s)
+					if dl.mon != nil {
+						cl.l.removeReader(dl.mon)
+						_ = dl.mon.Close()
+					}
 					// Keep the socket's linger (zmq_linger): messages
 					// already queued, such as a notification just sent,
 					// still leave.
 					_ = dl.s.Close()
 				}
 				discarded += cl.retries.failAll(ErrClosed)
+				clear(cl.muxWaits)
 				for id, ch := range cl.pending {
 					delete(cl.pending, id)
 					ch <- callResult{err: ErrClosed}
