@@ -238,3 +238,40 @@ func recvWithin(s *zmq.Socket, d time.Duration) ([][]byte, error) {
 	}
 	return s.RecvMessageBytes(0)
 }
+
+// TestMinReplyDelay: a server with MinReplyDelay sends no reply before
+// that long after the request arrived (the handler answers at once), and
+// a delay outside [0, MaxMinReplyDelay] is refused.
+func TestMinReplyDelay(t *testing.T) {
+	mm := matchmaker.NewDummy(matchmaker.DefaultConfig())
+	defer mm.Close()
+	c := compat.DefaultConfig("127.0.0.1")
+	c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+	o := OptionsFrom(c)
+	o.Logger = slog.New(slog.DiscardHandler)
+	for _, bad := range []time.Duration{-time.Millisecond, MaxMinReplyDelay + time.Millisecond} {
+		o.MinReplyDelay = bad
+		_, err := NewZMQ(mm, o)
+		require.Error(t, err, "%v", bad)
+	}
+	const hold = 50 * time.Millisecond
+	o.MinReplyDelay = hold
+	srvD, err := NewZMQ(mm, o)
+	require.NoError(t, err)
+	defer srvD.Close()
+	cliD := quietDriver(t, mm, false)
+	target := compat.Target{Topic: "held", Server: "s"}
+	s, err := srvD.Listen(context.Background(), target, func(r *Request) { _ = r.Reply(r.Payload) })
+	require.NoError(t, err)
+	defer s.Stop(context.Background())
+	for i := 0; i < 3; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		begun := time.Now()
+		got, err := cliD.Call(ctx, target, []byte("x"))
+		took := time.Since(begun)
+		cancel()
+		require.NoError(t, err)
+		require.Equal(t, "x", string(got))
+		require.GreaterOrEqual(t, took, hold, "the reply came %v after the call began", took)
+	}
+}

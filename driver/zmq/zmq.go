@@ -77,7 +77,22 @@ type Options struct {
 	// Observer, when set, is told of every message sent, received and
 	// dropped, and of every CALL's latency (see the metrics package).
 	Observer Observer
+
+	// MinReplyDelay (goslo only, default 0: off; at most MaxMinReplyDelay)
+	// makes a server hold each CALL's reply until that long after its
+	// request was read: a workaround for oslo.messaging 8.1.4's Python
+	// client, which tracks a CALL only after sending it and drops a reply
+	// that comes first (the call then times out). The handler's worker
+	// waits out the rest of the delay in Request.Reply, so every CALL
+	// takes at least MinReplyDelay and, at saturation, a server answers at
+	// most Workers/MinReplyDelay calls per second; handlers slower than
+	// the delay pay nothing. docs/interop.md gives the loss rates.
+	MinReplyDelay time.Duration
 }
+
+// MaxMinReplyDelay bounds Options.MinReplyDelay: a hold beyond it is an
+// outage, not a workaround.
+const MaxMinReplyDelay = time.Second
 
 // SocketOptions are the options oslo 8.1.4's ZmqSocket sets on every
 // socket (zmq_socket.py), with its meanings.
@@ -225,6 +240,9 @@ func NewZMQ(mm matchmaker.Matchmaker, opts Options) (*ZMQ, error) {
 	}
 	if opts.MaxPort <= opts.MinPort {
 		return nil, fmt.Errorf("driver: port range [%d, %d) is empty", opts.MinPort, opts.MaxPort)
+	}
+	if opts.MinReplyDelay < 0 || opts.MinReplyDelay > MaxMinReplyDelay {
+		return nil, fmt.Errorf("driver: minimum reply delay %v is outside [0, %v]", opts.MinReplyDelay, MaxMinReplyDelay)
 	}
 	zctx, err := zmq.NewContext()
 	if err != nil {
@@ -1027,13 +1045,19 @@ type Request struct {
 	MsgID   string
 	Payload []byte
 	s       *Server
-	ident   []byte // the client's identity: ROUTER-prepended (direct) or the reply id frame (proxy)
+	ident   []byte    // the client's identity: ROUTER-prepended (direct) or the reply id frame (proxy)
+	arrived time.Time // when a CALL was read, with MinReplyDelay only
 }
 
 // Reply sends the reply payload of a CALL. It is a no-op for other types.
 func (r *Request) Reply(payload []byte) error {
 	if r.Type != Call {
 		return nil
+	}
+	if !r.arrived.IsZero() {
+		if wait := time.Until(r.arrived.Add(r.s.d.opts.MinReplyDelay)); wait > 0 {
+			time.Sleep(wait) // bounded by MaxMinReplyDelay
+		}
 	}
 	var frames [][]byte
 	if r.s.proxied {
@@ -1277,7 +1301,11 @@ func (s *Server) onRequest(frames [][]byte) {
 	// Blocks the loop when every worker is busy and the queue is full:
 	// back-pressure to the senders through the socket's high-water mark.
 	s.l.yield = true
-	s.dispatch(&Request{Type: in.Type, MsgID: in.MsgID, Payload: in.Payload, s: s, ident: in.Identity})
+	r := &Request{Type: in.Type, MsgID: in.MsgID, Payload: in.Payload, s: s, ident: in.Identity}
+	if in.Type == Call && s.d.opts.MinReplyDelay > 0 {
+		r.arrived = time.Now()
+	}
+	s.dispatch(r)
 }
 
 // dispatch hands r to a worker (loop only). It blocks while every worker
