@@ -70,11 +70,11 @@ type transportOptions struct {
 // at most 1 s). It works around oslo.messaging 8.1.4's Python client,
 // which tracks a CALL only after sending it and loses a reply that comes
 // first: with 5 ms, none of several thousand calls of a Python client,
-// monkey-patched by eventlet or on plain threads, was lost (see
-// docs/interop.md for the rates without it). Its cost: every CALL takes at
-// least d, and its worker is held meanwhile (a server answers at most
-// executor_thread_pool_size/d calls per second). Handlers slower than d
-// pay nothing. The rabbit driver ignores it.
+// monkey-patched by eventlet or on plain threads, was lost on a quiet host;
+// an overloaded one needs more (docs/interop.md gives the rates). Its
+// cost: every CALL takes at least d, and its worker is held meanwhile (a
+// server answers at most executor_thread_pool_size/d calls per second).
+// Handlers slower than d pay nothing. The rabbit driver ignores it.
 func WithMinReplyDelay(d time.Duration) Option {
 	return func(o *transportOptions) { o.minReplyDelay = d }
 }
