@@ -167,6 +167,15 @@ type Driver interface {
 	Close() error
 }
 
+// ErrServerGone matches a CALL that failed before its deadline because
+// the connection to its server ended without the reply while the server
+// is still registered (killed, crashed, or its host lost): no reply can
+// come, and whether the server ran the call is unknown, as with a
+// timeout. Such an error matches envelope.ErrMessagingTimeout too. The zmq
+// driver returns it (a *zmq.ServerGoneError); RabbitMQ has no such case
+// (its replies wait in queues that outlive a server).
+var ErrServerGone = errors.New("goslo: the server went away before replying")
+
 // ErrClosed is returned by a driver that was closed; goslo.ErrClosed is
 // the same value.
 var ErrClosed = envelope.ErrClosed

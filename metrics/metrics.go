@@ -9,6 +9,7 @@
 //	messages_sent_total{type}              CALL, CAST, CAST_FANOUT, NOTIFY, REPLY, ACK written to a socket
 //	messages_received_total{type}          well-formed messages taken from a socket
 //	messages_dropped_total{type,reason}    malformed, duplicate, no_hosts, timeout, queue_full, closed, send_failed,
+//	                                       server_gone (a CALL whose server's connection closed before the reply),
 //	                                       oversized (parts adding up to more than max_message_size),
 //	                                       too_many_parts (over 1,024); these two with type "unknown"
 //	peer_disconnects_total{socket}         connections a listening ROUTER lost: the peer closed, or libzmq

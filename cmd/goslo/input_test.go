@@ -115,3 +115,18 @@ func TestBenchRefusesConcurrencyBeyondNOFILE(t *testing.T) {
 	// Without dynamic connections the calls share the driver's sockets:
 	// nothing to refuse (this one fails later: there is no server).
 }
+
+// TestServeMinReplyDelayFlag: --min-reply-delay takes seconds up to 1 (a
+// goslo serve that holds its replies answers a call no sooner); beyond,
+// or not a number, it is refused with exit 2.
+func TestServeMinReplyDelayFlag(t *testing.T) {
+	for _, bad := range []string{"2", "-0.1", "NaN", "x"} {
+		var out, errb bytes.Buffer
+		code := run([]string{"serve", "--url", "zmq+dummy://", "--topic", "t", "--min-reply-delay", bad}, strings.NewReader("quit\n"), &out, &errb)
+		require.Equal(t, 2, code, "--min-reply-delay %s: %s", bad, errb.String())
+		require.Contains(t, errb.String(), "min-reply-delay")
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"serve", "--url", "zmq+dummy://", "--topic", "t", "--min-reply-delay", "0.005"}, strings.NewReader("quit\n"), &out, &errb)
+	require.Equal(t, 0, code, errb.String())
+}

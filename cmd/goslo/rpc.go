@@ -18,6 +18,7 @@ import (
 	"github.com/goslo/goslo"
 	"github.com/goslo/goslo/compat"
 	rabbitdrv "github.com/goslo/goslo/driver/rabbit"
+	zmqdrv "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/envelope"
 )
 
@@ -26,6 +27,7 @@ type busFlags struct {
 	url, config, topic, server string
 	metrics                    metricsFlag // registered by the long-running commands only
 	maskSecrets                bool        // goslo serve only
+	minReplyDelay              secondsFlag // goslo serve only
 }
 
 func (b *busFlags) register(fs *flag.FlagSet) {
@@ -153,6 +155,8 @@ func runServer(name string, args []string, stdin io.Reader, stderr io.Writer,
 	if name == "serve" {
 		fs.BoolVar(&b.maskSecrets, "mask-secrets", false,
 			"print each request's context and args with the values of secret keys (auth_token, password, secret, token, ... as oslo.utils' mask_dict_password) replaced by ***")
+		secondsVar(fs, &b.minReplyDelay, "min-reply-delay", 0,
+			"zmq: hold each reply until this many seconds (at most 1) after its request arrived, so that oslo.messaging 8.1.4 Python clients do not lose fast replies (e.g. 0.005; default 0: off)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -161,12 +165,20 @@ func runServer(name string, args []string, stdin io.Reader, stderr io.Writer,
 		fmt.Fprintf(stderr, "goslo %s: --topic is required\n", name)
 		return 2
 	}
+	if b.minReplyDelay.duration() > zmqdrv.MaxMinReplyDelay {
+		fmt.Fprintf(stderr, "goslo %s: --min-reply-delay is at most %v\n", name, zmqdrv.MaxMinReplyDelay)
+		return 2
+	}
 	if b.server == "" {
 		b.server, _ = os.Hostname()
 	}
 	ctx, cancel := untilStopped(stdin)
 	defer cancel()
-	tr, err := b.transport(ctx, stderr)
+	var extra []goslo.Option
+	if b.minReplyDelay > 0 {
+		extra = append(extra, goslo.WithMinReplyDelay(b.minReplyDelay.duration()))
+	}
+	tr, err := b.transport(ctx, stderr, extra...)
 	if err != nil {
 		fmt.Fprintf(stderr, "goslo %s: %v\n", name, err)
 		return 1

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/goslo/goslo/driver"
+	"github.com/goslo/goslo/envelope"
 )
 
 // callSocket is a DEALER that one calling goroutine owns for the length of
@@ -212,10 +216,43 @@ const noPeerAfter = 250 * time.Millisecond
 // errPeerLost: every connection the request may have left on has ended
 // without the reply, and none of the servers at the ends of the ended
 // connections is registered any more (they stopped, and a stopping server
-// replies to whatever it took before it closes): the request was lost
-// unread, so the caller drops the socket (whose ended connections may
-// still take a send for a moment), re-resolves the key and sends it again.
+// unregisters first, then replies to whatever it took before it closes):
+// the request was lost unread, so the caller drops the socket (whose ended
+// connections may still take a send for a moment), re-resolves the key and
+// sends it again.
 var errPeerLost = errors.New("driver: the server's connection closed before the reply came")
+
+// ServerGoneError is a CALL whose every connection that could carry it or
+// its reply ended before the reply came, while its server is still
+// registered (it was killed, or crashed, or its host went away: a server
+// that stops cleanly unregisters first, and then the call is sent again),
+// and no connection to it came back within reconnectGrace. No reply can
+// come any more, so the call fails at once instead of at its deadline.
+// Whether the server ran the request is unknown, as with a timeout, and
+// goslo never sends it again (direct mode has no acks to tell a duplicate
+// apart). It matches driver.ErrServerGone and envelope.ErrMessagingTimeout,
+// so code written for oslo's MessagingTimeout handles it unchanged.
+type ServerGoneError struct {
+	MsgID string
+	Hosts []string      // the servers whose connections ended
+	After time.Duration // how long the call had waited when it failed
+}
+
+func (e *ServerGoneError) Error() string {
+	return "driver: the connection to " + strings.Join(e.Hosts, ", ") + " closed before the reply to message " + e.MsgID +
+		" came (after " + e.After.Round(time.Millisecond).String() + "); the server is still registered: it was killed or lost, and may or may not have run the call"
+}
+
+// Is matches driver.ErrServerGone and envelope.ErrMessagingTimeout.
+func (e *ServerGoneError) Is(t error) bool {
+	return t == driver.ErrServerGone || t == envelope.ErrMessagingTimeout
+}
+
+// reconnectGrace is how long a call whose connections all ended waits for
+// one to its still registered server to come back (libzmq reconnects
+// every 100 ms; a server alive behind a reset connection answers on the
+// new one) before it fails with a *ServerGoneError.
+var reconnectGrace = 300 * time.Millisecond // a var: a test lengthens it
 
 // pollSlice bounds how long a caller sits in zmq_poll before it looks at
 // its context again.
@@ -234,9 +271,12 @@ const pollSlice = 100 * time.Millisecond
 // socket, when every connection the request may have taken (those up
 // when it left) has ended without a reply, roundTrip asks gone about the
 // hosts whose connections are down; when gone says they are gone for
-// good, it returns errPeerLost instead of waiting for the deadline.
-// Otherwise (a server that crashed with the request, or a connection
-// that comes back) it goes on waiting.
+// good (unregistered: a clean stop, the request was not read), it returns
+// errPeerLost, and the caller sends it again. Otherwise (a server killed
+// with the request, whose record stays) it waits reconnectGrace for a
+// connection to come back, then fails with a *ServerGoneError; one that
+// comes back (a reset connection to a live server) keeps it waiting for
+// the reply until the deadline.
 func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string, log interface{ Debug(string, ...any) }, gone func(hosts []string) bool) ([]byte, error) {
 	start := time.Now()
 	cs.events(nil)
@@ -266,6 +306,10 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 		cs.events(carriers)
 	}
 	asked := cs.mon == nil || gone == nil
+	// graceEnd is set while every carrier is down and its hosts are still
+	// registered: until then a connection may come back.
+	var graceEnd time.Time
+	var lost []string
 	for {
 		if !asked && len(carriers) == 0 && len(cs.down) > 0 {
 			// A reply read before its connection ended is in the queue.
@@ -273,12 +317,26 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 				return reply, nil
 			}
 			asked = true
-			suspects := make([]string, 0, len(cs.down))
+			lost = lost[:0]
 			for ep := range cs.down {
-				suspects = append(suspects, strings.TrimPrefix(ep, "tcp://"))
+				lost = append(lost, strings.TrimPrefix(ep, "tcp://"))
 			}
-			if gone(suspects) {
+			if gone(lost) {
 				return nil, errPeerLost
+			}
+			graceEnd = time.Now().Add(reconnectGrace)
+		}
+		if !graceEnd.IsZero() {
+			if len(carriers) > 0 {
+				// A connection came back: the server may answer on it, and
+				// if that one ends too the loss is judged again.
+				graceEnd, asked = time.Time{}, false
+			} else if !time.Now().Before(graceEnd) {
+				if reply, ok := cs.pending(id, log); ok {
+					return reply, nil
+				}
+				slices.Sort(lost)
+				return nil, &ServerGoneError{MsgID: id, Hosts: lost, After: time.Since(start)}
 			}
 		}
 		wait := pollSlice
@@ -289,6 +347,9 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 		}
 		if wait <= 0 {
 			return nil, context.DeadlineExceeded
+		}
+		if !graceEnd.IsZero() {
+			wait = max(min(wait, time.Until(graceEnd)), time.Millisecond)
 		}
 		polled, err := cs.poller.Poll(wait)
 		if err != nil && zmq.AsErrno(err) != zmq.Errno(4) {
@@ -351,8 +412,9 @@ func (c *client) pickHosts(key string, hosts []string) []string {
 }
 
 // dynamicSocket is a fresh DEALER for one message (dynamic connections),
-// owned by the caller and closed by it.
-func (c *client) dynamicSocket(hosts []string) (*callSocket, error) {
+// owned by the caller and closed by it (cs.close). A CALL's socket
+// watches its connections (see roundTrip).
+func (c *client) dynamicSocket(hosts []string, watch bool) (*callSocket, error) {
 	s, err := c.d.socket(zmq.DEALER, NewUUID4())
 	if err != nil {
 		return nil, err
@@ -360,6 +422,11 @@ func (c *client) dynamicSocket(hosts []string) (*callSocket, error) {
 	_ = s.SetImmediate(true)
 	cs := &callSocket{s: s, poller: zmq.NewPoller(), hosts: map[string]bool{}, d: c.d}
 	cs.poller.Add(s, zmq.POLLIN)
+	if watch {
+		if err := cs.watch(c.d.zctx); err != nil {
+			c.d.log.Warn("driver: cannot watch a CALL socket's connections", "err", err)
+		}
+	}
 	for _, h := range hosts {
 		if err := s.Connect("tcp://" + h); err == nil {
 			cs.hosts[h] = true
@@ -371,7 +438,7 @@ func (c *client) dynamicSocket(hosts []string) (*callSocket, error) {
 // sendOnce sends frames on a fresh DEALER and closes it, letting its
 // linger deliver them (dynamic casts and multisend copies).
 func (c *client) sendOnce(ctx context.Context, hosts []string, frames [][]byte, copies int) error {
-	cs, err := c.dynamicSocket(hosts)
+	cs, err := c.dynamicSocket(hosts, false)
 	if err != nil {
 		return err
 	}
@@ -407,10 +474,20 @@ type callResult struct {
 // in the same loop task that sends, before the first frame leaves, so a
 // fast reply cannot be missed; a reply that comes after the caller gave up
 // finds no slot and is dropped.
-func (c *client) muxCall(ctx context.Context, key string, hosts []string, frames [][]byte, id string) ([]byte, error) {
+//
+// When every connection that could carry the request or its reply ends
+// first (see muxwatch.go), it decides as roundTrip does with gone:
+// errPeerLost (the caller sends it again) when the hosts are gone for
+// good, else a *ServerGoneError unless a connection came back within
+// reconnectGrace.
+func (c *client) muxCall(ctx context.Context, key string, hosts []string, frames [][]byte, id string, gone func(hosts []string) bool) ([]byte, error) {
+	start := time.Now()
 	dl, _ := ctx.Deadline()
 	o := &outgoing{key: key, frames: frames, deadline: dl, log: c.d.log, mt: Call, id: id,
 		call: c, result: make(chan callResult, 1), noPeerBy: time.Now().Add(noPeerAfter)}
+	if gone != nil {
+		o.lost = make(chan []string, 1)
+	}
 	err := c.l.do(func() {
 		if _, err := c.dealerFor(key, false, hosts); err != nil {
 			o.result <- callResult{err: err}
@@ -422,12 +499,56 @@ func (c *client) muxCall(ctx context.Context, key string, hosts []string, frames
 	if err != nil {
 		return nil, ErrClosed
 	}
-	select {
-	case r := <-o.result:
-		return r.payload, r.err
-	case <-ctx.Done():
-		_ = c.l.do(func() { c.forget(o) })
-		return nil, ctx.Err()
+	// giveUp forgets the call on the loop, then takes a result that came
+	// meanwhile (ok: there was one).
+	giveUp := func() (callResult, bool) {
+		if err := c.l.sync(func() { c.forget(o) }); err != nil {
+			return callResult{err: ErrClosed}, true
+		}
+		select {
+		case r := <-o.result:
+			return r, true
+		default:
+			return callResult{}, false
+		}
+	}
+	var grace <-chan time.Time
+	var lost []string
+	for {
+		select {
+		case r := <-o.result:
+			return r.payload, r.err
+		case lost = <-o.lost:
+			if gone(lost) {
+				if r, ok := giveUp(); ok {
+					return r.payload, r.err
+				}
+				// The hosts are unregistered: a connection of theirs still
+				// closing must not take the request again.
+				_ = c.l.do(func() { c.dropHosts(key, lost) })
+				return nil, errPeerLost
+			}
+			t := time.NewTimer(reconnectGrace)
+			defer t.Stop()
+			grace = t.C
+		case <-grace:
+			grace = nil
+			back := false
+			if err := c.l.sync(func() { back = c.cameBack(id) }); err != nil {
+				return nil, ErrClosed
+			}
+			if back {
+				continue // the server may answer on the new connection
+			}
+			if r, ok := giveUp(); ok {
+				return r.payload, r.err
+			}
+			slices.Sort(lost)
+			return nil, &ServerGoneError{MsgID: id, Hosts: lost, After: time.Since(start)}
+		case <-ctx.Done():
+			_ = c.l.do(func() { c.forget(o) })
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -436,6 +557,7 @@ func (c *client) muxCall(ctx context.Context, key string, hosts []string, frames
 func (c *client) forget(o *outgoing) {
 	if c.pending[o.id] == o.result {
 		delete(c.pending, o.id)
+		delete(c.muxWaits, o.id)
 	}
 	c.retries.remove(o)
 }

@@ -31,4 +31,24 @@
 // an inproc wake-up), or the goroutine making a CALL on a pooled socket.
 // User handlers run on a bounded worker pool, never on a socket goroutine.
 // Proxy runs oslo-messaging-zmq-proxy's routing loop.
+//
+// A CALL whose server goes away (direct mode: the pooled CALL sockets,
+// the client loop's DEALERs that carry concurrent CALLs and dynamic-mode
+// sockets watch their connections with a zmq monitor): when every
+// connection the request or its reply could take has ended without the
+// reply, the driver asks the
+// matchmaker about the hosts at their ends. None registered any more
+// means a clean stop (a server unregisters first, then replies to all it
+// took, then closes): the request was not read, so it is sent again to
+// the target read anew. A host still registered means a kill, a crash or
+// a lost host: after reconnectGrace (300 ms) with no connection back, the
+// call fails with a *ServerGoneError (errors.Is driver.ErrServerGone and
+// envelope.ErrMessagingTimeout), never resent, since the server may have
+// run it. A connection that comes back keeps the call waiting until its
+// deadline. Proxy mode has no such signal (the proxy's connection
+// outlives the server).
+//
+// Options.MinReplyDelay (goslo only, off by default) holds each reply
+// until a minimum time after its request was read, for oslo.messaging
+// 8.1.4 Python clients, which lose replies that come too fast.
 package zmq

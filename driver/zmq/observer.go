@@ -19,7 +19,8 @@ type Observer interface {
 	Received(t MsgType)
 	// Dropped counts a message given up, with a short reason:
 	// "malformed", "duplicate", "no_hosts", "timeout", "queue_full",
-	// "closed", "send_failed", or, for a message given up whole on
+	// "closed", "send_failed", "server_gone" (a CALL whose server's
+	// connection closed before the reply: see ServerGoneError), or, for a message given up whole on
 	// receipt before its type is known (t is 0), "oversized" (its parts
 	// add up to more than MaxMessageSize) or "too_many_parts".
 	Dropped(t MsgType, reason string)

@@ -24,6 +24,8 @@ type OpenOptions struct {
 	// WrapMatchmaker, when set, wraps the matchmaker the driver uses
 	// (package metrics counts its errors that way).
 	WrapMatchmaker func(matchmaker.Matchmaker) matchmaker.Matchmaker
+	// MinReplyDelay is Options.MinReplyDelay (goslo only; 0: off).
+	MinReplyDelay time.Duration
 }
 
 // Transport is the zmq bus behind goslo's public API: the matchmaker of
@@ -61,6 +63,7 @@ func Open(ctx context.Context, u *compat.TransportURL, cfg *compat.Config, o Ope
 	dopts := OptionsFrom(cfg)
 	dopts.Logger = o.Logger
 	dopts.Observer = o.Observer
+	dopts.MinReplyDelay = o.MinReplyDelay
 	z, err := NewZMQ(mm, dopts)
 	if err != nil {
 		_ = mm.Close()

@@ -15,6 +15,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/internal/ratelog"
 	"github.com/goslo/goslo/matchmaker"
@@ -76,7 +77,22 @@ type Options struct {
 	// Observer, when set, is told of every message sent, received and
 	// dropped, and of every CALL's latency (see the metrics package).
 	Observer Observer
+
+	// MinReplyDelay (goslo only, default 0: off; at most MaxMinReplyDelay)
+	// makes a server hold each CALL's reply until that long after its
+	// request was read: a workaround for oslo.messaging 8.1.4's Python
+	// client, which tracks a CALL only after sending it and drops a reply
+	// that comes first (the call then times out). The handler's worker
+	// waits out the rest of the delay in Request.Reply, so every CALL
+	// takes at least MinReplyDelay and, at saturation, a server answers at
+	// most Workers/MinReplyDelay calls per second; handlers slower than
+	// the delay pay nothing. docs/interop.md gives the loss rates.
+	MinReplyDelay time.Duration
 }
+
+// MaxMinReplyDelay bounds Options.MinReplyDelay: a hold beyond it is an
+// outage, not a workaround.
+const MaxMinReplyDelay = time.Second
 
 // SocketOptions are the options oslo 8.1.4's ZmqSocket sets on every
 // socket (zmq_socket.py), with its meanings.
@@ -225,6 +241,9 @@ func NewZMQ(mm matchmaker.Matchmaker, opts Options) (*ZMQ, error) {
 	if opts.MaxPort <= opts.MinPort {
 		return nil, fmt.Errorf("driver: port range [%d, %d) is empty", opts.MinPort, opts.MaxPort)
 	}
+	if opts.MinReplyDelay < 0 || opts.MinReplyDelay > MaxMinReplyDelay {
+		return nil, fmt.Errorf("driver: minimum reply delay %v is outside [0, %v]", opts.MinReplyDelay, MaxMinReplyDelay)
+	}
 	zctx, err := zmq.NewContext()
 	if err != nil {
 		return nil, err
@@ -317,6 +336,7 @@ type client struct {
 	dealers   map[string]*dealer
 	retries   sendQueues
 	pending   map[string]chan callResult // CALLs sent on the loop's DEALERs, by message id
+	muxWaits  map[string]*muxWait        // of those, the ones sent on a watched DEALER (muxwatch.go)
 	resolving map[string]bool            // keys being read again
 	resolved  map[string]time.Time       // when each key was last read again
 }
@@ -324,6 +344,10 @@ type client struct {
 type dealer struct {
 	s     *zmq.Socket
 	hosts map[string]bool
+	// mon watches the connections of a DEALER that carries CALLs (nil:
+	// not watched); linked and down are as in callSocket.
+	mon          *zmq.Socket
+	linked, down map[string]bool
 }
 
 type outgoing struct {
@@ -342,6 +366,7 @@ type outgoing struct {
 	call     *client
 	result   chan callResult
 	noPeerBy time.Time
+	lost     chan []string // told when every connection that could carry it ended (muxwatch.go)
 }
 
 func (o *outgoing) finish(err error) {
@@ -353,6 +378,7 @@ func (o *outgoing) finish(err error) {
 		// Sent: the reply comes through pending. Not sent: fail the call.
 		if err != nil && o.call.pending[o.id] == o.result {
 			delete(o.call.pending, o.id)
+			delete(o.call.muxWaits, o.id)
 			o.result <- callResult{err: err}
 		}
 		return
@@ -380,7 +406,7 @@ func (d *ZMQ) client() (*client, error) {
 	if d.cl != nil {
 		return d.cl, nil
 	}
-	c := &client{d: d, routes: map[string]route{}, dealers: map[string]*dealer{}, pending: map[string]chan callResult{},
+	c := &client{d: d, routes: map[string]route{}, dealers: map[string]*dealer{}, pending: map[string]chan callResult{}, muxWaits: map[string]*muxWait{},
 		budget: newBudget(maxWaiting), resolving: map[string]bool{}, resolved: map[string]time.Time{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	l, err := newLoop(d.zctx, "client", d.log, c.tick)
@@ -479,6 +505,12 @@ func (c *client) dealerFor(key string, fanout bool, hosts []string) (*dealer, er
 		dl = &dealer{s: s, hosts: map[string]bool{}}
 		c.dealers[dk] = dl
 		c.l.addReader(s, c.onResponse)
+		if !fanout {
+			if err := c.watchDealer(dk, dl); err != nil {
+				// Its calls wait for their deadline when their server goes away.
+				c.d.log.Warn("driver: cannot watch a DEALER's connections", "key", key, "err", err)
+			}
+		}
 	}
 	for _, h := range hosts {
 		if !dl.hosts[h] {
@@ -504,6 +536,7 @@ func (c *client) onResponse(frames [][]byte) {
 	if r.Type == Reply {
 		if ch := c.pending[r.MsgID]; ch != nil {
 			delete(c.pending, r.MsgID)
+			delete(c.muxWaits, r.MsgID)
 			ch <- callResult{payload: r.Payload}
 			c.l.yield = true
 			return
@@ -536,6 +569,7 @@ func (c *client) trySend(o *outgoing) sendState {
 	}
 	err := sendMessage(hosts.s, o.frames, zmq.DONTWAIT)
 	if err == nil {
+		c.watchCall(o, hosts)
 		o.finish(nil)
 		return sent
 	}
@@ -742,6 +776,9 @@ func observeCall(obs Observer, d time.Duration, err error) {
 	switch {
 	case err == nil:
 		obs.Received(Reply)
+	case errors.Is(err, driver.ErrServerGone):
+		outcome = "error"
+		obs.Dropped(Call, "server_gone")
 	case errors.Is(err, envelope.ErrMessagingTimeout):
 		outcome = "timeout"
 		obs.Dropped(Call, "timeout")
@@ -759,6 +796,12 @@ func (d *ZMQ) logCallFailure(t compat.Target, err error) {
 	if errors.As(err, &te) {
 		d.log.Info("driver: call timed out", "type", "CALL", "message_id", te.MsgID, "target", t.String(),
 			"timeout", te.Timeout, "no_hosts", te.NoHosts)
+		return
+	}
+	var ge *ServerGoneError
+	if errors.As(err, &ge) {
+		d.log.Warn("driver: call failed: its server's connection closed before the reply", "type", "CALL", "message_id", ge.MsgID,
+			"target", t.String(), "hosts", ge.Hosts, "after", ge.After)
 		return
 	}
 	d.log.Warn("driver: call failed", "type", "CALL", "target", t.String(), "err", err)
@@ -799,7 +842,7 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		}
 		var cs *callSocket
 		if d.opts.Dynamic {
-			cs, err = c.dynamicSocket(c.pickHosts(key, hosts))
+			cs, err = c.dynamicSocket(c.pickHosts(key, hosts), true)
 		} else {
 			cs, err = c.checkout(key, hosts)
 		}
@@ -807,18 +850,17 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 			return nil, err
 		}
 		var reply []byte
+		gone := func(lost []string) bool { return d.unregistered(ctx, t, lost) }
 		switch {
 		case d.opts.Dynamic:
-			reply, err = cs.roundTrip(ctx, frames, id, d.log, nil)
-			_ = cs.s.Close()
+			reply, err = cs.roundTrip(ctx, frames, id, d.log, gone)
+			cs.close()
 		case cs == nil: // other calls of the key in flight: share the loop's DEALER
-			reply, err = c.muxCall(ctx, key, hosts, frames, id)
+			reply, err = c.muxCall(ctx, key, hosts, frames, id, gone)
 			c.release(key)
 		default:
-			reply, err = cs.roundTrip(ctx, frames, id, d.log, func(lost []string) bool {
-				return d.unregistered(ctx, t, lost)
-			})
-			if errors.Is(err, errPeerLost) {
+			reply, err = cs.roundTrip(ctx, frames, id, d.log, gone)
+			if errors.Is(err, errPeerLost) || errors.Is(err, driver.ErrServerGone) {
 				cs.close() // the next checkout makes a socket with no dead connection
 			} else {
 				c.checkin(key, cs)
@@ -843,6 +885,8 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		case errors.Is(err, context.DeadlineExceeded):
 			c.invalidate(key)
 			return nil, &TimeoutError{MsgID: id, Timeout: timeout}
+		case errors.Is(err, driver.ErrServerGone):
+			c.invalidate(key) // the next call reads the target again
 		}
 		return nil, err
 	}
@@ -955,12 +999,17 @@ func (d *ZMQ) Close() error {
 			cl.l.close(func() {
 				for _, dl := range cl.dealers {
 					cl.l.removeReader(dl.s)
+					if dl.mon != nil {
+						cl.l.removeReader(dl.mon)
+						_ = dl.mon.Close()
+					}
 					// Keep the socket's linger (zmq_linger): messages
 					// already queued, such as a notification just sent,
 					// still leave.
 					_ = dl.s.Close()
 				}
 				discarded += cl.retries.failAll(ErrClosed)
+				clear(cl.muxWaits)
 				for id, ch := range cl.pending {
 					delete(cl.pending, id)
 					ch <- callResult{err: ErrClosed}
@@ -996,13 +1045,19 @@ type Request struct {
 	MsgID   string
 	Payload []byte
 	s       *Server
-	ident   []byte // the client's identity: ROUTER-prepended (direct) or the reply id frame (proxy)
+	ident   []byte    // the client's identity: ROUTER-prepended (direct) or the reply id frame (proxy)
+	arrived time.Time // when a CALL was read, with MinReplyDelay only
 }
 
 // Reply sends the reply payload of a CALL. It is a no-op for other types.
 func (r *Request) Reply(payload []byte) error {
 	if r.Type != Call {
 		return nil
+	}
+	if !r.arrived.IsZero() {
+		if wait := time.Until(r.arrived.Add(r.s.d.opts.MinReplyDelay)); wait > 0 {
+			time.Sleep(wait) // bounded by MaxMinReplyDelay
+		}
 	}
 	var frames [][]byte
 	if r.s.proxied {
@@ -1246,7 +1301,11 @@ func (s *Server) onRequest(frames [][]byte) {
 	// Blocks the loop when every worker is busy and the queue is full:
 	// back-pressure to the senders through the socket's high-water mark.
 	s.l.yield = true
-	s.dispatch(&Request{Type: in.Type, MsgID: in.MsgID, Payload: in.Payload, s: s, ident: in.Identity})
+	r := &Request{Type: in.Type, MsgID: in.MsgID, Payload: in.Payload, s: s, ident: in.Identity}
+	if in.Type == Call && s.d.opts.MinReplyDelay > 0 {
+		r.arrived = time.Now()
+	}
+	s.dispatch(r)
 }
 
 // dispatch hands r to a worker (loop only). It blocks while every worker
