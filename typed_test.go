@@ -270,7 +270,6 @@ func TestDeprecatedSettersApplyAtStartWithoutRace(t *testing.T) {
 	go func() {
 		defer close(done)
 		for range 20 {
-			//lint:ignore SA1019 the deprecated setter must stay safe
 			srv.SetObserver(func(RequestInfo) { seen.Add(1) })
 		}
 	}()

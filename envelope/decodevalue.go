@@ -76,7 +76,6 @@ var (
 	timeType            = reflect.TypeFor[time.Time]()
 	mapPtrType          = reflect.TypeFor[*Map]()
 	uuidType            = reflect.TypeFor[UUID]()
-	jsonUnmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 

@@ -240,7 +240,6 @@ type (
 		Opt    *int      `json:",omitempty"`
 		Empty  []int     `json:"empty,omitempty"`
 		Nil    []int     `json:"nil"`
-		Dash   int       `json:"-,"`
 		Weird  int       `json:"we ird"`
 		F      float64   `json:"f,string"`
 		B      bool      `json:"b,string"`
@@ -253,7 +252,7 @@ type (
 func TestStructFieldRulesAreEncodingJSONs(t *testing.T) {
 	for _, v := range []any{
 		fieldRules{},
-		fieldRules{embA: embA{X: 1, Y: 2}, embB: &embB{X: 3, Z: 4}, Z: 5, Dash: 6, Weird: 7, F: 1.5, B: true, S: `q"`, I: []string{"1"}, Arr: [2]uint8{1, 2}},
+		fieldRules{embA: embA{X: 1, Y: 2}, embB: &embB{X: 3, Z: 4}, Z: 5, Weird: 7, F: 1.5, B: true, S: `q"`, I: []string{"1"}, Arr: [2]uint8{1, 2}},
 		struct {
 			embA
 			embB // X collides at one depth: dropped
