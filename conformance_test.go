@@ -143,7 +143,7 @@ func conformance(t *testing.T, m mode) {
 	require.True(t, envelope.Equal(NewMap("x", "y"), res))
 	require.NoError(t, cl.Cast(ctx, nil, "note", NewMap("k", "cast")))
 	fan := true
-	require.NoError(t, cl.Prepare(PrepareOptions{Fanout: &fan}).Cast(ctx, nil, "note", NewMap("k", "fanout")))
+	require.NoError(t, cl.Prepare(PrepareOptions{Fanout: fan}).Cast(ctx, nil, "note", NewMap("k", "fanout")))
 	got := make(chan string, 2)
 	l := NewNotificationListener(tr, []string{"notes-conf"}, &NotificationEndpoint{Handlers: map[string]NotificationHandler{
 		"info": func(_ context.Context, n Notification) error { got <- n.EventType; return nil }}})

@@ -73,7 +73,7 @@ func TestRPCRoundTrip(t *testing.T) {
 			_, err = cl.Prepare(PrepareOptions{Namespace: "other"}).Call(ctx, rctx, "echo", nil)
 			require.ErrorIs(t, err, ErrUnsupportedVersion, "a namespace mismatch is UnsupportedVersion, as in oslo")
 			fan := true
-			_, err = cl.Prepare(PrepareOptions{Fanout: &fan}).Call(ctx, rctx, "echo", nil)
+			_, err = cl.Prepare(PrepareOptions{Fanout: fan}).Call(ctx, rctx, "echo", nil)
 			require.ErrorIs(t, err, compat.ErrInvalidTarget)
 			require.NoError(t, cl.Cast(ctx, rctx, "echo", NewMap("c", true)))
 

@@ -330,9 +330,8 @@ func TestSerializerPanics(t *testing.T) {
 		t.Run(where, func(t *testing.T) {
 			ep := NewEndpoint("", "").Handle("echo", func(_ context.Context, _ *Map, a *Map) (any, error) { return a, nil })
 			target := Target{Topic: "ser-" + where, Server: "s"}
-			srv, err := NewRPCServer(tr, target, ep)
+			srv, err := NewRPCServer(tr, target, ep, WithSerializer(panicSerializer{where: where}))
 			require.NoError(t, err)
-			srv.SetSerializer(panicSerializer{where: where})
 			require.NoError(t, srv.Start(ctx))
 			defer srv.Stop(ctx)
 			_, err = NewRPCClient(tr, target).Prepare(PrepareOptions{Timeout: 5 * time.Second}).Call(ctx, nil, "echo", NewMap("a", int64(1)))

@@ -56,6 +56,47 @@ func (n *Notifier) WithRetry(retry int) *Notifier {
 	return &c
 }
 
+// Prepare returns a copy of the notifier that publishes as publisherID
+// (oslo's Notifier.prepare(publisher_id=...)).
+func (n *Notifier) Prepare(publisherID string) *Notifier {
+	c := *n
+	c.publisherID = publisherID
+	return &c
+}
+
+// Priority is a notification priority, as oslo names them; Notify accepts
+// any case and "WARNING" for WARN.
+type Priority string
+
+// oslo's notification priorities.
+const (
+	PriorityAudit    Priority = envelope.PriorityAudit
+	PriorityDebug    Priority = envelope.PriorityDebug
+	PriorityInfo     Priority = envelope.PriorityInfo
+	PriorityWarn     Priority = envelope.PriorityWarn
+	PriorityError    Priority = envelope.PriorityError
+	PriorityCritical Priority = envelope.PriorityCritical
+	PrioritySample   Priority = envelope.PrioritySample
+)
+
+// Validate returns an error for a priority oslo does not know.
+func (p Priority) Validate() error {
+	_, err := envelope.NormalizePriority(string(p))
+	return err
+}
+
+// Notify sends a notification of priority with payload (any value a
+// Call's args may hold, a struct included) to "<topic>.<priority>" for
+// each of the notifier's topics. An unknown priority is an error and
+// nothing is sent.
+func (n *Notifier) Notify(ctx context.Context, rctx *Map, priority Priority, eventType string, payload any) error {
+	p, err := envelope.NormalizePriority(string(priority))
+	if err != nil {
+		return fmt.Errorf("goslo: %w", err)
+	}
+	return n.notify(ctx, rctx, p, eventType, payload)
+}
+
 func (n *Notifier) notify(ctx context.Context, rctx *Map, priority, eventType string, payload any) error {
 	if err := n.t.errIfClosed(); err != nil {
 		return err
@@ -83,24 +124,38 @@ func (n *Notifier) notify(ctx context.Context, rctx *Map, priority, eventType st
 	return errors.Join(errs...)
 }
 
+// Audit, Debug, Info, Warn, Error, Critical and Sample are Notify with
+// their priority, as oslo's Notifier methods.
 func (n *Notifier) Audit(ctx context.Context, rctx *Map, eventType string, payload any) error {
 	return n.notify(ctx, rctx, envelope.PriorityAudit, eventType, payload)
 }
+
+// Debug is Notify at PriorityDebug.
 func (n *Notifier) Debug(ctx context.Context, rctx *Map, eventType string, payload any) error {
 	return n.notify(ctx, rctx, envelope.PriorityDebug, eventType, payload)
 }
+
+// Info is Notify at PriorityInfo.
 func (n *Notifier) Info(ctx context.Context, rctx *Map, eventType string, payload any) error {
 	return n.notify(ctx, rctx, envelope.PriorityInfo, eventType, payload)
 }
+
+// Warn is Notify at PriorityWarn.
 func (n *Notifier) Warn(ctx context.Context, rctx *Map, eventType string, payload any) error {
 	return n.notify(ctx, rctx, envelope.PriorityWarn, eventType, payload)
 }
+
+// Error is Notify at PriorityError.
 func (n *Notifier) Error(ctx context.Context, rctx *Map, eventType string, payload any) error {
 	return n.notify(ctx, rctx, envelope.PriorityError, eventType, payload)
 }
+
+// Critical is Notify at PriorityCritical.
 func (n *Notifier) Critical(ctx context.Context, rctx *Map, eventType string, payload any) error {
 	return n.notify(ctx, rctx, envelope.PriorityCritical, eventType, payload)
 }
+
+// Sample is Notify at PrioritySample.
 func (n *Notifier) Sample(ctx context.Context, rctx *Map, eventType string, payload any) error {
 	return n.notify(ctx, rctx, envelope.PrioritySample, eventType, payload)
 }
@@ -147,7 +202,8 @@ type NotificationListener struct {
 
 type listenerRun struct {
 	serverRun
-	routes []map[string]NotificationHandler // per endpoint, by lower-case priority
+	routes     []map[string]NotificationHandler // per endpoint, by lower-case priority
+	serializer Serializer                       // l.serializer at Start
 }
 
 // NewNotificationListener returns a listener; Start makes it listen.
@@ -174,10 +230,15 @@ func (l *NotificationListener) AllowRequeue() *NotificationListener {
 // notification to be delivered again (NotificationResult.REQUEUE).
 var ErrRequeue = driver.ErrRequeue
 
-// SetSerializer sets a serializer (before Start) for the context and the
-// payload of what arrives, as oslo's listener serializer. A panic in it is
-// recovered and logged; the notification is then dropped.
-func (l *NotificationListener) SetSerializer(z Serializer) { l.serializer = z }
+// SetSerializer sets a serializer for the context and the payload of what
+// arrives, as oslo's listener serializer; it takes effect at the next
+// Start. A panic in it is recovered and logged; the notification is then
+// dropped.
+func (l *NotificationListener) SetSerializer(z Serializer) {
+	l.mu.Lock()
+	l.serializer = z
+	l.mu.Unlock()
+}
 
 // routes normalizes the endpoints' handler keys.
 func (l *NotificationListener) routes() ([]map[string]NotificationHandler, map[string]bool, error) {
@@ -226,7 +287,7 @@ func (l *NotificationListener) Start(ctx context.Context) error {
 		}
 	}
 	base, cancel := context.WithCancel(context.Background())
-	run := &listenerRun{serverRun: serverRun{base: base, cancel: cancel}, routes: routes}
+	run := &listenerRun{serverRun: serverRun{base: base, cancel: cancel}, routes: routes, serializer: l.serializer}
 	srv, err := l.t.drv.ListenNotifications(ctx, targets, l.opts, func(_ context.Context, r *driver.Request) error {
 		return l.handle(run, r)
 	})
@@ -246,7 +307,7 @@ func (l *NotificationListener) handle(run *listenerRun, r *driver.Request) (err 
 		return nil
 	}
 	rctx, _ := r.Context.(*Map)
-	if l.serializer != nil {
+	if z := run.serializer; z != nil {
 		var serr error
 		func() {
 			defer func() {
@@ -254,8 +315,8 @@ func (l *NotificationListener) handle(run *listenerRun, r *driver.Request) (err 
 					serr = recovered(l.t.log, "notification serializer", p, "message_id", r.MsgID, "event_type", n.EventType)
 				}
 			}()
-			if rctx, serr = l.serializer.DeserializeContext(r.Context); serr == nil {
-				n.Payload, serr = l.serializer.DeserializeEntity(rctx, n.Payload)
+			if rctx, serr = z.DeserializeContext(r.Context); serr == nil {
+				n.Payload, serr = z.DeserializeEntity(rctx, n.Payload)
 			}
 		}()
 		if serr != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -88,11 +89,13 @@ func NewRPCClient(t *Transport, target Target) *RPCClient {
 	return &RPCClient{t: t, target: target, timeout: t.defaultTimeout(), serializer: NoOpSerializer{}}
 }
 
-// PrepareOptions are the overrides of RPCClient.Prepare; zero fields keep
-// the client's value.
+// PrepareOptions are the overrides of RPCClient.Prepare (oslo's
+// prepare()); zero fields keep the client's value, and Clear resets
+// target fields first.
 type PrepareOptions struct {
-	Server     string
-	Fanout     *bool
+	Server string
+	// Fanout makes a Cast go to every server of the topic.
+	Fanout     bool
 	Version    string
 	Namespace  string
 	Timeout    time.Duration
@@ -112,16 +115,43 @@ type PrepareOptions struct {
 	// the server sends no heartbeat for that long (RabbitMQ; whole
 	// seconds). Zero keeps the client's value (none by default).
 	CallMonitorTimeout time.Duration
+	// Clear resets these target fields of the client before the fields
+	// above apply, as oslo's prepare(server=None) does: e.g.
+	// Clear: ClearServer|ClearVersion.
+	Clear TargetFields
 }
 
-// Prepare returns a copy of the client with overrides.
+// TargetFields names fields of a client's target for PrepareOptions.Clear.
+type TargetFields uint8
+
+// The target fields Prepare can clear.
+const (
+	ClearServer TargetFields = 1 << iota
+	ClearVersion
+	ClearNamespace
+	ClearFanout
+)
+
+// Prepare returns a copy of the client with overrides; c is unchanged.
 func (c *RPCClient) Prepare(o PrepareOptions) *RPCClient {
 	n := *c
+	if o.Clear&ClearServer != 0 {
+		n.target.Server = ""
+	}
+	if o.Clear&ClearVersion != 0 {
+		n.target.Version = ""
+	}
+	if o.Clear&ClearNamespace != 0 {
+		n.target.Namespace = ""
+	}
+	if o.Clear&ClearFanout != 0 {
+		n.target.Fanout = false
+	}
 	if o.Server != "" {
 		n.target.Server = o.Server
 	}
-	if o.Fanout != nil {
-		n.target.Fanout = *o.Fanout
+	if o.Fanout {
+		n.target.Fanout = true
 	}
 	if o.Version != "" {
 		n.target.Version = o.Version
@@ -151,6 +181,26 @@ func (c *RPCClient) Prepare(o PrepareOptions) *RPCClient {
 	return &n
 }
 
+// Target is the client's target, with its Prepare overrides.
+func (c *RPCClient) Target() Target { return c.target }
+
+// CanSendVersion reports whether the client's version cap allows sending
+// version ("" for the client's own target version), as oslo's
+// can_send_version: true when there is no cap. This is the rpcapi idiom
+// for rolling upgrades:
+//
+//	version := "5.1"
+//	if !client.CanSendVersion(version) { version = "5.0"; /* drop the new argument */ }
+//
+// An unparsable version is never sendable.
+func (c *RPCClient) CanSendVersion(version string) bool {
+	if version == "" {
+		version = c.target.Version
+	}
+	ok, err := compat.CapAllows(c.versionCap, version)
+	return err == nil && ok
+}
+
 func (c *RPCClient) withRetry(ctx context.Context) context.Context {
 	if c.retry != nil {
 		return zmqdrv.WithRetry(ctx, *c.retry)
@@ -158,7 +208,11 @@ func (c *RPCClient) withRetry(ctx context.Context) context.Context {
 	return ctx
 }
 
-func (c *RPCClient) message(rctx *Map, method string, args *Map) (driver.Message, error) {
+func (c *RPCClient) message(rctx *Map, method string, a any) (driver.Message, error) {
+	args, err := argsMap(a)
+	if err != nil {
+		return driver.Message{}, err
+	}
 	if ok, err := compat.CapAllows(c.versionCap, c.target.Version); err != nil || !ok {
 		if err == nil {
 			err = fmt.Errorf("goslo: requested version %s is incompatible with the version cap %s", c.target.Version, c.versionCap)
@@ -184,11 +238,14 @@ func (c *RPCClient) message(rctx *Map, method string, args *Map) (driver.Message
 	return driver.Message{Context: sctx, Body: req.Map(), AtLeastOnce: c.transport.AtLeastOnce, Retry: c.retry}, nil
 }
 
-// Call invokes method on one server of the target and returns its result.
-// A remote failure comes back as a *RemoteError (errors.Is works with
-// ErrNoSuchMethod, ErrUnsupportedVersion, ...); no reply in time as an
-// error matching ErrMessagingTimeout.
-func (c *RPCClient) Call(ctx context.Context, rctx *Map, method string, args *Map) (any, error) {
+// Call invokes method on one server of the target and returns its result
+// as decoded (a *Map for a dict, []any for a list, ...: see CallAs for a
+// typed result). args are the keyword arguments: a *Map, a struct (each
+// field an argument, named as its json tag says), a map with string keys,
+// or nil for none. A remote failure comes back as a *RemoteError
+// (errors.Is works with ErrNoSuchMethod, ErrUnsupportedVersion, ...); no
+// reply in time as an error matching ErrMessagingTimeout.
+func (c *RPCClient) Call(ctx context.Context, rctx *Map, method string, args any) (any, error) {
 	if err := c.t.errIfClosed(); err != nil {
 		return nil, err
 	}
@@ -214,8 +271,8 @@ func (c *RPCClient) Call(ctx context.Context, rctx *Map, method string, args *Ma
 }
 
 // Cast invokes method without waiting for a result (on every server of the
-// topic when the target fans out).
-func (c *RPCClient) Cast(ctx context.Context, rctx *Map, method string, args *Map) error {
+// topic when the target fans out). args are as for Call.
+func (c *RPCClient) Cast(ctx context.Context, rctx *Map, method string, args any) error {
 	if err := c.t.errIfClosed(); err != nil {
 		return err
 	}
@@ -368,13 +425,11 @@ func plainVersion(v string) bool {
 // fresh context for its handlers. Start on a running server and Stop on a
 // stopped one do nothing.
 type RPCServer struct {
-	t          *Transport
-	target     Target
-	endpoints  []*Endpoint
-	serializer Serializer
-	observer   func(RequestInfo)
-	mu         sync.Mutex
-	run        *serverRun // the running server; nil when stopped
+	t      *Transport
+	target Target
+	mu     sync.Mutex
+	cfg    serverConfig // what the next Start runs with
+	run    *serverRun   // the running server; nil when stopped
 	// stopped is closed by the Stop of the current run, or of the next
 	// one when none runs; last is the last stopped run's (Wait after Stop).
 	stopped, last chan struct{}
@@ -388,6 +443,10 @@ type serverRun struct {
 	base    context.Context
 	cancel  context.CancelFunc
 	stopped chan struct{}
+	// cfg is the server's configuration at Start; slots bounds the
+	// handlers running at once (nil: the driver's pool does).
+	cfg   serverConfig
+	slots chan struct{}
 }
 
 // stop stops r.srv bounded by ctx, cancelling the handlers' context when
@@ -404,38 +463,62 @@ func (r *serverRun) stop(ctx context.Context) error {
 	return err
 }
 
-// RequestInfo describes one request a server received, for observers.
-type RequestInfo struct {
-	Type      string // "call", "cast" or "fanout"
-	MessageID string
-	Method    string
-	Args      *Map
-	Context   any
-}
-
-// SetObserver registers f, called (on the worker) for every well-formed
-// request before it is dispatched. Set it before Start.
-func (s *RPCServer) SetObserver(f func(RequestInfo)) { s.observer = f }
-
-// NewRPCServer returns a server; Start makes it listen.
-func NewRPCServer(t *Transport, target Target, endpoints ...*Endpoint) (*RPCServer, error) {
+// NewRPCServer returns a server for target; Start makes it listen. opts
+// are the endpoints it serves (at least one *Endpoint), in dispatch order,
+// and its options (WithMiddleware, WithConcurrency, WithSerializer,
+// WithObserver):
+//
+//	srv, err := goslo.NewRPCServer(tr, goslo.Target{Topic: "scheduler", Server: host}, ep,
+//		goslo.WithMiddleware(logRequests), goslo.WithConcurrency(8))
+func NewRPCServer(t *Transport, target Target, opts ...ServerOption) (*RPCServer, error) {
 	if err := target.ValidateListen(); err != nil {
 		return nil, err
 	}
-	if len(endpoints) == 0 {
+	cfg := serverConfig{serializer: NoOpSerializer{}}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("goslo: nil server option")
+		}
+		if err := o.applyServer(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.endpoints) == 0 {
 		return nil, errors.New("goslo: a server needs at least one endpoint")
 	}
-	return &RPCServer{t: t, target: target, endpoints: endpoints, serializer: NoOpSerializer{}, stopped: make(chan struct{})}, nil
+	if pool := t.cfg.Default.ExecutorThreadPoolSize; cfg.concurrency >= pool && pool > 0 {
+		cfg.concurrency = 0 // the driver's pool bounds it already
+	}
+	return &RPCServer{t: t, target: target, cfg: cfg, stopped: make(chan struct{})}, nil
 }
 
-// SetSerializer replaces the serializer (before Start). A panic in it is
-// recovered: the caller gets a RuntimeError.
-func (s *RPCServer) SetSerializer(z Serializer) { s.serializer = z }
+// SetObserver registers f, called for every well-formed request before it
+// is dispatched; it takes effect at the next Start.
+//
+// Deprecated: use WithObserver at NewRPCServer.
+func (s *RPCServer) SetObserver(f func(RequestInfo)) {
+	s.mu.Lock()
+	s.cfg.observer = f
+	s.mu.Unlock()
+}
+
+// SetSerializer replaces the serializer; it takes effect at the next
+// Start.
+//
+// Deprecated: use WithSerializer at NewRPCServer.
+func (s *RPCServer) SetSerializer(z Serializer) {
+	s.mu.Lock()
+	if z == nil {
+		z = NoOpSerializer{}
+	}
+	s.cfg.serializer = z
+	s.mu.Unlock()
+}
 
 // Start binds, registers and serves. Handlers run on a bounded pool of
-// workers (the transport's driver options). It does nothing on a running
-// server; after Stop it starts the server again. After the transport's
-// Close it fails with an error matching ErrClosed.
+// workers (executor_thread_pool_size, or WithConcurrency). It does nothing
+// on a running server; after Stop it starts the server again. After the
+// transport's Close it fails with an error matching ErrClosed.
 func (s *RPCServer) Start(ctx context.Context) error {
 	if err := s.t.errIfClosed(); err != nil {
 		return err
@@ -446,9 +529,14 @@ func (s *RPCServer) Start(ctx context.Context) error {
 		return nil
 	}
 	base, cancel := context.WithCancel(context.Background())
-	run := &serverRun{base: base, cancel: cancel}
+	run := &serverRun{base: base, cancel: cancel, cfg: s.cfg}
+	run.cfg.endpoints = slices.Clone(s.cfg.endpoints)
+	run.cfg.middleware = slices.Clone(s.cfg.middleware)
+	if n := s.cfg.concurrency; n > 0 {
+		run.slots = make(chan struct{}, n)
+	}
 	srv, err := s.t.drv.Listen(ctx, s.target, func(_ context.Context, r *driver.Request) error {
-		return s.handle(run.base, r)
+		return s.handle(run, r)
 	})
 	if err != nil {
 		cancel()
@@ -459,8 +547,20 @@ func (s *RPCServer) Start(ctx context.Context) error {
 	return nil
 }
 
-func (s *RPCServer) handle(ctx context.Context, r *driver.Request) error {
-	body, err := s.invoke(ctx, r)
+func (s *RPCServer) handle(run *serverRun, r *driver.Request) error {
+	if run.slots != nil {
+		select {
+		case run.slots <- struct{}{}:
+			defer func() { <-run.slots }()
+		case <-run.base.Done():
+			// Stopped while waiting: answer as if run and cancelled.
+			if r.Kind == driver.KindCall {
+				_ = r.Reply(nil, envelope.NewRemoteError(envelope.ModuleBuiltins, "RuntimeError", "server stopped before the request ran"))
+			}
+			return nil
+		}
+	}
+	body, err := s.invoke(run, r)
 	if r.Kind != driver.KindCall {
 		if err != nil {
 			s.t.log.Warn("goslo: cast failed", "message_id", r.MsgID, "target", s.target.String(), "err", err)
@@ -487,52 +587,55 @@ func (s *RPCServer) handle(ctx context.Context, r *driver.Request) error {
 	return nil
 }
 
-// invoke runs the request: the observer, the serializer and the handler,
-// any panic of which becomes a RuntimeError (and is logged).
-func (s *RPCServer) invoke(ctx context.Context, r *driver.Request) (res any, err error) {
+// invoke runs the request: the observer, the serializer and the handler
+// in its middleware, any panic of which becomes a RuntimeError (and is
+// logged).
+func (s *RPCServer) invoke(run *serverRun, r *driver.Request) (res any, err error) {
 	stage := "serializer"
 	defer func() {
 		if p := recover(); p != nil {
 			err = recovered(s.t.log, stage, p, "message_id", r.MsgID, "target", s.target.String())
 		}
 	}()
-	if s.observer != nil {
+	cfg := &run.cfg
+	req, perr := envelope.ParseRequest(r.Body)
+	info := &RequestInfo{Type: r.Kind.String(), MessageID: r.MsgID, Method: req.Method, Namespace: req.Namespace,
+		Version: req.Version, Target: s.target, Deadline: r.Deadline, Args: req.Args, Context: r.Context}
+	if cfg.observer != nil && perr == nil {
 		stage = "observer"
-		if req, perr := envelope.ParseRequest(r.Body); perr == nil {
-			s.observer(RequestInfo{Type: r.Kind.String(), MessageID: r.MsgID, Method: req.Method, Args: req.Args, Context: r.Context})
-		}
+		cfg.observer(*info)
 		stage = "serializer"
 	}
-	rctx, err := s.serializer.DeserializeContext(r.Context)
+	rctx, err := cfg.serializer.DeserializeContext(r.Context)
 	if err != nil {
 		return nil, err
 	}
-	req, err := envelope.ParseRequest(r.Body)
-	if err != nil {
-		return nil, envelope.NewRemoteError(envelope.ModuleBuiltins, "AttributeError", err.Error())
+	if perr != nil {
+		return nil, envelope.NewRemoteError(envelope.ModuleBuiltins, "AttributeError", perr.Error())
 	}
-	h, err := dispatch(s.endpoints, req)
+	h, err := dispatch(cfg.endpoints, req)
 	if err != nil {
 		return nil, err
 	}
 	args := req.Args // decoded for this request alone
-	if _, noop := s.serializer.(NoOpSerializer); !noop || args == nil {
+	if _, noop := cfg.serializer.(NoOpSerializer); !noop || args == nil {
 		args = envelope.MapWithCap(req.Args.Len())
 		for _, kv := range req.Args.Items() {
-			v, err := s.serializer.DeserializeEntity(rctx, kv.Value)
+			v, err := cfg.serializer.DeserializeEntity(rctx, kv.Value)
 			if err != nil {
 				return nil, err
 			}
 			args.Append(kv.Key, v)
 		}
 	}
+	info.Args, info.RequestContext = args, rctx
 	stage = "handler"
-	res, err = h(ctx, rctx, args)
+	res, err = chain(h, cfg.middleware)(withRequest(run.base, info), rctx, args)
 	stage = "serializer"
 	if err != nil {
 		return nil, err
 	}
-	return s.serializer.SerializeEntity(rctx, res)
+	return cfg.serializer.SerializeEntity(rctx, res)
 }
 
 // recovered logs a recovered panic with its stack and returns the

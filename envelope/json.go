@@ -50,12 +50,15 @@ func MarshalJSON(v any) ([]byte, error) { return AppendJSON(make([]byte, 0, 256)
 //     IPAddress as netaddr's str, []byte as its UTF-8 text (refused when not
 //     UTF-8, as to_primitive's decode fails), Set, FrozenSet and any other
 //     slice or array as an array, Count as the text of its repr;
-//   - a Valuer is written as the value it returns.
+//   - a Valuer is written as the value it returns; a json.Marshaler as
+//     what its JSON reads as, an encoding.TextMarshaler as a str;
+//   - a struct as the dict of its fields, by encoding/json's rules (see
+//     ToMap).
 //
 // datetime.date (Date) makes Python fail with "Circular reference
 // detected", and msgpack extension values (Ext) have no JSON form: both are
 // refused, as are strings that are not valid UTF-8 (a Python str cannot
-// hold them), errors, channels, funcs, structs and other Go types. Refusals
+// hold them), errors, channels, funcs and other Go types. Refusals
 // are *EncodeError naming the path of the value, e.g. "[1].args.when". On
 // error dst is returned unchanged.
 func AppendJSON(dst []byte, v any) ([]byte, error) {

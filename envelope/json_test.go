@@ -159,7 +159,7 @@ func TestAppendJSONRefusals(t *testing.T) {
 		{"count of text", "", "envelope.Count", "not a number", Count{"a", int64(1)}},
 		{"channel", "[0].args.when", "chan int", "unsupported type", []any{NewMap("args", NewMap("when", make(chan int)))}},
 		{"func", "", "func()", "unsupported type", func() {}},
-		{"struct", "", "struct { A int }", "unsupported type", struct{ A int }{1}},
+		{"struct field", ".C", "chan int", "unsupported type", struct{ C chan int }{}},
 		{"int keys", "", "map[int]interface {}", "map keys must be strings", map[int]any{1: 2}},
 		{"error", ".e", "*errors.errorString", "failures", map[string]any{"e": errors.New("x")}},
 		{"failing valuer", "", "envelope.jsonFailingValuer", "no wire form", jsonFailingValuer{}},

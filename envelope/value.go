@@ -39,7 +39,10 @@ import (
 //
 // Encoders also accept the usual Go spellings: every int and uint kind,
 // float32, []string, []map..., map[string]any (written in sorted key order,
-// since Go maps have none), Map by value, and values implementing Valuer.
+// since Go maps have none), Map by value, values implementing Valuer,
+// json.Marshaler or encoding.TextMarshaler, and structs (the dict of their
+// fields by encoding/json's rules: see structs.go and ToMap). DecodeValue
+// goes the other way, from a decoded value into a Go value.
 
 // Valuer lets a Go type say which model value stands for it on the wire.
 type Valuer interface {
@@ -463,10 +466,39 @@ func sortedItems(m map[string]any) []KV {
 // encoders: other slices and arrays become []any, string-keyed maps a *Map
 // in key order, pointers their target (or nil), named basic kinds their
 // basic value. ok is false for anything else.
+//
+// Structs become dicts (see structs.go); a json.Marshaler or an
+// encoding.TextMarshaler becomes what it marshals to. A pointer is
+// followed unless only the pointer marshals, so that *time.Time is still
+// a datetime.
 func fromReflect(v any) (out any, ok bool, reason string) {
+	if x, isBig := v.(big.Int); isBig {
+		return &x, true, ""
+	}
 	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return nil, true, ""
+		}
+		if et := rv.Type().Elem(); !(rv.Type().Implements(jsonMarshalerType) && !et.Implements(jsonMarshalerType)) &&
+			!(rv.Type().Implements(textMarshalerType) && !et.Implements(textMarshalerType)) {
+			return rv.Elem().Interface(), true, ""
+		}
+	}
+	if out, ok, reason := marshaled(v); ok || reason != "" {
+		return out, ok, reason
+	}
 	switch rv.Kind() {
+	case reflect.Struct:
+		m, reason := structMap(rv)
+		if m == nil {
+			return nil, false, reason
+		}
+		return m, true, ""
 	case reflect.Slice, reflect.Array:
+		if rv.Type().Elem().Kind() == reflect.Uint8 && rv.Kind() == reflect.Slice {
+			return rv.Bytes(), true, "" // a named []byte is bytes too
+		}
 		l := make([]any, rv.Len())
 		for i := range l {
 			l[i] = rv.Index(i).Interface()
@@ -484,9 +516,6 @@ func fromReflect(v any) (out any, ok bool, reason string) {
 		}
 		return m, true, ""
 	case reflect.Pointer:
-		if rv.IsNil() {
-			return nil, true, ""
-		}
 		return rv.Elem().Interface(), true, ""
 	case reflect.String:
 		return rv.String(), true, ""

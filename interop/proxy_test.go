@@ -196,7 +196,7 @@ func proxyInterop(t *testing.T, c proxyCase) {
 		pycl.Next(20 * time.Second)
 	}
 	fan := true
-	require.NoError(t, gocl.Prepare(goslo.PrepareOptions{Fanout: &fan}).Cast(ctx, nil, "echo", goslo.NewMap("from", "go", "kind", "fanout")))
+	require.NoError(t, gocl.Prepare(goslo.PrepareOptions{Fanout: fan}).Cast(ctx, nil, "echo", goslo.NewMap("from", "go", "kind", "fanout")))
 	pycl.Send(map[string]any{"op": "cast", "topic": "px", "fanout": true, "method": "echo",
 		"args": map[string]any{"$dict": [][]any{{"from", "py"}, {"kind", "fanout"}}}})
 	pycl.Next(20 * time.Second)

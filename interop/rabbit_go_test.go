@@ -70,7 +70,7 @@ func TestRabbitGoWithPython(t *testing.T) {
 		require.Equal(t, "srv2", ev["server"])
 
 		fan := true
-		require.NoError(t, cl.Prepare(goslo.PrepareOptions{Fanout: &fan}).Cast(ctx, nil, "fanout_me", goslo.NewMap("n", int64(8))))
+		require.NoError(t, cl.Prepare(goslo.PrepareOptions{Fanout: fan}).Cast(ctx, nil, "fanout_me", goslo.NewMap("n", int64(8))))
 		got := map[any]bool{}
 		for i := 0; i < 2; i++ {
 			got[srv.Event(10 * time.Second)["server"]] = true

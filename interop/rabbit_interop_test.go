@@ -232,7 +232,7 @@ func TestRabbitGoClientPythonServer(t *testing.T) {
 		event(t, "cast_me")
 
 		fan := true
-		require.NoError(t, cli.Prepare(goslo.PrepareOptions{Fanout: &fan}).Cast(t.Context(), rctx, "fanout_me", goslo.NewMap("n", int64(9))))
+		require.NoError(t, cli.Prepare(goslo.PrepareOptions{Fanout: fan}).Cast(t.Context(), rctx, "fanout_me", goslo.NewMap("n", int64(9))))
 		got := map[any]int{}
 		for i := 0; i < 2; i++ {
 			got[event(t, "fanout_me")["server"]]++

@@ -144,7 +144,7 @@ func mixedServers(t *testing.T, vhost string, quorum bool) {
 	}
 	within(t, "fanout from Go reaches each server once", func(t *testing.T) {
 		fan := true
-		require.NoError(t, cli.Prepare(goslo.PrepareOptions{Fanout: &fan}).Cast(t.Context(), goslo.NewMap(), "fanout_me", goslo.NewMap("from", "go")))
+		require.NoError(t, cli.Prepare(goslo.PrepareOptions{Fanout: fan}).Cast(t.Context(), goslo.NewMap(), "fanout_me", goslo.NewMap("from", "go")))
 		fanoutOnce(t, "Go fanout")
 	}, pysrv)
 	within(t, "fanout from Python reaches each server once", func(t *testing.T) {

@@ -162,7 +162,7 @@ func TestRabbitWireProperties(t *testing.T) {
 		require.NoError(t, gocli.Cast(t.Context(), rctx, "cast_me", goslo.NewMap("n", int64(1))))
 		require.Equal(t, "cast_me", pysrv.Event(10 * time.Second)["method"])
 		fan := true
-		require.NoError(t, gocli.Prepare(goslo.PrepareOptions{Fanout: &fan}).Cast(t.Context(), rctx, "fanout_me", goslo.NewMap()))
+		require.NoError(t, gocli.Prepare(goslo.PrepareOptions{Fanout: fan}).Cast(t.Context(), rctx, "fanout_me", goslo.NewMap()))
 		require.Equal(t, "fanout_me", pysrv.Event(10 * time.Second)["method"])
 		// Go CALL that times out: expiration "2000".
 		_, err = goslo.NewRPCClient(trV2, goslo.Target{Topic: "nobody"}).Prepare(goslo.PrepareOptions{Timeout: 2 * time.Second}).Call(t.Context(), rctx, "echo", goslo.NewMap())

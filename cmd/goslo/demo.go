@@ -92,7 +92,7 @@ func demo(w io.Writer) error {
 		return err
 	}
 	fan := true
-	if err := client.Prepare(goslo.PrepareOptions{Fanout: &fan}).Cast(ctx, rctx, "echo", goslo.NewMap("to", "all")); err != nil {
+	if err := client.Prepare(goslo.PrepareOptions{Fanout: fan}).Cast(ctx, rctx, "echo", goslo.NewMap("to", "all")); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(5 * time.Second)

@@ -203,12 +203,8 @@ func runServer(name string, args []string, stdin io.Reader, stderr io.Writer,
 func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return runServer("serve", args, stdin, stderr, func(ctx context.Context, tr *goslo.Transport, b busFlags) (func(context.Context) error, error) {
 		ep, _ := goslo.EndpointOf(builtin{name: b.server}, "", "1.0")
-		srv, err := goslo.NewRPCServer(tr, goslo.Target{Topic: b.topic, Server: b.server}, ep)
-		if err != nil {
-			return nil, err
-		}
 		var mu sync.Mutex
-		srv.SetObserver(func(r goslo.RequestInfo) {
+		srv, err := goslo.NewRPCServer(tr, goslo.Target{Topic: b.topic, Server: b.server}, ep, goslo.WithObserver(func(r goslo.RequestInfo) {
 			mu.Lock()
 			defer mu.Unlock()
 			var args, rctx any = r.Args, r.Context
@@ -216,7 +212,10 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				args, rctx = maskSecrets(r.Args), maskSecrets(r.Context)
 			}
 			_ = jsonLine(stdout, goslo.NewMap("type", r.Type, "method", r.Method, "args", args, "context", rctx, "message_id", r.MessageID))
-		})
+		}))
+		if err != nil {
+			return nil, err
+		}
 		if err := srv.Start(ctx); err != nil {
 			return nil, err
 		}
@@ -260,7 +259,7 @@ func callOrCast(mode string, args []string, stdout, stderr io.Writer) int {
 	}
 	defer tr.Close()
 	cl := goslo.NewRPCClient(tr, goslo.Target{Topic: b.topic, Version: *version}).Prepare(goslo.PrepareOptions{
-		Server: b.server, Fanout: fanout, Namespace: *namespace, Timeout: timeout.duration()})
+		Server: b.server, Fanout: *fanout, Namespace: *namespace, Timeout: timeout.duration()})
 	if mode == "cast" {
 		if err := cl.Cast(ctx, rctx, fs.Arg(0), margs); err != nil {
 			fmt.Fprintln(stderr, "goslo cast:", err)

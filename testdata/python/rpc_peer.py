@@ -14,7 +14,10 @@ goslo's interop tests. Usage:
   rpc_peer.py client URL                reads JSON lines
                                         {"op": "call"|"cast", "topic", "server",
                                          "fanout", "method", "args", "context",
-                                         "timeout", "version", "retries"}
+                                         "timeout", "version", "retries",
+                                         "raw"} (with "raw": true the answer
+                                         adds "raw": the reply payloads
+                                         received, in hex)
                                         or a notification {"op": "notify",
                                          "topic", "publisher_id", "priority",
                                          "event_type", "payload", "context"}
@@ -23,6 +26,7 @@ goslo's interop tests. Usage:
 URL is a transport URL; its query sets [oslo_messaging_zmq] options
 (e.g. zmq+redis://127.0.0.1:6379?rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1).
 """
+import datetime
 import json
 import os
 import socket
@@ -86,6 +90,17 @@ class Endpoint(object):
     def whoami(self, ctxt):
         self._seen("call", "whoami", ctxt, {})
         return self.name
+
+    def instance(self, ctxt):
+        """A dict as a nova-style endpoint returns one; goslo's interop
+        test returns the same from a Go struct and compares the bytes."""
+        self._seen("call", "instance", ctxt, {})
+        return {"uuid": "a0e1", "name": "vm-1", "vcpus": 4, "ram_mb": 2048,
+                "host": None,
+                "created_at": datetime.datetime(2024, 5, 6, 7, 8, 9, 123456),
+                "tags": ["a", "b"], "metadata": {"k": "v"},
+                "flavor": {"id": 7, "name": "m1.small", "disk_gb": 20},
+                "zone": "nova", "count": "3", "deleted": False}
 
 
 def serve(url, topic, server, notify_topic=None):
@@ -159,7 +174,29 @@ def notify(url):
         emit({"ok": True})
 
 
+# The reply payloads the client received, as bytes, for requests with
+# "raw": true (recorded below the zmq driver's deserializer).
+_raw = []
+_raw_lock = threading.Lock()
+
+
+def record_raw_replies():
+    from oslo_messaging._drivers.zmq_driver import zmq_socket
+
+    def recv_loaded(self, *args, **kwargs):
+        serialization = kwargs.pop(
+            'serialization',
+            self.conf.oslo_messaging_zmq.rpc_zmq_serialization)
+        s = self.handle.recv(*args, **kwargs)
+        with _raw_lock:
+            _raw.append(s)
+        return self._get_serializer(serialization).load_from_bytes(s)
+
+    zmq_socket.ZmqSocket.recv_loaded = recv_loaded
+
+
 def client(url):
+    record_raw_replies()
     tr, conf = transport(url)
     ntr = None
     emit({"ready": {"pid": os.getpid()}})
@@ -191,6 +228,8 @@ def client(url):
                 # that arrives first is dropped and the call times out;
                 # "lost" reports how often that happened.
                 lost = 0
+                with _raw_lock:
+                    del _raw[:]
                 while True:
                     try:
                         res = c.call(ctxt, req["method"], **args)
@@ -199,7 +238,11 @@ def client(url):
                         if lost >= req.get("retries", 0):
                             raise
                         lost += 1
-                emit({"ok": True, "result": to_tagged(res), "lost": lost})
+                out = {"ok": True, "result": to_tagged(res), "lost": lost}
+                if req.get("raw"):
+                    with _raw_lock:
+                        out["raw"] = [b.hex() for b in _raw]
+                emit(out)
             else:
                 c.cast(ctxt, req["method"], **args)
                 emit({"ok": True, "result": None})
