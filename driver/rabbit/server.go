@@ -123,13 +123,28 @@ func (s *rpcServer) deliver(d delivery) {
 	if !s.workers.add() {
 		return
 	}
+	deadline := expirationDeadline(kind, d.d.Expiration)
 	go func() {
 		defer s.workers.done()
-		s.dispatch(kind, req)
+		s.dispatch(kind, req, deadline)
 	}()
 }
 
-func (s *rpcServer) dispatch(kind driver.Kind, req Request) {
+// expirationDeadline is a CALL's deadline as its receiver can know it:
+// the time of receipt plus the expiration property (the caller's timeout
+// in ms, §7); zero for other kinds or without a usable expiration.
+func expirationDeadline(kind driver.Kind, expiration string) time.Time {
+	if kind != driver.KindCall || expiration == "" {
+		return time.Time{}
+	}
+	ms, err := strconv.ParseInt(expiration, 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(time.Duration(ms) * time.Millisecond)
+}
+
+func (s *rpcServer) dispatch(kind driver.Kind, req Request, deadline time.Time) {
 	var reply func(any, error) error
 	var stopHB func()
 	if kind == driver.KindCall {
@@ -154,7 +169,7 @@ func (s *rpcServer) dispatch(kind driver.Kind, req Request) {
 	if req.Context == nil {
 		ctxv = &envelope.Map{}
 	}
-	r := driver.NewRequest(kind, req.MsgID, ctxv, req.Message, time.Time{}, reply)
+	r := driver.NewRequest(kind, req.MsgID, ctxv, req.Message, deadline, reply)
 	if err := s.h(s.hctx, r); err != nil {
 		s.t.log.Warn("rabbit driver: handler failed", "server", s.target.String(), "kind", kind.String(), "msg_id", req.MsgID, "err", err)
 	}
