@@ -15,6 +15,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/internal/ratelog"
 	"github.com/goslo/goslo/matchmaker"
@@ -774,6 +775,7 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		defer cancel()
 	}
 	id := NewUUID1()
+	driver.ReportSentID(ctx, id)
 	if d.opts.RouterProxy {
 		pc, err := d.proxy()
 		if err != nil {
@@ -885,6 +887,7 @@ func (d *ZMQ) post(ctx context.Context, t compat.Target, mt MsgType, payload []b
 		dl = time.Now().Add(d.opts.ResponseTimeout)
 	}
 	id := NewUUID1()
+	driver.ReportSentID(ctx, id)
 	var err error
 	if d.opts.RouterProxy || (d.opts.PubSub && mt.IsMultisend()) {
 		// Its waits (a slot, a matchmaker lookup) are bounded by dl.
