@@ -221,7 +221,7 @@ func startBridge(t testing.TB, mk [2]func(testing.TB) *goslo.Transport, o bridge
 }
 
 // waitMirrors waits until b runs exactly want.
-func waitMirrors(t testing.TB, b *bridge.Bridge, want ...string) {
+func waitMirrors(t testing.TB, b interface{ Mirrors() []string }, want ...string) {
 	t.Helper()
 	require.Eventually(t, func() bool { return fmt.Sprint(b.Mirrors()) == fmt.Sprint(want) }, 20*time.Second, 20*time.Millisecond,
 		"mirrors: %v, want %v", b.Mirrors(), want)
