@@ -503,7 +503,9 @@ func (b *Bridge) forwardRPC(ctx context.Context, from, to *side, topic, server s
 // claims reports whether a registry names server as its own (a
 // StaticRegistry's list): such a name is never mirrored onto that bus.
 func claims(r Registry, topic, server string) bool {
-	c, ok := r.(interface{ Listed(topic, server string) bool })
+	c, ok := r.(interface {
+		Listed(topic, server string) bool
+	})
 	return ok && c.Listed(topic, server)
 }
 
