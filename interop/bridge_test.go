@@ -217,7 +217,9 @@ func TestBridgePythonZmqRabbit(t *testing.T) {
 		require.Equal(t, "from.zmq", ev["event_type"])
 		require.Equal(t, "zmq.py", ev["publisher_id"])
 		require.Equal(t, "info", ev["priority"])
-		var zn struct{ EventType string `json:"event_type"` }
+		var zn struct {
+			EventType string `json:"event_type"`
+		}
 		zl.NextJSON(20*time.Second, &zn)
 		require.Equal(t, "from.zmq", zn.EventType)
 
