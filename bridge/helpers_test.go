@@ -227,10 +227,6 @@ func waitMirrors(t testing.TB, b interface{ Mirrors() []string }, want ...string
 		"mirrors: %v, want %v", b.Mirrors(), want)
 }
 
-func callCtx(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
-}
-
 // notes collects notifications a listener got.
 type notes struct {
 	mu  sync.Mutex
