@@ -23,6 +23,9 @@ type Side struct {
 	Driver driver.Driver
 	// Registry finds the bus's servers and marks the bridge's mirrors.
 	Registry Registry
+	// ListenContext, when set, adjusts the context a mirror of (topic,
+	// server) is started with (SideFor: a stable port on zmq).
+	ListenContext func(ctx context.Context, topic, server string) context.Context
 }
 
 // Priorities are the notification priorities a bridge forwards, as oslo's
@@ -396,7 +399,11 @@ func (b *Bridge) target(topic, server string) compat.Target {
 func (b *Bridge) startMirror(ctx context.Context, k mirrorKey) (*mirror, error) {
 	on := b.sides[k.on]
 	to := b.other(on)
-	srv, err := on.Driver.Listen(ctx, b.target(k.topic, k.server), func(hctx context.Context, r *driver.Request) error {
+	lctx := ctx
+	if on.ListenContext != nil {
+		lctx = on.ListenContext(ctx, k.topic, k.server)
+	}
+	srv, err := on.Driver.Listen(lctx, b.target(k.topic, k.server), func(hctx context.Context, r *driver.Request) error {
 		return b.forwardRPC(hctx, on, to, k.topic, k.server, r)
 	})
 	if err != nil {
