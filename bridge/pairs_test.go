@@ -85,3 +85,50 @@ func TestZmqZmq(t *testing.T) {
 	b := startBridge(t, mk, bridgeOpts{topics: []string{"pt"}, notifications: []string{"pn"}, names: [2]string{"zmq0", "zmq1"}})
 	checkPair(t, b, trs, [2]string{"z0", "z1"}, "zmq0:pt.z1", "zmq1:pt.z0")
 }
+
+// TestZmqZmqTwoBridges: two bridges of one group between two zmq buses
+// share the lease in the first bus's matchmaker: both serve calls, one
+// forwards fanouts; when it stops, the other takes over.
+func TestZmqZmqTwoBridges(t *testing.T) {
+	r0, r1 := redistest.Start(t), redistest.Start(t)
+	mk := [2]func(testing.TB) *goslo.Transport{
+		func(t testing.TB) *goslo.Transport { return zmqTransport(t, r0.Addr) },
+		func(t testing.TB) *goslo.Transport { return zmqTransport(t, r1.Addr) },
+	}
+	trs := [2]*goslo.Transport{mk[0](t), mk[1](t)}
+	s0 := startServer(t, trs[0], "pt", "z0")
+	s1 := startServer(t, trs[1], "pt", "z1")
+	o := bridgeOpts{topics: []string{"pt"}, names: [2]string{"zmq0", "zmq1"}, group: "two"}
+	b1 := startBridge(t, mk, o)
+	waitMirrors(t, b1, "zmq0:pt.z1", "zmq1:pt.z0")
+	b2 := startBridge(t, mk, o)
+	waitMirrors(t, b2, "zmq0:pt.z1", "zmq1:pt.z0")
+	require.True(t, b1.Active())
+	require.False(t, b2.Active())
+	time.Sleep(3 * time.Second) // the clients' routing tables learn b2's mirrors
+	ctx := context.Background()
+	fanouts := func() {
+		t.Helper()
+		fan := true
+		for i := range 2 {
+			require.NoError(t, client(trs[i], "pt", "", 10*time.Second).Prepare(goslo.PrepareOptions{Fanout: &fan}).Cast(ctx, nil, "fanout_me", nil))
+			s0.next(t, 10*time.Second)
+			s1.next(t, 10*time.Second)
+			s0.none(t, 500*time.Millisecond)
+			s1.none(t, 10*time.Millisecond)
+		}
+	}
+	fanouts()
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	require.NoError(t, b1.Stop(sctx))
+	cancel()
+	require.Eventually(t, b2.Active, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(3 * time.Second) // the clients' routing tables forget b1's mirrors
+	fanouts()
+	for i := range 2 {
+		other := [2]string{"z1", "z0"}[i]
+		res, err := client(trs[i], "pt", other, 10*time.Second).Call(ctx, nil, "whoami", nil)
+		require.NoError(t, err)
+		require.Equal(t, other, res)
+	}
+}
