@@ -444,6 +444,9 @@ func (b *Bridge) forwardRPC(ctx context.Context, from, to *side, topic, server s
 	if err != nil {
 		b.obs.Failed(dir, topic, r.Kind, "malformed")
 		b.log.Warn("bridge: dropping a request whose context is not a dict", "direction", dir, "topic", topic, "in_id", r.MsgID, "err", err)
+		if r.Kind == driver.KindCall {
+			_ = r.Reply(nil, &envelope.RemoteError{Class: "ValueError", Module: "builtins", Message: "goslo bridge: the context is not a dict"})
+		}
 		return nil
 	}
 	msg := driver.Message{Context: rctx, Body: body}

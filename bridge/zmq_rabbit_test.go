@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goslo/goslo"
+	zmqdrv "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/internal/rabbittest"
 	"github.com/goslo/goslo/internal/redistest"
@@ -164,6 +165,33 @@ func TestZmqRabbit(t *testing.T) {
 		require.ErrorIs(t, err, goslo.ErrMessagingTimeout)
 		require.Eventually(t, func() bool { return obs.get(obs.failed, "rabbit->zmq call timeout") == 1 }, 5*time.Second, 10*time.Millisecond)
 		require.Less(t, time.Since(start), 2500*time.Millisecond, "the bridge gave up with the caller, not after its own 15 s")
+	})
+
+	t.Run("malformed requests answered, not forwarded", func(t *testing.T) {
+		obs.reset()
+		zd := zt.Driver().(*zmqdrv.Transport)
+		for _, c := range []struct {
+			ctx, body any
+			want      string
+		}{
+			{goslo.NewMap(), []any{int64(1), int64(2)}, "the message is not a dict"},
+			{"not a dict", goslo.NewMap("method", "whoami", "args", goslo.NewMap()), "the context is not a dict"},
+		} {
+			payload, err := envelope.AppendPair(zd.Codec(), nil, c.ctx, c.body)
+			require.NoError(t, err)
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			reply, err := zd.ZMQ().Call(cctx, goslo.Target{Topic: "bt", Server: "rx"}, payload)
+			cancel()
+			require.NoError(t, err)
+			_, remote, err := envelope.DecodeReply(zd.Codec(), reply)
+			require.NoError(t, err)
+			require.NotNil(t, remote)
+			require.Equal(t, "ValueError", remote.Class)
+			require.Contains(t, remote.Message, c.want)
+		}
+		rx.none(t, 200*time.Millisecond)
+		require.Equal(t, 2, obs.get(obs.failed, "zmq->rabbit call malformed"), obs.snapshot())
+		require.Equal(t, 0, obs.get(obs.forwarded, "zmq->rabbit call"), obs.snapshot())
 	})
 
 	t.Run("no loops: mirrors stay those of real servers", func(t *testing.T) {

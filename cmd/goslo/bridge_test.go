@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +65,7 @@ drain = 5
 	var stderr lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run([]string{"bridge", "--url", zurl, "--url", rurl, "--config", cfg, "--group", "cli-test"}, stdinR, io.Discard, &stderr)
+		done <- run([]string{"bridge", "--url", zurl, "--url", rurl, "--config", cfg, "--group", "cli-test", "--metrics-addr", "127.0.0.1:0"}, stdinR, io.Discard, &stderr)
 	}()
 	defer stdinW.Close()
 	require.Eventually(t, func() bool {
@@ -83,6 +85,22 @@ drain = 5
 		var re *goslo.RemoteError
 		require.ErrorAs(t, err, &re)
 		require.Equal(t, "ValueError", re.Class)
+	}
+	m := regexp.MustCompile(`goslo: metrics on (http://\S+)`).FindStringSubmatch(stderr.String())
+	require.NotNil(t, m, stderr.String())
+	resp, err := http.Get(m[1])
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	for _, want := range []string{
+		`goslo_bridge_forwarded_total{direction="zmq->rabbit",kind="call",topic="cli"} 2`,
+		`goslo_bridge_forwarded_total{direction="rabbit->zmq",kind="call",topic="cli"} 2`,
+		`goslo_bridge_in_flight{direction="zmq->rabbit",topic="cli"} 0`,
+		`goslo_bridge_mirrors{side="rabbit"} 1`,
+		`goslo_bridge_mirrors{side="zmq"} 1`,
+	} {
+		require.Contains(t, string(body), want)
 	}
 	_, err = io.WriteString(stdinW, "quit\n")
 	require.NoError(t, err)
