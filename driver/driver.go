@@ -179,3 +179,22 @@ var ErrServerGone = errors.New("goslo: the server went away before replying")
 // ErrClosed is returned by a driver that was closed; goslo.ErrClosed is
 // the same value.
 var ErrClosed = envelope.ErrClosed
+
+type sentIDKey struct{}
+
+// WithSentID returns a context under which a driver's Call and Cast report
+// the id the message gets on its wire (zmq: the message id; RabbitMQ: the
+// _msg_id of a CALL, the _unique_id of a CAST) to f, on the calling
+// goroutine, before sending. Tools that join two buses (the bridge) log
+// both sides' ids with it.
+func WithSentID(ctx context.Context, f func(id string)) context.Context {
+	return context.WithValue(ctx, sentIDKey{}, f)
+}
+
+// ReportSentID is how a driver tells WithSentID's function the id of the
+// message it is sending (nothing happens without one).
+func ReportSentID(ctx context.Context, id string) {
+	if f, ok := ctx.Value(sentIDKey{}).(func(string)); ok {
+		f(id)
+	}
+}

@@ -180,6 +180,16 @@ func (c *countingMM) OnRecovered(f func()) func() {
 	return func() {}
 }
 
+// Keys passes matchmaker.Lister through the wrapper.
+func (c *countingMM) Keys(ctx context.Context, prefix string) ([]string, error) {
+	l, ok := c.Matchmaker.(matchmaker.Lister)
+	if !ok {
+		return nil, errors.New("metrics: the matchmaker cannot list keys")
+	}
+	v, err := l.Keys(ctx, prefix)
+	return v, c.count("keys", err)
+}
+
 func (c *countingMM) RegisterPublisher(ctx context.Context, p matchmaker.Publisher, expire time.Duration) error {
 	return c.count("register_publisher", c.Matchmaker.RegisterPublisher(ctx, p, expire))
 }

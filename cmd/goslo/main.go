@@ -9,6 +9,7 @@
 //	goslo notify    send a notification
 //	goslo listen    print notifications as JSON lines
 //	goslo proxy     a drop-in for oslo-messaging-zmq-proxy (same flags and config)
+//	goslo bridge    join two buses (zmq and RabbitMQ, or two of a kind) for a migration
 //	goslo bench     rpc-server, rpc-client and the raw zmq and rabbit baselines, in the style of oslo's simulator
 //	goslo version   the goslo version and the oslo.messaging release it follows
 package main
@@ -52,6 +53,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return bench(args[1:], stdin, stdout, stderr)
 	case "proxy":
 		return proxyCmd(args[1:], stdin, stdout, stderr)
+	case "bridge":
+		return bridgeCmd(args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-V":
 		fmt.Fprintf(stdout, "goslo %s (wire-compatible with oslo.messaging 8.1.4, zmq message version 1.0)\n", version)
 		return 0
@@ -92,6 +95,13 @@ commands:
   proxy     [-c CONFIG] [-u URL] [-H HOST] [-f PORT] [-b PORT] [-p PORT] [-lp]
             [-a] [-l LOGFILE] [-d]: oslo-messaging-zmq-proxy's flags and
             [zmq_proxy_opts]; SIGINT and SIGTERM unregister it
+  bridge    --url URL_A --url URL_B --topic T [--topic T2...] [--notifications N...]
+            [--server [TOPIC:]NAME...] [--group G] [--config FILE] [--metrics-addr HOST:PORT]
+            joins two buses: every server of a bridged topic is reachable from
+            the other bus under its own name (zmq servers are found in the
+            matchmaker, RabbitMQ servers are the --server list, checked by
+            passive declares); runs until SIGINT, SIGTERM or "quit", then
+            drains (--drain SECONDS); see docs/migration.md
   bench     rpc-server --url URL --topic T [--server S]
             rpc-client --url URL --topic T [--server S] --mode call|cast
                        --concurrency N --duration SECONDS [--payload-bytes B]

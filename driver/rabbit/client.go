@@ -135,6 +135,7 @@ func (t *Transport) Call(ctx context.Context, target compat.Target, m driver.Mes
 		defer cancel()
 	}
 	msgID := NewUniqueHex()
+	driver.ReportSentID(ctx, msgID)
 	if timeout < time.Millisecond {
 		return nil, &TimeoutError{MsgID: msgID}
 	}

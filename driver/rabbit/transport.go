@@ -242,7 +242,9 @@ func (t *Transport) Cast(ctx context.Context, target compat.Target, m driver.Mes
 	if err != nil {
 		return err
 	}
-	body, err := EncodeRequest(Request{Message: m.Body, Context: rctx, UniqueID: NewUniqueHex()})
+	unique := NewUniqueHex()
+	driver.ReportSentID(ctx, unique)
+	body, err := EncodeRequest(Request{Message: m.Body, Context: rctx, UniqueID: unique})
 	if err != nil {
 		return err
 	}

@@ -220,3 +220,20 @@ func (g *serverGroup) Addr() string {
 	}
 	return g.srvs[0].Addr()
 }
+
+type portKey struct{}
+
+// WithPort asks Listen, in the direct modes, to bind port first and to
+// fall back to a random port of the range when it is taken. A server
+// that comes back on the same address after a restart is reached by
+// peers that still hold the old one: 8.1.4 clients keep a connection to
+// every host they found and send there until their routing table drops
+// it. The bridge uses it for its mirrors.
+func WithPort(ctx context.Context, port int) context.Context {
+	return context.WithValue(ctx, portKey{}, port)
+}
+
+func preferredPort(ctx context.Context) int {
+	p, _ := ctx.Value(portKey{}).(int)
+	return p
+}

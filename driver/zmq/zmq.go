@@ -817,6 +817,7 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		defer cancel()
 	}
 	id := NewUUID1()
+	driver.ReportSentID(ctx, id)
 	if d.opts.RouterProxy {
 		pc, err := d.proxy()
 		if err != nil {
@@ -929,6 +930,7 @@ func (d *ZMQ) post(ctx context.Context, t compat.Target, mt MsgType, payload []b
 		dl = time.Now().Add(d.opts.ResponseTimeout)
 	}
 	id := NewUUID1()
+	driver.ReportSentID(ctx, id)
 	var err error
 	if d.opts.RouterProxy || (d.opts.PubSub && mt.IsMultisend()) {
 		// Its waits (a slot, a matchmaker lookup) are bounded by dl.
@@ -1130,7 +1132,7 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 	if d.opts.RouterProxy {
 		err = s.openDealer()
 	} else {
-		err = s.openRouter()
+		err = s.openRouter(preferredPort(ctx))
 	}
 	if err == nil && d.opts.PubSub {
 		err = s.openSub()
@@ -1235,16 +1237,22 @@ func (s *Server) startMonitors() [][2]*zmq.Socket {
 	return mons
 }
 
-// openRouter binds the direct-mode ROUTER on a random port of the range.
-func (s *Server) openRouter() error {
+// openRouter binds the direct-mode ROUTER on a random port of the range,
+// or on pref first when it is set (WithPort).
+func (s *Server) openRouter(pref int) error {
 	d := s.d
 	sock, err := d.socket(zmq.ROUTER, NewUUID4())
 	if err != nil {
 		return err
 	}
 	port := 0
+	if pref > 0 && pref <= 65535 {
+		if err = sock.Bind(fmt.Sprintf("tcp://%s:%d", d.opts.BindAddress, pref)); err == nil {
+			port = pref
+		}
+	}
 	tries := max(d.opts.BindRetries, 1)
-	for i := 0; i < tries; i++ {
+	for i := 0; i < tries && port == 0; i++ {
 		p := d.opts.MinPort + rand.IntN(d.opts.MaxPort-d.opts.MinPort)
 		if p > 65535 {
 			continue
