@@ -1,8 +1,11 @@
-// Package metrics exposes goslo's driver, matchmaker and proxy activity as
-// Prometheus metrics (github.com/prometheus/client_golang). Nothing is
-// registered anywhere unless asked: build a Metrics on a registry of yours,
-// pass it to goslo.WithMetrics (or set driver.Options.Observer and wrap the
-// matchmaker with Matchmaker), and register proxies with Proxy.
+// Package gosloprom exposes goslo's driver, matchmaker and proxy activity as
+// Prometheus metrics (github.com/prometheus/client_golang). It is a module
+// of its own, github.com/goslo/goslo/extra/gosloprom, so that a program
+// importing only github.com/goslo/goslo pulls in no Prometheus (as
+// go-redis keeps its extras). Nothing is registered anywhere unless asked:
+// build a Metrics on a registry of yours, pass it to
+// goslo.WithDriverObserver (or set the zmq driver's Options.Observer and
+// wrap the matchmaker with Matchmaker), and register proxies with Proxy.
 //
 // Metrics, all prefixed goslo_:
 //
@@ -20,7 +23,7 @@
 //	proxy_messages_total{direction}        front_to_back, back_to_front, published, acked
 //	proxy_dropped_total                    messages a proxy dropped (malformed, unroutable, overflow, oversized, too many parts)
 //	proxy_peer_disconnects_total           connections the proxy's ROUTERs lost (as peer_disconnects_total)
-package metrics
+package gosloprom
 
 import (
 	"context"
