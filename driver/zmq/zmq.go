@@ -18,6 +18,7 @@ import (
 	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/internal/ratelog"
+	"github.com/goslo/goslo/internal/zmqwire"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -307,7 +308,7 @@ var ErrClosed = fmt.Errorf("zmq driver: %w", envelope.ErrClosed)
 // terminated under it (a message in flight when the driver closed), and
 // err otherwise.
 func closedErr(err error) error {
-	if err != nil && zmq.AsErrno(err) == zmq.Errno(zmq.ETERM) {
+	if err != nil && zmq.AsErrno(err) == errnoTerm {
 		return ErrClosed
 	}
 	return err
@@ -497,7 +498,7 @@ func (c *client) dealerFor(key string, fanout bool, hosts []string) (*dealer, er
 	}
 	dl := c.dealers[dk]
 	if dl == nil {
-		s, err := c.d.socket(zmq.DEALER, NewUUID4())
+		s, err := c.d.socket(zmq.DEALER, zmqwire.NewUUID4())
 		if err != nil {
 			return nil, err
 		}
@@ -514,7 +515,7 @@ func (c *client) dealerFor(key string, fanout bool, hosts []string) (*dealer, er
 	}
 	for _, h := range hosts {
 		if !dl.hosts[h] {
-			if err := dl.s.Connect("tcp://" + h); err != nil {
+			if err := dl.s.Connect(zmqwire.TCPAddress(h)); err != nil {
 				c.d.log.Warn("driver: connect failed", "host", h, "err", err)
 				continue
 			}
@@ -528,7 +529,7 @@ func (c *client) dealerFor(key string, fanout bool, hosts []string) (*dealer, er
 // the CALLs multiplexed there (muxCall); nothing else is expected (direct
 // mode has no ACKs).
 func (c *client) onResponse(frames [][]byte) {
-	r, err := ParseDirectResponse(frames)
+	r, err := zmqwire.ParseDirectResponse(frames)
 	if err != nil {
 		c.d.log.Warn("driver: dropping response", "err", err)
 		return
@@ -573,7 +574,7 @@ func (c *client) trySend(o *outgoing) sendState {
 		o.finish(nil)
 		return sent
 	}
-	if zmq.AsErrno(err) == zmq.Errno(11) { // EAGAIN: no ready peer yet
+	if zmq.AsErrno(err) == errnoAgain { // no ready peer yet
 		if c.expire(o, time.Now()) {
 			return failed
 		}
@@ -585,7 +586,7 @@ func (c *client) trySend(o *outgoing) sendState {
 
 // errNotSent fails a message whose deadline passed before any peer of its
 // key was ready (libzmq's EAGAIN, as the send itself would say).
-var errNotSent error = zmq.Errno(11)
+var errNotSent error = errnoAgain
 
 // expire gives up a held message whose time is over: its deadline, or for
 // a CALL the wait for a ready peer (loop only). It reports whether it did.
@@ -706,13 +707,13 @@ func (c *client) send(ctx context.Context, t compat.Target, mt MsgType, id strin
 			ctx, cancel = context.WithDeadline(ctx, deadline)
 			defer cancel()
 		}
-		frames := DirectRequest(mt, id, payload)
+		frames := zmqwire.DirectRequest(mt, id, payload)
 		if fanout { // a copy per host, from one fresh socket connected to all
 			return c.sendOnce(ctx, hosts, frames, len(hosts))
 		}
 		return c.sendOnce(ctx, c.pickHosts(key, hosts), frames, 1)
 	}
-	o := &outgoing{key: key, fanout: fanout, frames: DirectRequest(mt, id, payload), deadline: deadline,
+	o := &outgoing{key: key, fanout: fanout, frames: zmqwire.DirectRequest(mt, id, payload), deadline: deadline,
 		log: c.d.log, obs: c.d.opts.Observer, mt: mt, id: id}
 	if mt == Call {
 		o.done = make(chan error, 1)
@@ -816,7 +817,7 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	id := NewUUID1()
+	id := zmqwire.NewUUID1()
 	if d.opts.RouterProxy {
 		pc, err := d.proxy()
 		if err != nil {
@@ -828,7 +829,7 @@ func (d *ZMQ) call(ctx context.Context, t compat.Target, payload []byte) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	frames := DirectRequest(Call, id, payload)
+	frames := zmqwire.DirectRequest(Call, id, payload)
 	for attempt := 0; ; attempt++ {
 		key, hosts, err := c.hosts(ctx, t, false)
 		if err == nil && len(hosts) == 0 {
@@ -928,7 +929,7 @@ func (d *ZMQ) post(ctx context.Context, t compat.Target, mt MsgType, payload []b
 	if !ok { // bounds the matchmaker (on a cache miss) and the wait for a peer
 		dl = time.Now().Add(d.opts.ResponseTimeout)
 	}
-	id := NewUUID1()
+	id := zmqwire.NewUUID1()
 	var err error
 	if d.opts.RouterProxy || (d.opts.PubSub && mt.IsMultisend()) {
 		// Its waits (a slot, a matchmaker lookup) are bounded by dl.
@@ -1061,9 +1062,9 @@ func (r *Request) Reply(payload []byte) error {
 	}
 	var frames [][]byte
 	if r.s.proxied {
-		frames = ProxyReply(r.ident, r.MsgID, payload)
+		frames = zmqwire.ProxyReply(r.ident, r.MsgID, payload)
 	} else {
-		frames = DirectReply(r.ident, r.MsgID, payload)
+		frames = zmqwire.DirectReply(r.ident, r.MsgID, payload)
 	}
 	return r.s.l.do(func() {
 		if r.s.sock == nil {
@@ -1238,7 +1239,7 @@ func (s *Server) startMonitors() [][2]*zmq.Socket {
 // openRouter binds the direct-mode ROUTER on a random port of the range.
 func (s *Server) openRouter() error {
 	d := s.d
-	sock, err := d.socket(zmq.ROUTER, NewUUID4())
+	sock, err := d.socket(zmq.ROUTER, zmqwire.NewUUID4())
 	if err != nil {
 		return err
 	}
@@ -1249,7 +1250,7 @@ func (s *Server) openRouter() error {
 		if p > 65535 {
 			continue
 		}
-		if err = sock.Bind(fmt.Sprintf("tcp://%s:%d", d.opts.BindAddress, p)); err == nil {
+		if err = sock.Bind(zmqwire.TCPBindAddress(d.opts.BindAddress, p)); err == nil {
 			port = p
 			break
 		}
@@ -1270,12 +1271,12 @@ func (s *Server) openRouter() error {
 func (s *Server) Addr() string { return s.addr }
 
 func (s *Server) onRequest(frames [][]byte) {
-	var in *Incoming
+	var in *zmqwire.Incoming
 	var err error
 	if s.proxied {
-		in, err = ParseProxyServerRequest(frames)
+		in, err = zmqwire.ParseProxyServerRequest(frames)
 	} else {
-		in, err = ParseDirectRequest(frames)
+		in, err = zmqwire.ParseDirectRequest(frames)
 	}
 	if err != nil {
 		var fe *FrameError
