@@ -4,10 +4,13 @@ GO      ?= go
 GOFLAGS ?=
 export CGO_ENABLED := 1
 
+# The repository holds three modules: the core (.), the command (cmd/goslo)
+# and the Prometheus adapter (extra/gosloprom); go.work joins them, so that
+# ./... below covers all three (GOWORK must not be off).
 # Packages other than the interop suite, which `interop` runs on its own.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /interop)
 
-.PHONY: all demo test deps deps-test vet lint unit interop docs-check fuzz bench bench-rabbit clean
+.PHONY: all demo test deps deps-test vet lint lean unit interop docs-check fuzz bench bench-rabbit clean
 
 all: test
 
@@ -21,9 +24,9 @@ demo:
 deps:
 	./scripts/deps.sh
 
-## test: deps, the deps script's own test, staticcheck, go vet, the race-detected unit tests,
-## then the interop suite.
-test: deps deps-test lint vet unit interop docs-check
+## test: deps, the deps script's own test, staticcheck, go vet, the lean-core check, the
+## race-detected unit tests, then the interop suite.
+test: deps deps-test lint vet lean unit interop docs-check
 
 ## deps-test: deps.sh's decisions against fake apt-get, pkg-config, systemctl (changes nothing).
 deps-test:
@@ -33,11 +36,17 @@ vet:
 	$(GO) vet ./...
 
 ## lint: staticcheck, pinned in tools/go.mod (a module of its own, so the root go.mod stays
-## lean), built into .bin/ (a no-op rebuild from the build cache when nothing changed).
+## lean; outside go.work, hence GOWORK=off), built into .bin/ (a no-op rebuild from the build
+## cache when nothing changed).
 STATICCHECK = .bin/staticcheck
 lint:
-	$(GO) build -C tools -o ../$(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
+	GOWORK=off $(GO) build -C tools -o ../$(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
 	$(STATICCHECK) ./...
+
+## lean: a consumer module importing only github.com/goslo/goslo has no Prometheus or protobuf
+## in its module graph and builds no test-only module (scripts/lean-check.sh).
+lean:
+	./scripts/lean-check.sh
 
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)

@@ -17,6 +17,7 @@ import (
 	"github.com/goslo/goslo/compat"
 	driver "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/internal/redistest"
+	"github.com/goslo/goslo/internal/zmqwire"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -296,7 +297,7 @@ func lossyProxy(t *testing.T, tr *Transport) *atomic.Int64 {
 				if err != nil {
 					continue
 				}
-				out, typ, err := driver.ProxyRoute(msg)
+				out, typ, err := zmqwire.ProxyRoute(msg)
 				if err != nil {
 					continue
 				}

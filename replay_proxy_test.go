@@ -19,6 +19,7 @@ import (
 	driver "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/internal/vectors"
+	"github.com/goslo/goslo/internal/zmqwire"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -207,7 +208,7 @@ func TestReplayProxyRouting(t *testing.T) {
 					require.NoError(t, err, "%s: nothing forwarded to %q", v.Name, fr[4])
 					// The rule of §6.2, whether or not the capture's tap let
 					// the output through.
-					rule, _, err := driver.ProxyRoute(fr)
+					rule, _, err := zmqwire.ProxyRoute(fr)
 					require.NoError(t, err)
 					require.Equal(t, rule[1:], out, v.Name)
 					forwarded = append(forwarded, out)

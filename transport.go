@@ -9,15 +9,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/driver"
 	rabbitdrv "github.com/goslo/goslo/driver/rabbit"
 	zmqdrv "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/matchmaker"
-	"github.com/goslo/goslo/metrics"
 )
 
 // Target is oslo_messaging.Target.
@@ -64,10 +61,10 @@ type Transport struct {
 type Option func(*transportOptions)
 
 type transportOptions struct {
-	cfg     *compat.Config
-	log     *slog.Logger
-	mutate  []func(*compat.Config)
-	metrics prometheus.Registerer
+	cfg    *compat.Config
+	log    *slog.Logger
+	mutate []func(*compat.Config)
+	obs    DriverObserver
 	// minReplyDelay: WithMinReplyDelay
 	minReplyDelay time.Duration
 }
@@ -86,11 +83,29 @@ func WithMinReplyDelay(d time.Duration) Option {
 	return func(o *transportOptions) { o.minReplyDelay = d }
 }
 
-// WithMetrics registers goslo's Prometheus metrics (package metrics) on
-// reg and counts this transport's messages, drops, CALL latencies and
-// matchmaker errors there. Off by default.
-func WithMetrics(reg prometheus.Registerer) Option {
-	return func(o *transportOptions) { o.metrics = reg }
+// DriverObserver counts a transport's driver events: messages sent,
+// received and dropped (with a reason), and CALL durations by outcome. It
+// is driver/zmq's Observer; the rabbit driver reports nothing to it yet.
+// The Prometheus adapter lives in a module of its own,
+// github.com/goslo/goslo/extra/gosloprom, so that the core pulls in no
+// metrics library.
+type DriverObserver = zmqdrv.Observer
+
+// MatchmakerWrapper is an optional interface of a DriverObserver: a
+// transport given one wraps its matchmaker with it (gosloprom counts the
+// matchmaker's failures that way).
+type MatchmakerWrapper interface {
+	Matchmaker(matchmaker.Matchmaker) matchmaker.Matchmaker
+}
+
+// WithDriverObserver tells o of this transport's messages, drops and CALL
+// latencies (and wraps the matchmaker when o is a MatchmakerWrapper). Off
+// by default. For Prometheus metrics:
+//
+//	m, err := gosloprom.New(registry) // github.com/goslo/goslo/extra/gosloprom
+//	tr, err := goslo.NewTransport(ctx, url, goslo.WithDriverObserver(m))
+func WithDriverObserver(o DriverObserver) Option {
+	return func(o2 *transportOptions) { o2.obs = o }
 }
 
 // WithConfig starts from a loaded oslo configuration (compat.ParseConfig)
@@ -153,12 +168,11 @@ func NewTransport(ctx context.Context, rawURL string, opts ...Option) (*Transpor
 	switch u.Driver() {
 	case "zmq":
 		zo := zmqdrv.OpenOptions{Logger: o.log, MinReplyDelay: o.minReplyDelay}
-		if o.metrics != nil {
-			m, err := metrics.New(o.metrics)
-			if err != nil {
-				return nil, err
+		if o.obs != nil {
+			zo.Observer = o.obs
+			if w, ok := o.obs.(MatchmakerWrapper); ok {
+				zo.WrapMatchmaker = w.Matchmaker
 			}
-			zo.Observer, zo.WrapMatchmaker = m, m.Matchmaker
 		}
 		drv, err = zmqdrv.Open(ctx, u, cfg, zo)
 	case "rabbit", "kombu":

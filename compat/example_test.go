@@ -13,11 +13,9 @@ func ExampleTargetKey() {
 	t := compat.Target{Topic: "compute", Server: "node-1@lvm"}
 	fmt.Println(compat.TargetKey(compat.Router, t))
 	fmt.Println(compat.RegistrationKeys(compat.Dealer, t))
-	fmt.Println(compat.ServerIdentity("node-1", t, "6f1d"))
 	// Output:
 	// ROUTER/compute/node-1
 	// [DEALER/compute/node-1 DEALER/compute]
-	// node-1/compute/node-1/6f1d
 }
 
 func ExampleTarget_Validate() {

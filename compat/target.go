@@ -154,10 +154,6 @@ func RegistrationKeys(listenerType string, t Target) []string {
 	return []string{TopicKey(listenerType, t)}
 }
 
-// SubscribeFilter is the SUB socket filter and the PUB/SUB routing key of a
-// target: the topic itself, never the server. SUB filters are prefixes.
-func SubscribeFilter(t Target) []byte { return []byte(t.Topic) }
-
 // NotificationTopic is "<topic>.<priority>" with the priority in lower case,
 // the topic a notification of that priority is sent to.
 func NotificationTopic(topic, priority string) string {
@@ -167,22 +163,6 @@ func NotificationTopic(topic, priority string) string {
 // HostPort is the address a direct-mode server advertises:
 // "<rpc_zmq_host>:<port>".
 func HostPort(host string, port int) string { return host + ":" + strconv.Itoa(port) }
-
-// ClientIdentity is a proxy-mode client DEALER's identity "<host>/<uuid4>".
-func ClientIdentity(host, uuid string) string { return host + "/" + uuid }
-
-// ServerIdentity is a proxy-mode server DEALER's identity
-// "<host>/<target_to_key(target)>/<uuid4>"; it is also the member the server
-// registers under DEALER/... keys.
-func ServerIdentity(host string, t Target, uuid string) string {
-	return host + "/" + TargetToKey(t) + "/" + uuid
-}
-
-// SubIdentity is a SUB consumer's identity "<host>/<topic>/<uuid4>".
-func SubIdentity(host, topic, uuid string) string { return host + "/" + topic + "/" + uuid }
-
-// ProxyIdentity is a proxy socket's identity "<host>/zmq-proxy/<uuid4>".
-func ProxyIdentity(host, uuid string) string { return host + "/zmq-proxy/" + uuid }
 
 // PublisherRecord is a PUBLISHERS member: "<pub host:port>,<frontend
 // host:port>" (the matchmaker's register_publisher joins the pair with ",").
@@ -199,14 +179,4 @@ func ParsePublisherRecord(member string) (pub, frontend string, ok bool) {
 		frontend = parts[1]
 	}
 	return parts[0], frontend, len(parts) == 2
-}
-
-// TCPAddress is zmq_address.get_tcp_direct_address: "tcp://" + host, the
-// endpoint a socket connects to for a "host:port" address.
-func TCPAddress(hostPort string) string { return "tcp://" + hostPort }
-
-// TCPBindAddress is the endpoint a server binds: "tcp://<bind address>:<port>"
-// (get_tcp_direct_address(combine_address(bind_address, port))).
-func TCPBindAddress(bindAddress string, port int) string {
-	return TCPAddress(HostPort(bindAddress, port))
 }

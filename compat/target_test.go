@@ -28,18 +28,10 @@ func TestTargetStrings(t *testing.T) {
 	require.Equal(t, []string{"ROUTER/compute", "ROUTER/compute"}, RegistrationKeys(Router, fan), "register() of a fanout server target adds L/topic twice")
 	require.Equal(t, []string{"DEALER/compute"}, RegistrationKeys(Dealer, topic))
 
-	require.Equal(t, []byte("compute"), SubscribeFilter(srv))
 	require.Equal(t, "notifications.info", NotificationTopic("notifications", "INFO"))
 	require.Equal(t, "notifications.warn", NotificationTopic("notifications", "Warn"))
 
 	require.Equal(t, "10.0.0.5:49200", HostPort("10.0.0.5", 49200))
-	require.Equal(t, "tcp://10.0.0.5:49200", TCPAddress(HostPort("10.0.0.5", 49200)))
-	require.Equal(t, "tcp://*:49153", TCPBindAddress("*", 49153))
-	require.Equal(t, "h/6f1d", ClientIdentity("h", "6f1d"))
-	require.Equal(t, "h/compute/node-1/6f1d", ServerIdentity("h", srv, "6f1d"))
-	require.Equal(t, "h/compute/6f1d", ServerIdentity("h", fan, "6f1d"))
-	require.Equal(t, "h/compute/6f1d", SubIdentity("h", "compute", "6f1d"))
-	require.Equal(t, "h/zmq-proxy/6f1d", ProxyIdentity("h", "6f1d"))
 
 	rec := PublisherRecord("10.0.0.9:50003", "10.0.0.9:50001")
 	require.Equal(t, "10.0.0.9:50003,10.0.0.9:50001", rec)

@@ -36,7 +36,11 @@ func gosloBin(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "goslo")
-		out, err := exec.Command("go", "build", "-o", binPath, filepath.Join(RepoRoot(), "cmd", "goslo")).CombinedOutput()
+		// cmd/goslo is a module of its own: build it from its directory,
+		// which works with the repository's go.work and without it.
+		build := exec.Command("go", "build", "-o", binPath, ".")
+		build.Dir = filepath.Join(RepoRoot(), "cmd", "goslo")
+		out, err := build.CombinedOutput()
 		if err != nil {
 			buildErr = err
 			t.Logf("%s", out)

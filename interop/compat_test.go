@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/internal/zmqwire"
 )
 
 // readCorpus reads a corpus file of testdata/compat: one entry per line,
@@ -396,13 +397,13 @@ func TestCompatZMQStrings(t *testing.T) {
 				"target_to_key":      compat.TargetToKey(tg),
 				"target_key":         compat.TargetKey(lt, tg),
 				"topic_key":          compat.TopicKey(lt, tg),
-				"subscribe_filter":   string(compat.SubscribeFilter(tg)),
+				"subscribe_filter":   string(zmqwire.SubscribeFilter(tg)),
 				"host_port":          compat.HostPort("node-1.example", 49200),
-				"tcp_address":        compat.TCPAddress(compat.HostPort("node-1.example", 49200)),
-				"client_identity":    compat.ClientIdentity("node-1.example", "6f1d"),
-				"server_identity":    compat.ServerIdentity("node-1.example", tg, "6f1d"),
-				"sub_identity":       compat.SubIdentity("node-1.example", tg.Topic, "6f1d"),
-				"proxy_identity":     compat.ProxyIdentity("node-1.example", "6f1d"),
+				"tcp_address":        zmqwire.TCPAddress(compat.HostPort("node-1.example", 49200)),
+				"client_identity":    zmqwire.ClientIdentity("node-1.example", "6f1d"),
+				"server_identity":    zmqwire.ServerIdentity("node-1.example", tg, "6f1d"),
+				"sub_identity":       zmqwire.SubIdentity("node-1.example", tg.Topic, "6f1d"),
+				"proxy_identity":     zmqwire.ProxyIdentity("node-1.example", "6f1d"),
 				"registered":         registered,
 				"publisher_member":   compat.PublisherRecord("10.0.0.9:50003", "10.0.0.9:50001"),
 				"lookup_keys":        []any{compat.TargetKey(lt, tg), compat.TargetKey(lt, tg)},

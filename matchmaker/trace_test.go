@@ -20,6 +20,7 @@ import (
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/internal/redistest"
 	"github.com/goslo/goslo/internal/vectors"
+	"github.com/goslo/goslo/internal/zmqwire"
 )
 
 // The replays below use the very members of the captured traces (addresses
@@ -486,7 +487,7 @@ func TestTraceProxy(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []string{be}, routers)
 		for i, tg := range role.targets {
-			id := compat.ServerIdentity("127.0.0.1", tg, role.uuids[i])
+			id := zmqwire.ServerIdentity("127.0.0.1", tg, role.uuids[i])
 			ids[tg.Topic] = id
 			keepers = append(keepers, keepReg(t, mm, tg, id, compat.Dealer))
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/goslo/goslo"
 	"github.com/goslo/goslo/bridge"
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/extra/gosloprom"
 )
 
 // listFlag is a repeatable flag whose values may also be comma-separated.
@@ -178,7 +179,7 @@ func runBridge(s bridgeSettings, cfgData []byte, stdin io.Reader, log *slog.Logg
 		Pool: s.pool, DiscoverEvery: dur(s.discoverEvery), CallTimeout: dur(s.callTimeout),
 		Lease: bridge.LeaseFor(s.group, log, sides[0], sides[1]), Logger: log}
 	if reg != nil {
-		m, err := bridge.NewMetrics(reg)
+		m, err := gosloprom.NewBridgeMetrics(reg)
 		if err != nil {
 			return err
 		}

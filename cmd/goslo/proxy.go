@@ -15,8 +15,8 @@ import (
 
 	"github.com/goslo/goslo/compat"
 	driver "github.com/goslo/goslo/driver/zmq"
+	"github.com/goslo/goslo/extra/gosloprom"
 	"github.com/goslo/goslo/matchmaker"
-	"github.com/goslo/goslo/metrics"
 )
 
 // portFlag is a port flag of the proxy: a TCP port 1..65535, or 0 for
@@ -168,9 +168,9 @@ func proxyCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer mf.close()
-	var m *metrics.Metrics
+	var m *gosloprom.Metrics
 	if reg != nil {
-		if m, err = metrics.New(reg); err != nil {
+		if m, err = gosloprom.New(reg); err != nil {
 			fmt.Fprintln(stderr, "goslo proxy:", err)
 			return 1
 		}

@@ -20,6 +20,7 @@ import (
 	rabbitdrv "github.com/goslo/goslo/driver/rabbit"
 	zmqdrv "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/extra/gosloprom"
 )
 
 // common flags of every bus command.
@@ -57,7 +58,12 @@ func (b *busFlags) transport(ctx context.Context, stderr io.Writer, extra ...gos
 		return nil, err
 	}
 	if reg != nil {
-		opts = append(opts, goslo.WithMetrics(reg))
+		m, err := gosloprom.New(reg)
+		if err != nil {
+			b.metrics.close()
+			return nil, err
+		}
+		opts = append(opts, goslo.WithDriverObserver(m))
 	}
 	opts = append(opts, extra...)
 	tr, err := goslo.NewTransport(ctx, b.url, opts...)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/internal/zmqwire"
 )
 
 // callSocket is a DEALER that one calling goroutine owns for the length of
@@ -82,7 +83,7 @@ func (c *client) checkout(key string, hosts []string) (*callSocket, error) {
 	}
 	p.mu.Unlock()
 	if cs == nil {
-		s, err := c.d.socket(zmq.DEALER, NewUUID4())
+		s, err := c.d.socket(zmq.DEALER, zmqwire.NewUUID4())
 		if err != nil {
 			c.release(key)
 			return nil, err
@@ -99,7 +100,7 @@ func (c *client) checkout(key string, hosts []string) (*callSocket, error) {
 	}
 	for _, h := range hosts {
 		if !cs.hosts[h] {
-			if err := cs.s.Connect("tcp://" + h); err != nil {
+			if err := cs.s.Connect(zmqwire.TCPAddress(h)); err != nil {
 				c.d.log.Warn("driver: connect failed", "host", h, "err", err)
 				continue
 			}
@@ -187,7 +188,7 @@ func (cs *callSocket) events(carriers map[string]bool) {
 	for {
 		ev, addr, _, err := cs.mon.RecvEvent(zmq.DONTWAIT)
 		if err != nil {
-			if zmq.AsErrno(err) == zmq.Errno(4) { // EINTR
+			if zmq.AsErrno(err) == errnoIntr {
 				continue
 			}
 			return
@@ -285,7 +286,7 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 		if err == nil {
 			break
 		}
-		if zmq.AsErrno(err) != zmq.Errno(11) {
+		if zmq.AsErrno(err) != errnoAgain {
 			return nil, err
 		}
 		if ctx.Err() != nil {
@@ -319,7 +320,7 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 			asked = true
 			lost = lost[:0]
 			for ep := range cs.down {
-				lost = append(lost, strings.TrimPrefix(ep, "tcp://"))
+				lost = append(lost, zmqwire.TCPHost(ep))
 			}
 			if gone(lost) {
 				return nil, errPeerLost
@@ -352,7 +353,7 @@ func (cs *callSocket) roundTrip(ctx context.Context, frames [][]byte, id string,
 			wait = max(min(wait, time.Until(graceEnd)), time.Millisecond)
 		}
 		polled, err := cs.poller.Poll(wait)
-		if err != nil && zmq.AsErrno(err) != zmq.Errno(4) {
+		if err != nil && zmq.AsErrno(err) != errnoIntr {
 			return nil, err
 		}
 		if len(polled) == 0 {
@@ -379,7 +380,7 @@ func (cs *callSocket) pending(id string, log interface{ Debug(string, ...any) })
 			}
 			return nil, false
 		}
-		r, perr := ParseDirectResponse(msg)
+		r, perr := zmqwire.ParseDirectResponse(msg)
 		if perr != nil {
 			log.Debug("driver: dropping response", "err", perr)
 			continue
@@ -415,7 +416,7 @@ func (c *client) pickHosts(key string, hosts []string) []string {
 // owned by the caller and closed by it (cs.close). A CALL's socket
 // watches its connections (see roundTrip).
 func (c *client) dynamicSocket(hosts []string, watch bool) (*callSocket, error) {
-	s, err := c.d.socket(zmq.DEALER, NewUUID4())
+	s, err := c.d.socket(zmq.DEALER, zmqwire.NewUUID4())
 	if err != nil {
 		return nil, err
 	}
@@ -428,7 +429,7 @@ func (c *client) dynamicSocket(hosts []string, watch bool) (*callSocket, error) 
 		}
 	}
 	for _, h := range hosts {
-		if err := s.Connect("tcp://" + h); err == nil {
+		if err := s.Connect(zmqwire.TCPAddress(h)); err == nil {
 			cs.hosts[h] = true
 		}
 	}
@@ -452,7 +453,7 @@ func (c *client) sendOnce(ctx context.Context, hosts []string, frames [][]byte, 
 			if err == nil {
 				break
 			}
-			if zmq.AsErrno(err) != zmq.Errno(11) {
+			if zmq.AsErrno(err) != errnoAgain {
 				return err
 			}
 			if ctx.Err() != nil {

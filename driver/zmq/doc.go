@@ -5,7 +5,8 @@
 // The wire (zmq-wire.md §3, §6, §11 in the repository's spec): the frame
 // layouts of every hop (direct client and server, proxy client, server and
 // routing rule, PUB/SUB) are built by one function each and parsed with
-// the checks the Python receivers apply. A message that fails them is a
+// the checks the Python receivers apply (package internal/zmqwire, with
+// the socket identities, message ids and tcp:// endpoints). A message that fails them is a
 // *FrameError: receivers log it with the message id and drop it, never
 // answering the sender, as the reference does.
 //

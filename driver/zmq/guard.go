@@ -54,7 +54,7 @@ func watchDisconnects(zctx *zmq.Context, s *zmq.Socket, name string, maxMsg int6
 		for {
 			ev, addr, _, err := m.RecvEvent(0)
 			if err != nil {
-				if zmq.AsErrno(err) == zmq.Errno(4) { // EINTR
+				if zmq.AsErrno(err) == errnoIntr {
 					continue
 				}
 				return

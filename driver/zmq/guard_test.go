@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/internal/zmqwire"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -131,7 +132,7 @@ func rawDealer(t *testing.T, addr string) *zmq.Socket {
 	require.NoError(t, err)
 	s, err := zctx.NewSocket(zmq.DEALER)
 	require.NoError(t, err)
-	require.NoError(t, s.Connect("tcp://"+addr))
+	require.NoError(t, s.Connect(zmqwire.TCPAddress(addr)))
 	t.Cleanup(func() {
 		s.SetLinger(0)
 		s.Close()
@@ -173,7 +174,7 @@ func TestServerCountsMessagesGivenUp(t *testing.T) {
 	require.Contains(t, logs.String(), "frame over max_message_size")
 
 	// Still serving: a well-formed CAST reaches the handler.
-	require.NoError(t, sendMessage(cli, DirectRequest(Cast, "mid-after", []byte(`{}`)), 0))
+	require.NoError(t, sendMessage(cli, zmqwire.DirectRequest(Cast, "mid-after", []byte(`{}`)), 0))
 	select {
 	case id := <-got:
 		require.Equal(t, "mid-after", id)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/internal/zmqwire"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -110,7 +111,7 @@ func TestJunkFloodLogsLimited(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, s.SetLinger(0))
-	require.NoError(t, s.Connect("tcp://"+srv.Addr()))
+	require.NoError(t, s.Connect(zmqwire.TCPAddress(srv.Addr())))
 	const n = 10000
 	start := time.Now()
 	for i := 0; i < n; i++ {

@@ -180,10 +180,10 @@ func (l *loop) run() {
 		polled, err := l.poller.Poll(timeout)
 		l.sleeping.Store(false)
 		if err != nil {
-			if zmq.AsErrno(err) == zmq.Errno(zmq.ETERM) {
+			if zmq.AsErrno(err) == errnoTerm {
 				return
 			}
-			if zmq.AsErrno(err) != zmq.Errno(4) { // EINTR: just poll again
+			if zmq.AsErrno(err) != errnoIntr { // interrupted: just poll again
 				l.log.Error("driver: poll failed", "loop", l.name, "err", err)
 				time.Sleep(10 * time.Millisecond)
 			}

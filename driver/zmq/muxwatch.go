@@ -4,9 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
-	"strings"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/goslo/goslo/internal/zmqwire"
 )
 
 // The client loop's DEALERs that carry CALLs (muxCall) watch their
@@ -110,7 +111,7 @@ func (c *client) tellLost(w *muxWait, dl *dealer) {
 	w.told = true
 	hosts := make([]string, 0, len(dl.down))
 	for ep := range dl.down {
-		hosts = append(hosts, strings.TrimPrefix(ep, "tcp://"))
+		hosts = append(hosts, zmqwire.TCPHost(ep))
 	}
 	select {
 	case w.lost <- hosts:
@@ -139,10 +140,10 @@ func (c *client) dropHosts(dk string, hosts []string) {
 	}
 	for _, h := range hosts {
 		if dl.hosts[h] {
-			_ = dl.s.Disconnect("tcp://" + h)
+			_ = dl.s.Disconnect(zmqwire.TCPAddress(h))
 			delete(dl.hosts, h)
 		}
-		delete(dl.down, "tcp://"+h)
-		delete(dl.linked, "tcp://"+h)
+		delete(dl.down, zmqwire.TCPAddress(h))
+		delete(dl.linked, zmqwire.TCPAddress(h))
 	}
 }

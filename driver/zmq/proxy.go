@@ -8,13 +8,13 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/internal/ratelog"
+	"github.com/goslo/goslo/internal/zmqwire"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -259,7 +259,7 @@ func (p *Proxy) routerOptions(s *zmq.Socket) {
 // and returns the advertised "<host>:<port>".
 func (p *Proxy) bind(s *zmq.Socket, port int) (string, error) {
 	if port != 0 {
-		if err := s.Bind(compat.TCPBindAddress(p.opts.BindAddress, port)); err != nil {
+		if err := s.Bind(zmqwire.TCPBindAddress(p.opts.BindAddress, port)); err != nil {
 			return "", fmt.Errorf("driver: proxy port %d is busy: %w", port, err)
 		}
 		return compat.HostPort(p.opts.Host, port), nil
@@ -270,7 +270,7 @@ func (p *Proxy) bind(s *zmq.Socket, port int) (string, error) {
 		if port > 65535 {
 			continue
 		}
-		if err = s.Bind(compat.TCPBindAddress(p.opts.BindAddress, port)); err == nil {
+		if err = s.Bind(zmqwire.TCPBindAddress(p.opts.BindAddress, port)); err == nil {
 			return compat.HostPort(p.opts.Host, port), nil
 		}
 	}
@@ -298,7 +298,7 @@ func (p *Proxy) open() error {
 		}
 		return p.sub.SetSubscribe("")
 	}
-	p.feID = []byte(compat.ProxyIdentity(p.opts.Host, NewUUID4()))
+	p.feID = []byte(zmqwire.ProxyIdentity(p.opts.Host, zmqwire.NewUUID4()))
 	if p.fe, err = p.socket(zmq.ROUTER, string(p.feID)); err != nil {
 		return err
 	}
@@ -308,7 +308,7 @@ func (p *Proxy) open() error {
 	}
 	p.watch(p.fe, "proxy-frontend")
 	if p.kind == DoubleRouter {
-		if p.be, err = p.socket(zmq.ROUTER, compat.ProxyIdentity(p.opts.Host, NewUUID4())); err != nil {
+		if p.be, err = p.socket(zmq.ROUTER, zmqwire.ProxyIdentity(p.opts.Host, zmqwire.NewUUID4())); err != nil {
 			return err
 		}
 		p.routerOptions(p.be)
@@ -322,7 +322,7 @@ func (p *Proxy) open() error {
 
 // route handles one message read on a ROUTER (loop only).
 func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
-	t, err := checkProxyInput(frames)
+	t, err := zmqwire.CheckProxyInput(frames)
 	if err != nil {
 		p.dropped.Add(1)
 		p.log.Warn("driver: proxy dropping message", "err", err)
@@ -340,7 +340,7 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 			p.published.Add(1)
 		}
 		if from == p.fe && p.opts.AckPubSub {
-			ack := [][]byte{frames[0], emptyFrame, frames[2], p.feID, Ack.Frame(), frames[5]}
+			ack := [][]byte{frames[0], []byte{}, frames[2], p.feID, Ack.Frame(), frames[5]}
 			if err := sendMessage(p.fe, ack, zmq.DONTWAIT); err == nil {
 				p.acked.Add(1)
 			}
@@ -353,11 +353,11 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 	}
 	msgID, dest := frames[5], frames[4]
 	out := frames
-	swapRoute(out) // the message is ours: route it without a copy
+	zmqwire.SwapRoute(out) // the message is ours: route it without a copy
 	err = sendMessage(to, out, zmq.DONTWAIT)
 	if err != nil {
 		p.dropped.Add(1)
-		if zmq.AsErrno(err) == zmq.Errno(syscall.EAGAIN) {
+		if zmq.AsErrno(err) == errnoAgain {
 			// The peer's queue is full (high-water mark): it reads too
 			// slowly or not at all. Its message is dropped and counted;
 			// the loop never waits for it, so every other peer keeps its
@@ -365,7 +365,7 @@ func (p *Proxy) route(from *zmq.Socket, frames [][]byte) {
 			p.overflowed(t, msgID, dest)
 			return
 		}
-		if zmq.AsErrno(err) == zmq.Errno(syscall.EHOSTUNREACH) {
+		if zmq.AsErrno(err) == errnoHostUnreach {
 			// An unknown routing key: the reference drops it silently.
 			p.log.Debug("driver: proxy dropping message for an unknown peer", "type", t.String(), "message_id", string(msgID), "to", string(dest))
 			return
@@ -427,7 +427,7 @@ func (p *Proxy) subscribe(ctx context.Context) {
 			if a == "" || a == p.pubAddr || p.conns[a] || p.sub == nil {
 				continue
 			}
-			if err := p.sub.Connect("tcp://" + a); err != nil {
+			if err := p.sub.Connect(zmqwire.TCPAddress(a)); err != nil {
 				p.log.Warn("driver: connect failed", "addr", a, "err", err)
 				continue
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/internal/zmqwire"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -42,12 +43,12 @@ func TestProxyDropsBadInput(t *testing.T) {
 	defer cli.Close()
 	cli.SetLinger(0)
 	cli.SetIdentity("127.0.0.1/c1")
-	require.NoError(t, cli.Connect("tcp://"+p.Frontend()))
+	require.NoError(t, cli.Connect(zmqwire.TCPAddress(p.Frontend())))
 	srv, _ := zctx.NewSocket(zmq.DEALER)
 	defer srv.Close()
 	srv.SetLinger(0)
 	srv.SetIdentity("127.0.0.1/t/s/1")
-	require.NoError(t, srv.Connect("tcp://"+p.Backend()))
+	require.NoError(t, srv.Connect(zmqwire.TCPAddress(p.Backend())))
 	srv.SetRcvtimeo(5 * time.Second)
 	time.Sleep(200 * time.Millisecond)
 

@@ -9,7 +9,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
-	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/internal/zmqwire"
 )
 
 // A proxy-mode CALL is made on a DEALER the calling goroutine owns for the
@@ -37,7 +37,7 @@ func (c *proxyClient) checkoutCall(frontends []string) (*callSocket, error) {
 	}
 	p.mu.Unlock()
 	if cs == nil {
-		s, err := c.d.socket(zmq.DEALER, compat.ClientIdentity(c.d.opts.Host, NewUUID4()))
+		s, err := c.d.socket(zmq.DEALER, zmqwire.ClientIdentity(c.d.opts.Host, zmqwire.NewUUID4()))
 		if err != nil {
 			return nil, err
 		}
@@ -48,7 +48,7 @@ func (c *proxyClient) checkoutCall(frontends []string) (*callSocket, error) {
 	}
 	for _, fe := range frontends {
 		if !cs.hosts[fe] {
-			if err := cs.s.Connect("tcp://" + fe); err != nil {
+			if err := cs.s.Connect(zmqwire.TCPAddress(fe)); err != nil {
 				c.d.log.Warn("driver: connect to proxy failed", "proxy", fe, "err", err)
 				continue
 			}
@@ -95,7 +95,7 @@ func (c *proxyClient) proxyRoundTrip(ctx context.Context, cs *callSocket, frames
 			if err == nil {
 				return nil
 			}
-			if zmq.AsErrno(err) != zmq.Errno(11) {
+			if zmq.AsErrno(err) != errnoAgain {
 				return err
 			}
 			if ctx.Err() != nil {
@@ -105,7 +105,7 @@ func (c *proxyClient) proxyRoundTrip(ctx context.Context, cs *callSocket, frames
 				// No proxy is reachable: one may have come back elsewhere.
 				if fes, err := c.proxies(ctx, true, time.Time{}); err == nil {
 					for _, fe := range fes {
-						if !cs.hosts[fe] && cs.s.Connect("tcp://"+fe) == nil {
+						if !cs.hosts[fe] && cs.s.Connect(zmqwire.TCPAddress(fe)) == nil {
 							cs.hosts[fe] = true
 						}
 					}
@@ -137,7 +137,7 @@ func (c *proxyClient) proxyRoundTrip(ctx context.Context, cs *callSocket, frames
 			slice = min(slice, left)
 		}
 		polled, err := cs.poller.Poll(slice)
-		if err != nil && zmq.AsErrno(err) != zmq.Errno(4) {
+		if err != nil && zmq.AsErrno(err) != errnoIntr {
 			return nil, err
 		}
 		if len(polled) == 0 {
@@ -167,7 +167,7 @@ func (c *proxyClient) proxyRoundTrip(ctx context.Context, cs *callSocket, frames
 			cs.dropped(err)
 			continue
 		}
-		r, perr := ParseProxyResponse(msg)
+		r, perr := zmqwire.ParseProxyResponse(msg)
 		if perr != nil {
 			c.d.log.Warn("driver: dropping response", "message_id", id, "err", perr)
 			continue

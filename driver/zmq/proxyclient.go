@@ -11,6 +11,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/internal/zmqwire"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -84,7 +85,7 @@ func (d *ZMQ) proxy() (*proxyClient, error) {
 	if d.pc != nil {
 		return d.pc, nil
 	}
-	c := &proxyClient{d: d, identity: []byte(compat.ClientIdentity(d.opts.Host, NewUUID4())),
+	c := &proxyClient{d: d, identity: []byte(zmqwire.ClientIdentity(d.opts.Host, zmqwire.NewUUID4())),
 		rt:        routingTable{mm: d.mm, log: d.log, update: d.opts.TargetUpdate, routes: map[string]route{}, rr: map[string]int{}},
 		connected: map[string]bool{}, tracked: map[string]*ackWait{}, budget: newBudget(maxWaiting)}
 	s, err := d.socket(zmq.DEALER, string(c.identity))
@@ -214,7 +215,7 @@ func (c *proxyClient) connect(addrs []string) {
 		if c.connected[a] || c.sock == nil {
 			continue
 		}
-		if err := c.sock.Connect("tcp://" + a); err != nil {
+		if err := c.sock.Connect(zmqwire.TCPAddress(a)); err != nil {
 			c.d.log.Warn("driver: connect to proxy failed", "proxy", a, "err", err)
 			continue
 		}
@@ -225,7 +226,7 @@ func (c *proxyClient) connect(addrs []string) {
 
 // onResponse handles a REPLY or an ACK that a proxy routed back.
 func (c *proxyClient) onResponse(frames [][]byte) {
-	r, err := ParseProxyResponse(frames)
+	r, err := zmqwire.ParseProxyResponse(frames)
 	if err != nil {
 		c.d.log.Warn("driver: dropping response", "err", err)
 		return
@@ -258,7 +259,7 @@ func (c *proxyClient) trySend(o *outgoing) sendState {
 		o.finish(nil)
 		return sent
 	}
-	if zmq.AsErrno(err) == zmq.Errno(11) {
+	if zmq.AsErrno(err) == errnoAgain {
 		if c.expire(o, time.Now()) {
 			return failed
 		}
@@ -395,7 +396,7 @@ func (c *proxyClient) call(ctx context.Context, t compat.Target, id string, payl
 	if err != nil {
 		return nil, err
 	}
-	reply, err := c.proxyRoundTrip(ctx, cs, ProxyRequest(Call, rk, id, payload), id, rk)
+	reply, err := c.proxyRoundTrip(ctx, cs, zmqwire.ProxyRequest(Call, rk, id, payload), id, rk)
 	c.checkinCall(cs)
 	if err != nil && (ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
 		// A server gone without unregistering keeps its identity in the
@@ -415,7 +416,7 @@ func (c *proxyClient) call(ctx context.Context, t compat.Target, id string, payl
 func (c *proxyClient) post(ctx context.Context, t compat.Target, mt MsgType, id string, payload []byte, deadline time.Time) error {
 	if mt.IsMultisend() && c.d.opts.PubSub {
 		topic := []byte(t.Topic)
-		return c.enqueue(ctx, mt, id, ProxyRequest(mt, topic, id, payload), topic, deadline, false)
+		return c.enqueue(ctx, mt, id, zmqwire.ProxyRequest(mt, topic, id, payload), topic, deadline, false)
 	}
 	if mt.IsMultisend() {
 		_, hosts, err := c.rt.hosts(ctx, t, true, compat.Dealer, deadline)
@@ -427,7 +428,7 @@ func (c *proxyClient) post(ctx context.Context, t compat.Target, mt MsgType, id 
 		}
 		for _, h := range hosts {
 			rk := []byte(h)
-			if err := c.enqueue(ctx, mt, id, ProxyRequest(mt, rk, id, payload), rk, deadline, false); err != nil {
+			if err := c.enqueue(ctx, mt, id, zmqwire.ProxyRequest(mt, rk, id, payload), rk, deadline, false); err != nil {
 				return err
 			}
 		}
@@ -441,7 +442,7 @@ func (c *proxyClient) post(ctx context.Context, t compat.Target, mt MsgType, id 
 		return matchmaker.ErrNoHosts
 	}
 	rk := []byte(c.rt.next(compat.TargetKey(compat.Dealer, t), hosts))
-	return c.enqueue(ctx, mt, id, ProxyRequest(mt, rk, id, payload), rk, deadline, c.d.opts.Acks)
+	return c.enqueue(ctx, mt, id, zmqwire.ProxyRequest(mt, rk, id, payload), rk, deadline, c.d.opts.Acks)
 }
 
 // close fails the calls still waiting and closes the DEALER (after a

@@ -10,6 +10,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/goslo/goslo/compat"
+	"github.com/goslo/goslo/internal/zmqwire"
 )
 
 // openDealer makes the proxy-mode consumer (DealerConsumer): a DEALER with
@@ -29,7 +30,7 @@ func (s *Server) openDealer() error {
 	s.d.mu.Lock()
 	m := s.d.mem[key]
 	if m == nil || m.busy {
-		m = &serverMemory{identity: compat.ServerIdentity(s.d.opts.Host, s.target, NewUUID4())}
+		m = &serverMemory{identity: zmqwire.ServerIdentity(s.d.opts.Host, s.target, zmqwire.NewUUID4())}
 		if s.d.opts.Acks {
 			m.cache = newTTLCache(s.d.opts.MessageTTL, 1<<20)
 		}
@@ -75,11 +76,11 @@ type serverMemory struct {
 // "<rpc_zmq_host>/<topic>/<uuid4>", subscribed to the topic (a prefix
 // filter, never the server name).
 func (s *Server) openSub() error {
-	sock, err := s.d.socket(zmq.SUB, compat.SubIdentity(s.d.opts.Host, s.target.Topic, NewUUID4()))
+	sock, err := s.d.socket(zmq.SUB, zmqwire.SubIdentity(s.d.opts.Host, s.target.Topic, zmqwire.NewUUID4()))
 	if err != nil {
 		return err
 	}
-	if err := sock.SetSubscribe(string(compat.SubscribeFilter(s.target))); err != nil {
+	if err := sock.SetSubscribe(string(zmqwire.SubscribeFilter(s.target))); err != nil {
 		sock.Close()
 		return err
 	}
@@ -142,7 +143,7 @@ func (s *Server) connect(sock *zmq.Socket, addrs []string) {
 		if m[a] {
 			continue
 		}
-		if err := sock.Connect("tcp://" + a); err != nil {
+		if err := sock.Connect(zmqwire.TCPAddress(a)); err != nil {
 			s.d.log.Warn("driver: connect failed", "target", s.target.String(), "addr", a, "err", err)
 			continue
 		}
@@ -182,7 +183,7 @@ func (s *Server) refresher() {
 
 // onPublished handles what the SUB socket receives from a proxy PUB.
 func (s *Server) onPublished(frames [][]byte) {
-	in, topic, err := ParseSub(frames)
+	in, topic, err := zmqwire.ParseSub(frames)
 	if err != nil {
 		s.d.log.Warn("driver: dropping published message", "target", s.target.String(), "err", err)
 		if obs := s.d.opts.Observer; obs != nil {
@@ -204,7 +205,7 @@ func (s *Server) onPublished(frames [][]byte) {
 // with the cached REPLY resent for a CALL) and is not dispatched; a new
 // CALL or CAST is acked at once, before dispatch. It reports whether to
 // dispatch.
-func (s *Server) acked(in *Incoming) bool {
+func (s *Server) acked(in *zmqwire.Incoming) bool {
 	ack := in.Type == Call || in.Type == Cast
 	if e, dup := s.cache.get(in.MsgID); dup {
 		s.d.log.Info("driver: dropping duplicate", "type", in.Type.String(), "message_id", in.MsgID, "target", s.target.String())
@@ -212,7 +213,7 @@ func (s *Server) acked(in *Incoming) bool {
 			obs.Dropped(in.Type, "duplicate")
 		}
 		if ack {
-			s.send(ProxyAck(in.Identity, in.MsgID))
+			s.send(zmqwire.ProxyAck(in.Identity, in.MsgID))
 		}
 		if in.Type == Call && e.reply != nil {
 			s.send(e.reply)
@@ -221,7 +222,7 @@ func (s *Server) acked(in *Incoming) bool {
 	}
 	s.cache.add(in.MsgID)
 	if ack {
-		s.send(ProxyAck(in.Identity, in.MsgID))
+		s.send(zmqwire.ProxyAck(in.Identity, in.MsgID))
 	}
 	return true
 }
@@ -230,7 +231,7 @@ func (s *Server) send(frames [][]byte) {
 	if err := sendMessage(s.sock, frames, zmq.DONTWAIT); err != nil {
 		s.d.log.Warn("driver: response not sent", "message_id", string(frames[4]), "type", string(frames[2]), "target", s.target.String(), "err", err)
 	} else if obs := s.d.opts.Observer; obs != nil {
-		if t, ok := parseType(frames[2]); ok {
+		if t, ok := zmqwire.ParseType(frames[2]); ok {
 			obs.Sent(t)
 		}
 	}

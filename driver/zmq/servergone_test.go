@@ -3,7 +3,6 @@ package zmq
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/internal/zmqwire"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -40,7 +40,7 @@ func startRawServer(t *testing.T, zctx *zmq.Context, mm matchmaker.Matchmaker, t
 	require.NoError(t, err)
 	ep, err := s.GetLastEndpoint()
 	require.NoError(t, err)
-	rs := &rawServer{s: s, addr: strings.TrimPrefix(ep, "tcp://")}
+	rs := &rawServer{s: s, addr: zmqwire.TCPHost(ep)}
 	require.NoError(t, mm.Register(context.Background(), target, rs.addr, compat.Router, time.Minute))
 	return rs
 }
@@ -161,9 +161,9 @@ func TestCallToStoppedServerSentAgain(t *testing.T) {
 	require.NoError(t, rs.s.Close())
 	msg, err := recvWithin(other.s, 10*time.Second)
 	require.NoError(t, err, "the CALL was not sent again to the other server")
-	in, err := ParseDirectRequest(msg)
+	in, err := zmqwire.ParseDirectRequest(msg)
 	require.NoError(t, err)
-	require.NoError(t, sendMessage(other.s, DirectReply(in.Identity, in.MsgID, []byte("again")), 0))
+	require.NoError(t, sendMessage(other.s, zmqwire.DirectReply(in.Identity, in.MsgID, []byte("again")), 0))
 	o := waitOutcome(t, out, 15*time.Second)
 	require.NoError(t, o.err)
 	require.Equal(t, "again", string(o.reply))
@@ -189,7 +189,7 @@ func TestCallWaitsForAConnectionThatComesBack(t *testing.T) {
 	out := goneCall(d, target, 20*time.Second)
 	msg, err := rs.s.RecvMessageBytes(0)
 	require.NoError(t, err)
-	in, err := ParseDirectRequest(msg)
+	in, err := zmqwire.ParseDirectRequest(msg)
 	require.NoError(t, err)
 
 	// The same address again, watched from before its bind.
@@ -206,7 +206,7 @@ func TestCallWaitsForAConnectionThatComesBack(t *testing.T) {
 	require.NoError(t, rs.s.Close())
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		if err = back.Bind("tcp://" + rs.addr); err == nil || time.Now().After(deadline) {
+		if err = back.Bind(zmqwire.TCPAddress(rs.addr)); err == nil || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -219,7 +219,7 @@ func TestCallWaitsForAConnectionThatComesBack(t *testing.T) {
 	// Past the grace: a call still waiting is one that saw its connection
 	// come back.
 	time.Sleep(reconnectGrace + 500*time.Millisecond)
-	require.NoError(t, sendMessage(back, DirectReply(in.Identity, in.MsgID, []byte("back")), 0))
+	require.NoError(t, sendMessage(back, zmqwire.DirectReply(in.Identity, in.MsgID, []byte("back")), 0))
 	o := waitOutcome(t, out, 25*time.Second)
 	require.NoError(t, o.err)
 	require.Equal(t, "back", string(o.reply))

@@ -18,11 +18,12 @@ import (
 // OpenOptions are what Open takes beside the URL and the configuration.
 type OpenOptions struct {
 	Logger *slog.Logger
-	// Observer counts the driver's events (package metrics); nil counts
-	// nothing.
+	// Observer counts the driver's events (the module
+	// github.com/goslo/goslo/extra/gosloprom has a Prometheus one); nil
+	// counts nothing.
 	Observer Observer
 	// WrapMatchmaker, when set, wraps the matchmaker the driver uses
-	// (package metrics counts its errors that way).
+	// (gosloprom counts its errors that way).
 	WrapMatchmaker func(matchmaker.Matchmaker) matchmaker.Matchmaker
 	// MinReplyDelay is Options.MinReplyDelay (goslo only; 0: off).
 	MinReplyDelay time.Duration

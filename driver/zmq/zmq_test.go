@@ -15,6 +15,7 @@ import (
 
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/internal/zmqwire"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -178,7 +179,7 @@ func TestOversizedAndMalformed(t *testing.T) {
 	raw, _ := zctx.NewSocket(zmq.DEALER)
 	defer raw.Close()
 	raw.SetLinger(0)
-	require.NoError(t, raw.Connect("tcp://"+s.Addr()))
+	require.NoError(t, raw.Connect(zmqwire.TCPAddress(s.Addr())))
 	for _, bad := range [][]any{
 		{"1.0", "1", "id", "p"},              // no delimiter
 		{"", "9.9", "1", "id", "p"},          // unknown version

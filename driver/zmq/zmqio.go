@@ -131,9 +131,24 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	zmq "github.com/pebbe/zmq4"
+)
+
+// The errnos the socket loops tell apart (compared with zmq.AsErrno).
+const (
+	// errnoAgain: nothing could be sent or received without blocking
+	// (zmq.DONTWAIT), e.g. no peer of a DEALER is ready yet.
+	errnoAgain = zmq.Errno(syscall.EAGAIN)
+	// errnoIntr: a signal interrupted the call; it is retried.
+	errnoIntr = zmq.Errno(syscall.EINTR)
+	// errnoTerm: the zmq context is being terminated.
+	errnoTerm = zmq.ETERM
+	// errnoHostUnreach: a ROUTER_MANDATORY socket has no peer of that
+	// identity.
+	errnoHostUnreach = zmq.Errno(syscall.EHOSTUNREACH)
 )
 
 // Whole-message socket I/O. pebbe/zmq4 makes about six cgo calls for each

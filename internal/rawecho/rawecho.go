@@ -10,6 +10,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/goslo/goslo/internal/zmqwire"
 )
 
 // Server is a ROUTER that answers every CALL with a REPLY of the same
@@ -34,7 +36,7 @@ func Start() (*Server, error) {
 	_ = s.SetLinger(0)
 	_ = s.SetRcvhwm(0)
 	_ = s.SetSndhwm(0)
-	if err := s.Bind("tcp://127.0.0.1:*"); err != nil {
+	if err := s.Bind(zmqwire.TCPAddress("127.0.0.1:*")); err != nil {
 		return nil, err
 	}
 	ep, _ := s.GetLastEndpoint()

@@ -1,4 +1,4 @@
-package zmq
+package zmqwire
 
 import (
 	"bytes"
@@ -221,8 +221,8 @@ func TestFrameErrorsNameTheMessage(t *testing.T) {
 		{"proxy server request, 7 frames", func(f [][]byte) error { _, err := ParseProxyServerRequest(f); return err }, b("", "1.0", "rid", "1", "mid-1", "p", "x")},
 		{"proxy server request, no reply id", func(f [][]byte) error { _, err := ParseProxyServerRequest(f); return err }, b("", "1.0", "", "1", "mid-1", "p")},
 		{"proxy response, not a response", func(f [][]byte) error { _, err := ParseProxyResponse(f); return err }, b("", "1.0", "s", "2", "mid-1", "p")},
-		{"proxy input, unknown type", func(f [][]byte) error { _, err := checkProxyInput(f); return err }, b("c", "", "1.0", "9", "k", "mid-1", "p")},
-		{"proxy input, bad version", func(f [][]byte) error { _, err := checkProxyInput(f); return err }, b("c", "", "2.0", "1", "k", "mid-1", "p")},
+		{"proxy input, unknown type", func(f [][]byte) error { _, err := CheckProxyInput(f); return err }, b("c", "", "1.0", "9", "k", "mid-1", "p")},
+		{"proxy input, bad version", func(f [][]byte) error { _, err := CheckProxyInput(f); return err }, b("c", "", "2.0", "1", "k", "mid-1", "p")},
 		{"sub, not a fanout", func(f [][]byte) error { _, _, err := ParseSub(f); return err }, b("topic", "1.0", "1", "mid-1", "p")},
 	} {
 		t.Run(c.name, func(t *testing.T) {

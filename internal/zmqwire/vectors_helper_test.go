@@ -1,4 +1,4 @@
-package zmq
+package zmqwire
 
 import (
 	"os"

@@ -1,4 +1,4 @@
-package zmq
+package zmqwire
 
 import (
 	"errors"
@@ -79,9 +79,9 @@ func (e *FrameError) Error() string {
 // Is matches ErrBadFrames.
 func (e *FrameError) Is(t error) bool { return t == ErrBadFrames }
 
-// parseType reads a type frame as Python's int() does ("01" and " 1" are
+// ParseType reads a type frame as Python's int() does ("01" and " 1" are
 // accepted by Python receivers, so they are here).
-func parseType(b []byte) (MsgType, bool) {
+func ParseType(b []byte) (MsgType, bool) {
 	if len(b) == 1 && b[0] >= '0' && b[0] <= '9' { // the canonical form
 		return MsgType(b[0] - '0'), true
 	}
@@ -100,7 +100,7 @@ func withMsgID(err *error, frames [][]byte, i int) {
 	if *err == nil || !errors.As(*err, &fe) || fe.MsgID != "" || i >= len(frames) || len(frames[i]) > maxLoggedID {
 		return
 	}
-	if id, ok := msgID(frames[i]); ok {
+	if id, ok := ReadMsgID(frames[i]); ok {
 		fe.MsgID = id
 	}
 }
@@ -108,7 +108,8 @@ func withMsgID(err *error, frames [][]byte, i int) {
 // maxLoggedID bounds an id copied into a FrameError (oslo's are UUIDs).
 const maxLoggedID = 256
 
-func msgID(b []byte) (string, bool) {
+// ReadMsgID reads a message id frame: non-empty UTF-8.
+func ReadMsgID(b []byte) (string, bool) {
 	if len(b) == 0 || !utf8.Valid(b) {
 		return "", false
 	}
@@ -163,11 +164,11 @@ func ParseDirectRequest(frames [][]byte) (_ *Incoming, err error) {
 	if len(frames) != 6 {
 		return nil, &FrameError{Hop: hop, Reason: fmt.Sprintf("%d frames, expected 6", len(frames))}
 	}
-	t, ok := parseType(frames[3])
+	t, ok := ParseType(frames[3])
 	if !ok || !t.IsRequest() {
 		return nil, &FrameError{Hop: hop, Reason: "Request expected!"}
 	}
-	id, ok := msgID(frames[4])
+	id, ok := ReadMsgID(frames[4])
 	if !ok {
 		return nil, &FrameError{Hop: hop, Reason: "Message id expected!"}
 	}
@@ -195,14 +196,14 @@ func ParseDirectResponse(frames [][]byte) (_ *Response, err error) {
 	if len(frames) < 3 {
 		return nil, &FrameError{Hop: hop, Reason: "Response expected!"}
 	}
-	t, ok := parseType(frames[2])
+	t, ok := ParseType(frames[2])
 	if !ok || !t.IsResponse() {
 		return nil, &FrameError{Hop: hop, Reason: "Response expected!"}
 	}
 	if len(frames) < 4 {
 		return nil, &FrameError{Hop: hop, Reason: "Message id expected!"}
 	}
-	id, ok := msgID(frames[3])
+	id, ok := ReadMsgID(frames[3])
 	if !ok {
 		return nil, &FrameError{Hop: hop, Reason: "Message id expected!"}
 	}
@@ -240,11 +241,11 @@ func ParseProxyServerRequest(frames [][]byte) (_ *Incoming, err error) {
 	if len(frames[2]) == 0 {
 		return nil, &FrameError{Hop: hop, Reason: "Reply id expected!"}
 	}
-	t, ok := parseType(frames[3])
+	t, ok := ParseType(frames[3])
 	if !ok || !t.IsRequest() {
 		return nil, &FrameError{Hop: hop, Reason: "Request expected!"}
 	}
-	id, ok := msgID(frames[4])
+	id, ok := ReadMsgID(frames[4])
 	if !ok {
 		return nil, &FrameError{Hop: hop, Reason: "Message id expected!"}
 	}
@@ -279,14 +280,14 @@ func ParseProxyResponse(frames [][]byte) (_ *Response, err error) {
 	if len(frames) < 4 {
 		return nil, &FrameError{Hop: hop, Reason: "Response expected!"}
 	}
-	t, ok := parseType(frames[3])
+	t, ok := ParseType(frames[3])
 	if !ok || !t.IsResponse() {
 		return nil, &FrameError{Hop: hop, Reason: "Response expected!"}
 	}
 	if len(frames) < 5 {
 		return nil, &FrameError{Hop: hop, Reason: "Message id expected!"}
 	}
-	id, ok := msgID(frames[4])
+	id, ok := ReadMsgID(frames[4])
 	if !ok {
 		return nil, &FrameError{Hop: hop, Reason: "Message id expected!"}
 	}
@@ -307,19 +308,19 @@ func ParseProxyResponse(frames [][]byte) (_ *Response, err error) {
 // (type and address swap places). It returns the type, for the pub/sub
 // decision, and a *FrameError for what the reference proxy drops.
 func ProxyRoute(frames [][]byte) ([][]byte, MsgType, error) {
-	t, err := checkProxyInput(frames)
+	t, err := CheckProxyInput(frames)
 	if err != nil {
 		return nil, 0, err
 	}
 	out := make([][]byte, len(frames))
 	copy(out, frames)
-	swapRoute(out)
+	SwapRoute(out)
 	return out, t, nil
 }
 
-// checkProxyInput applies the reference proxy's checks to what a proxy
+// CheckProxyInput applies the reference proxy's checks to what a proxy
 // ROUTER received.
-func checkProxyInput(frames [][]byte) (_ MsgType, err error) {
+func CheckProxyInput(frames [][]byte) (_ MsgType, err error) {
 	defer withMsgID(&err, frames, 5)
 	const hop = "proxy"
 	if len(frames) < 6 {
@@ -328,7 +329,7 @@ func checkProxyInput(frames [][]byte) (_ MsgType, err error) {
 	if len(frames[1]) != 0 {
 		return 0, &FrameError{Hop: hop, Reason: "Empty delimiter expected!"}
 	}
-	t, ok := parseType(frames[3])
+	t, ok := ParseType(frames[3])
 	if !ok || t < Call || t > Ack {
 		return 0, &FrameError{Hop: hop, Reason: "Unknown message type"}
 	}
@@ -338,9 +339,9 @@ func checkProxyInput(frames [][]byte) (_ MsgType, err error) {
 	return t, nil
 }
 
-// swapRoute turns [sender, "", ver, type, key, mid, rest...] into
+// SwapRoute turns [sender, "", ver, type, key, mid, rest...] into
 // [key, "", ver, sender, type, mid, rest...] in place.
-func swapRoute(f [][]byte) {
+func SwapRoute(f [][]byte) {
 	f[0], f[4] = f[4], f[0]
 	f[3], f[4] = f[4], f[3]
 }
@@ -362,7 +363,7 @@ func ParseSub(frames [][]byte) (_ *Incoming, _ []byte, err error) {
 	if string(frames[1]) != MessageVersion {
 		return nil, nil, &FrameError{Hop: hop, Reason: "Message version is not supported."}
 	}
-	t, ok := parseType(frames[2])
+	t, ok := ParseType(frames[2])
 	if !ok || !t.IsMultisend() {
 		return nil, nil, &FrameError{Hop: hop, Reason: "Fanout or notification expected!"}
 	}

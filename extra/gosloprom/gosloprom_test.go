@@ -1,4 +1,4 @@
-package metrics_test
+package gosloprom_test
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 	"github.com/goslo/goslo"
 	"github.com/goslo/goslo/compat"
 	driver "github.com/goslo/goslo/driver/zmq"
+	"github.com/goslo/goslo/extra/gosloprom"
 	"github.com/goslo/goslo/matchmaker"
-	"github.com/goslo/goslo/metrics"
 )
 
 // metric finds the series of name whose labels include want.
@@ -56,7 +56,9 @@ func counter(t *testing.T, reg prometheus.Gatherer, name string, labels map[stri
 func TestMetricsCount(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	ctx := context.Background()
-	tr, err := goslo.NewTransport(ctx, "zmq+dummy://", goslo.WithMetrics(reg), goslo.WithOptions(func(c *compat.Config) {
+	m, err := gosloprom.New(reg)
+	require.NoError(t, err)
+	tr, err := goslo.NewTransport(ctx, "zmq+dummy://", goslo.WithDriverObserver(m), goslo.WithOptions(func(c *compat.Config) {
 		c.ZMQ.RPCZMQHost, c.ZMQ.RPCZMQBindAddress = "127.0.0.1", "127.0.0.1"
 		c.MatchmakerRedis.CheckTimeout = 100
 	}))
@@ -114,7 +116,7 @@ func (failingMM) Routers(context.Context) ([]string, error) {
 // by operation; a proxy's counters are exported.
 func TestMetricsMatchmakerAndProxy(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m, err := metrics.New(reg)
+	m, err := gosloprom.New(reg)
 	require.NoError(t, err)
 	dummy := matchmaker.NewDummy(matchmaker.DefaultConfig())
 	defer dummy.Close()
