@@ -8,7 +8,10 @@ export CGO_ENABLED := 1
 # and the Prometheus adapter (extra/gosloprom); go.work joins them, so that
 # ./... below covers all three (GOWORK must not be off).
 # Packages other than the interop suite, which `interop` runs on its own.
-UNIT_PKGS = $(shell $(GO) list ./... | grep -v /interop)
+# ./... stays inside the module of the current directory, even in the go.work workspace: the
+# command's and the Prometheus adapter's modules are named too.
+PKGS      = ./... ./cmd/goslo/... ./extra/gosloprom/...
+UNIT_PKGS = $(shell $(GO) list $(PKGS) | grep -v /interop)
 
 .PHONY: all demo test deps deps-test vet lint lean unit interop docs-check fuzz bench bench-rabbit clean
 
@@ -33,7 +36,7 @@ deps-test:
 	./scripts/deps-test.sh
 
 vet:
-	$(GO) vet ./...
+	$(GO) vet $(PKGS)
 
 ## lint: staticcheck, pinned in tools/go.mod (a module of its own, so the root go.mod stays
 ## lean; outside go.work, hence GOWORK=off), built into .bin/ (a no-op rebuild from the build
@@ -41,7 +44,7 @@ vet:
 STATICCHECK = .bin/staticcheck
 lint:
 	GOWORK=off $(GO) build -C tools -o ../$(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
-	$(STATICCHECK) ./...
+	$(STATICCHECK) $(PKGS)
 
 ## lean: a consumer module importing only github.com/goslo/goslo has no Prometheus or protobuf
 ## in its module graph and builds no test-only module (scripts/lean-check.sh).

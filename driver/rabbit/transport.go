@@ -77,6 +77,8 @@ type Transport struct {
 	notifyV2    bool
 
 	closing   chan struct{}
+	closingC  context.Context // done when closing is closed
+	endClose  context.CancelFunc
 	closeOnce sync.Once
 	closed    atomic.Bool
 
@@ -122,6 +124,7 @@ func Open(ctx context.Context, u *compat.TransportURL, cfg *compat.Config, o Ope
 		compression: comp, notifyV2: notifyV2(c.Notifications.Driver),
 		closing: make(chan struct{}), servers: map[driver.Server]struct{}{}, gone: map[string]time.Time{},
 	}
+	t.closingC, t.endClose = context.WithCancel(context.Background())
 	return t, nil
 }
 
@@ -199,14 +202,13 @@ func (t *Transport) opContext(parent context.Context, d time.Duration) (context.
 	} else {
 		ctx, cancel = context.WithCancel(parent)
 	}
-	go func() {
-		select {
-		case <-t.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	// No goroutine per operation: the transport's closing context
+	// cancels it (context.AfterFunc), and the cancel deregisters that.
+	stop := context.AfterFunc(t.closingC, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // publishing builds the properties and (compressed) body of a publish.
@@ -430,6 +432,7 @@ func (t *Transport) Close() error {
 	t.closeOnce.Do(func() {
 		t.closed.Store(true)
 		close(t.closing)
+		t.endClose()
 		t.mu.Lock()
 		var srvs []driver.Server
 		for s := range t.servers {
