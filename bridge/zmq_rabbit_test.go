@@ -62,6 +62,12 @@ func TestZmqRabbit(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, envelope.Equal(rctx, res), "context un-flattened and intact: %s", envelope.Repr(res))
 		}
+		// A call is counted once its reply went back, which the caller may
+		// see first (a RabbitMQ reply is confirmed after it is delivered).
+		require.Eventually(t, func() bool {
+			return obs.get(obs.forwarded, "zmq->rabbit call") == 3 && obs.get(obs.forwarded, "rabbit->zmq call") == 3
+		}, 5*time.Second, 5*time.Millisecond, "%v", obs.snapshot())
+		time.Sleep(50 * time.Millisecond)
 		require.Equal(t, 3, obs.get(obs.forwarded, "zmq->rabbit call"), obs.snapshot())
 		require.Equal(t, 3, obs.get(obs.forwarded, "rabbit->zmq call"), obs.snapshot())
 	})
