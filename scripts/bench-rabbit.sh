@@ -12,7 +12,8 @@
 #          cast c=1) with oslo.messaging 18.3.1 (PY, else .tox/rabbit1831,
 #          else .tox/modern)
 #
-# DURATION (seconds, default 5) sets the length of each measure;
+# DURATION (seconds, default 5) sets the length of each measure; SEQ_ROUNDS
+# (default 3) how many times goslo's and raw's sequential rows take turns;
 # RAW_REPLY_CHANNELS (default 30) the raw server's confirming reply channels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,29 +33,41 @@ row() { # label, then the command printing a result line last
 	fi
 }
 
-# goslo's own rabbit driver, if this build has one.
+# goslo's own rabbit driver and the raw amqp091-go echo, both servers up
+# before the first row.
+gok=0 rawok=0
 if start_server goslo "" "$tmp/goslo" bench rpc-server --url "$url" --topic bench --server s1; then
-	g() { row "$1" timeout $((${d%.*} + 60)) "$tmp/goslo" bench rpc-client --url "$url" --topic bench --server s1 "${@:2}" --duration "$d"; }
-	g "goslo  call c=1  " --mode call --concurrency 1
+	gok=1
+else
+	echo "goslo  rows: unavailable (goslo bench rpc-server on $url: $(tail -n 1 "$tmp/goslo.log"))"
+fi
+if start_server raw '"ready"' "$tmp/goslo" bench raw-server --url "$url" --topic rawbench --server s1 --reply-channels "${RAW_REPLY_CHANNELS:-30}"; then
+	rawok=1
+else
+	echo "raw    rows: unavailable (goslo bench raw-server: $(tail -n 1 "$tmp/raw.log"))"
+fi
+g() { row "$1" timeout $((${d%.*} + 60)) "$tmp/goslo" bench rpc-client --url "$url" --topic bench --server s1 "${@:2}" --duration "$d"; }
+r() { row "$1" timeout $((${d%.*} + 60)) "$tmp/goslo" bench raw --url "$url" --topic rawbench --server s1 "${@:2}" --duration "$d"; }
+
+# Sequential calls, goslo and raw taking turns (SEQ_ROUNDS each, default
+# 3): this VM's thread wake-ups change regime from minute to minute, so a
+# p50 ratio is read within a round, goslo and raw seconds apart.
+for i in $(seq "${SEQ_ROUNDS:-3}"); do
+	[ "$gok" = 1 ] && g "goslo  call c=1   #$i" --mode call --concurrency 1
+	[ "$rawok" = 1 ] && r "raw    call c=1   #$i" --mode call --concurrency 1
+done
+if [ "$gok" = 1 ]; then
 	g "goslo  call c=10 " --mode call --concurrency 10
 	g "goslo  call c=128" --mode call --concurrency 128
 	g "goslo  cast c=1  " --mode cast --concurrency 1
 	g "goslo  cast c=10 " --mode cast --concurrency 10
-else
-	echo "goslo  rows: unavailable (goslo bench rpc-server on $url: $(tail -n 1 "$tmp/goslo.log"))"
 fi
-
-# The raw amqp091-go echo.
-if start_server raw '"ready"' "$tmp/goslo" bench raw-server --url "$url" --topic rawbench --server s1 --reply-channels "${RAW_REPLY_CHANNELS:-30}"; then
-	r() { row "$1" timeout $((${d%.*} + 60)) "$tmp/goslo" bench raw --url "$url" --topic rawbench --server s1 "${@:2}" --duration "$d"; }
-	r "raw    call c=1  " --mode call --concurrency 1
+if [ "$rawok" = 1 ]; then
 	r "raw    call c=10 " --mode call --concurrency 10
 	r "raw    call c=128" --mode call --concurrency 128
 	r "raw    cast c=1  confirm" --mode cast --concurrency 1 --confirm=true
 	r "raw    cast c=1  no confirm" --mode cast --concurrency 1 --confirm=false
 	r "raw    cast c=10 confirm" --mode cast --concurrency 10 --confirm=true
-else
-	echo "raw    rows: unavailable (goslo bench raw-server: $(tail -n 1 "$tmp/raw.log"))"
 fi
 
 # The Python 18.3.1 driver.
