@@ -3,7 +3,7 @@
 // Commands:
 //
 //	goslo demo      one process: server, client, notifier and listener on real zmq sockets
-//	goslo serve     an RPC server with a built-in endpoint (echo, context, fail, sleep, whoami)
+//	goslo serve     an RPC server with a built-in endpoint (echo, context, fail, sleep, whoami) or a scripted one (--script)
 //	goslo call      call a method and print its result as JSON
 //	goslo cast      cast a method
 //	goslo notify    send a notification
@@ -77,8 +77,10 @@ zmq[+redis|+dummy]://... (ZeroMQ with a matchmaker).
 commands:
   demo      run a server, a client (call, cast, fanout, failing call), a
             notifier and a listener in one process on the dummy matchmaker
-  serve     --url URL [--config FILE] --topic T [--server S]
-            an RPC server with echo, context, fail, sleep and whoami; one
+  serve     --url URL [--config FILE] --topic T [--server S] [--script FILE]
+            an RPC server with echo, context, fail, sleep and whoami, or
+            the methods of a script (YAML or JSON: results, errors, delays,
+            matches on args; SIGHUP reloads it; see examples/ci); one
             JSON line per request; stops on SIGINT, SIGTERM or "quit";
             --metrics-addr HOST:PORT serves Prometheus metrics (also on
             listen, proxy and bench rpc-server)
