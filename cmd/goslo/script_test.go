@@ -160,7 +160,9 @@ func TestServeScriptRabbit(t *testing.T) {
 		return err
 	}())
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
-	require.Eventually(t, func() bool { return strings.Contains(serr.String(), "reload refused, keeping the running script: "+file+":4:") }, 10*time.Second, 20*time.Millisecond, serr.String())
+	require.Eventually(t, func() bool {
+		return strings.Contains(serr.String(), "reload refused, keeping the running script: "+file+":4:")
+	}, 10*time.Second, 20*time.Millisecond, serr.String())
 	res, err = scriptCall(t, tr, "4.5", "select_destinations", nil, 10*time.Second)
 	require.NoError(t, err)
 	require.IsType(t, []any{}, res)
