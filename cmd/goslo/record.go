@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -184,12 +185,17 @@ func recordCmd(args []string, stdin io.Reader, stderr io.Writer) int {
 	}
 	defer tr.Close()
 	var stop func(context.Context) error
+	var lostConn atomic.Bool
 	if rt, ok := tr.Driver().(*rabbitdrv.Transport); ok {
 		if *forward != "" {
 			fmt.Fprintln(stderr, "goslo record: --forward is for zmq: on RabbitMQ the recorder reads a copy of the traffic through its own queue and the real servers answer")
 			return 2
 		}
-		stop, err = recordRabbit(ctx, rt, rec, b.topic, notifications, *firehose, stderr)
+		stop, err = recordRabbit(ctx, rt, rec, b.topic, notifications, *firehose, stderr, func(err error) {
+			fmt.Fprintln(stderr, "goslo record:", err)
+			lostConn.Store(true)
+			cancel()
+		})
 	} else {
 		if *forward == "" {
 			fmt.Fprintln(stderr, "goslo record: on zmq, --forward TOPIC is required: the recorder stands in front of the real servers, which listen on that topic")
@@ -217,6 +223,9 @@ func recordCmd(args []string, stdin io.Reader, stderr io.Writer) int {
 	}
 	if rec.err != nil {
 		fmt.Fprintln(stderr, "goslo record: write:", rec.err)
+		return 1
+	}
+	if lostConn.Load() {
 		return 1
 	}
 	return 0
@@ -313,7 +322,7 @@ const (
 // topic's fanout exchange and "<notification topic>.<priority>". It takes
 // nothing from the real consumers. With firehose, replies are read from
 // the trace exchange and joined to their calls.
-func recordRabbit(ctx context.Context, rt *rabbitdrv.Transport, rec *recorder, topic string, notifications []string, firehose bool, stderr io.Writer) (func(context.Context) error, error) {
+func recordRabbit(ctx context.Context, rt *rabbitdrv.Transport, rec *recorder, topic string, notifications []string, firehose bool, stderr io.Writer, lost func(error)) (func(context.Context) error, error) {
 	conn, err := rt.DialAMQP(ctx, "goslo record")
 	if err != nil {
 		return nil, err
@@ -350,19 +359,36 @@ func recordRabbit(ctx context.Context, rt *rabbitdrv.Transport, rec *recorder, t
 			return fail(fmt.Errorf("binding to %s with %q: %w", bd[0], bd[1], err))
 		}
 	}
-	deliveries, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+	const tag = "goslo-record"
+	deliveries, err := ch.Consume(q.Name, tag, true, true, false, false, nil)
 	if err != nil {
 		return fail(err)
 	}
 	done := make(chan struct{})
+	var stopping atomic.Bool
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	go func() {
 		defer close(done)
 		for d := range deliveries {
 			recordDelivery(rec, &d, exchange, fanout.Name, topic, notifications, firehose, stderr)
 		}
+		if !stopping.Load() {
+			// The recording has a hole from here: say so and stop, rather
+			// than go on silently.
+			err := errors.New("the consumer was cancelled")
+			select {
+			case e := <-closed:
+				if e != nil {
+					err = e
+				}
+			case <-time.After(time.Second):
+			}
+			lost(fmt.Errorf("the connection to RabbitMQ ended: %w", err))
+		}
 	}()
 	return func(ctx context.Context) error {
-		err := ch.Cancel("", false)
+		stopping.Store(true)
+		err := ch.Cancel(tag, false)
 		_ = conn.Close()
 		select {
 		case <-done:

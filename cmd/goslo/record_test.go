@@ -158,3 +158,15 @@ func TestRecordReplayRefusesBadInput(t *testing.T) {
 		require.Contains(t, errs, bad+c.want)
 	}
 }
+
+// TestRecordRabbitSaysWhenItsConnectionEnds: a recording with a hole is
+// not silent: goslo record reports the lost connection and exits 1.
+func TestRecordRabbitSaysWhenItsConnectionEnds(t *testing.T) {
+	node, vhost := rabbitVhost(t)
+	file := filepath.Join(t.TempDir(), "rec.jsonl")
+	_, rerr, rstop := background(t, "record", "--url", node.URL(vhost), "--topic", "svc", "--out", file)
+	require.Eventually(t, func() bool { return strings.Contains(rerr.String(), "goslo record: recording topic svc") }, 20*time.Second, 20*time.Millisecond, rerr.String())
+	node.Ctl("close_all_connections", "-p", vhost, "test")
+	require.Eventually(t, func() bool { return strings.Contains(rerr.String(), "goslo record: the connection to RabbitMQ ended") }, 20*time.Second, 20*time.Millisecond, rerr.String())
+	require.Equal(t, 1, rstop(), rerr.String())
+}
