@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/goslo/goslo/internal/redistest"
 )
 
 // readJSONLines decodes every line of file.
@@ -169,4 +171,40 @@ func TestRecordRabbitSaysWhenItsConnectionEnds(t *testing.T) {
 	node.Ctl("close_all_connections", "-p", vhost, "test")
 	require.Eventually(t, func() bool { return strings.Contains(rerr.String(), "goslo record: the connection to RabbitMQ ended") }, 20*time.Second, 20*time.Millisecond, rerr.String())
 	require.Equal(t, 1, rstop(), rerr.String())
+}
+
+// TestRecordZMQForwardsAndRecordsNotifications: on zmq the recorder
+// serves the topic, forwards to the real server's topic (same server
+// name) and records the call with its reply; it records notifications
+// too (every zmq listener gets every notification).
+func TestRecordZMQForwardsAndRecordsNotifications(t *testing.T) {
+	r := redistest.Start(t)
+	url := "zmq+redis://" + r.Addr + "?rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1"
+	sout, serr, sstop := background(t, "serve", "--url", url, "--topic", "svc-real", "--server", "s1")
+	file := filepath.Join(t.TempDir(), "rec.jsonl")
+	_, rerr, rstop := background(t, "record", "--url", url, "--topic", "svc", "--server", "s1", "--forward", "svc-real", "--notifications", "notes", "--out", file)
+	require.Eventually(t, func() bool {
+		code, out, _ := runGoslo("call", "--url", url, "--topic", "svc", "--server", "s1", "--timeout", "2", "whoami")
+		return code == 0 && strings.TrimSpace(out) == `"s1"`
+	}, 20*time.Second, 100*time.Millisecond, rerr.String()+serr.String())
+	code, out, errs := runGoslo("call", "--url", url, "--topic", "svc", "--server", "s1", "echo", `{"a": 1}`)
+	require.Equal(t, 0, code, errs)
+	require.Equal(t, `{"a": 1}`, strings.TrimSpace(out))
+	require.Eventually(t, func() bool {
+		code, _, _ := runGoslo("notify", "--url", url, "--topic", "notes", "--priority", "error", "--event-type", "e.t", `{"k": 1}`)
+		if code != 0 {
+			return false
+		}
+		data, _ := os.ReadFile(file)
+		return strings.Contains(string(data), `"event_type": "e.t"`)
+	}, 20*time.Second, 200*time.Millisecond, rerr.String())
+	require.Equal(t, 0, rstop(), rerr.String())
+	lines := byMethod(readJSONLines(t, file))
+	require.Equal(t, map[string]any{"result": map[string]any{"a": 1.0}}, lines["echo"]["reply"])
+	require.Equal(t, map[string]any{"topic": "svc", "server": "s1"}, lines["echo"]["target"])
+	require.Equal(t, "error", lines["notification e.t"]["priority"])
+	require.Equal(t, map[string]any{"k": 1.0}, lines["notification e.t"]["payload"])
+	// The real server answered it (the forward).
+	require.Contains(t, sout.String(), `"method": "echo"`)
+	require.Equal(t, 0, sstop(), serr.String())
 }
