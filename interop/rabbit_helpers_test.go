@@ -81,7 +81,7 @@ var rabbitVhosts = map[string]struct {
 	Firehose bool
 }{
 	"goslo-peers": {}, "goslo-opts": {}, "goslo-go2py": {}, "goslo-py2go": {}, "goslo-notify": {}, "goslo-gzip": {Firehose: true}, "goslo-go-py": {},
-	"goslo-mixed": {}, "goslo-mixed-quorum": {}, "goslo-client-opts": {}, "goslo-bridge": {},
+	"goslo-mixed": {}, "goslo-mixed-quorum": {}, "goslo-client-opts": {}, "goslo-bridge": {}, "goslo-ci-script": {}, "goslo-ci-record": {Firehose: true},
 	"goslo-wire": {Users: []string{"gopeer"}, Firehose: true},
 }
 

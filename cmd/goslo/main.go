@@ -3,13 +3,15 @@
 // Commands:
 //
 //	goslo demo      one process: server, client, notifier and listener on real zmq sockets
-//	goslo serve     an RPC server with a built-in endpoint (echo, context, fail, sleep, whoami)
+//	goslo serve     an RPC server with a built-in endpoint (echo, context, fail, sleep, whoami) or a scripted one (--script)
 //	goslo call      call a method and print its result as JSON
 //	goslo cast      cast a method
 //	goslo notify    send a notification
 //	goslo listen    print notifications as JSON lines
 //	goslo proxy     a drop-in for oslo-messaging-zmq-proxy (same flags and config)
 //	goslo bridge    join two buses (zmq and RabbitMQ, or two of a kind) for a migration
+//	goslo record    write the traffic of a topic (and notification topics) as JSON lines
+//	goslo replay    send a recording again; --compare reports every reply that differs
 //	goslo bench     rpc-server, rpc-client and the raw zmq and rabbit baselines, in the style of oslo's simulator
 //	goslo version   the goslo version and the oslo.messaging release it follows
 package main
@@ -55,6 +57,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return proxyCmd(args[1:], stdin, stdout, stderr)
 	case "bridge":
 		return bridgeCmd(args[1:], stdin, stdout, stderr)
+	case "record":
+		return recordCmd(args[1:], stdin, stderr)
+	case "replay":
+		return replayCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-V":
 		fmt.Fprintf(stdout, "goslo %s (wire-compatible with oslo.messaging 8.1.4, zmq message version 1.0)\n", version)
 		return 0
@@ -77,8 +83,10 @@ zmq[+redis|+dummy]://... (ZeroMQ with a matchmaker).
 commands:
   demo      run a server, a client (call, cast, fanout, failing call), a
             notifier and a listener in one process on the dummy matchmaker
-  serve     --url URL [--config FILE] --topic T [--server S]
-            an RPC server with echo, context, fail, sleep and whoami; one
+  serve     --url URL [--config FILE] --topic T [--server S] [--script FILE]
+            an RPC server with echo, context, fail, sleep and whoami, or
+            the methods of a script (YAML or JSON: results, errors, delays,
+            matches on args; SIGHUP reloads it; see examples/ci); one
             JSON line per request; stops on SIGINT, SIGTERM or "quit";
             --metrics-addr HOST:PORT serves Prometheus metrics (also on
             listen, proxy and bench rpc-server)
@@ -102,6 +110,18 @@ commands:
             matchmaker, RabbitMQ servers are the --server list, checked by
             passive declares); runs until SIGINT, SIGTERM or "quit", then
             drains (--drain SECONDS); see docs/migration.md
+  record    --url URL --topic T [--notifications N]... --out FILE.jsonl
+            [--server S --forward TOPIC (zmq)] [--firehose (RabbitMQ)]
+            one JSON line per message to T (time, type, target, method,
+            args, context, message_id, reply) and per notification; on zmq
+            it serves T as S and forwards to the real servers on TOPIC; on
+            RabbitMQ it reads a copy through its own queue (replies too
+            with --firehose: rabbitmqctl trace_on); stops on SIGINT,
+            SIGTERM or "quit"
+  replay    --url URL --in FILE.jsonl [--rate N] [--compare] [--topic T]
+            [--timeout SECONDS] sends the recorded calls, casts and
+            notifications again (--rate: at most N per second); --compare
+            prints one JSON line per reply that differs, exit status 1
   bench     rpc-server --url URL --topic T [--server S]
             rpc-client --url URL --topic T [--server S] --mode call|cast
                        --concurrency N --duration SECONDS [--payload-bytes B]

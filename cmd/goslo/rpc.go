@@ -29,6 +29,7 @@ type busFlags struct {
 	metrics                    metricsFlag // registered by the long-running commands only
 	maskSecrets                bool        // goslo serve only
 	minReplyDelay              secondsFlag // goslo serve only
+	script                     string      // goslo serve only
 }
 
 func (b *busFlags) register(fs *flag.FlagSet) {
@@ -163,6 +164,7 @@ func runServer(name string, args []string, stdin io.Reader, stderr io.Writer,
 			"print each request's context and args with the values of secret keys (auth_token, password, secret, token, ... as oslo.utils' mask_dict_password) replaced by ***")
 		secondsVar(fs, &b.minReplyDelay, "min-reply-delay", 0,
 			"zmq: hold each reply until this many seconds (at most 1) after its request arrived, so that oslo.messaging 8.1.4 Python clients do not lose fast replies (e.g. 0.005; default 0: off)")
+		fs.StringVar(&b.script, "script", "", "answer from a script file (YAML or JSON: namespace, version, methods) instead of the built-in endpoint; SIGHUP reloads it")
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -208,9 +210,8 @@ func runServer(name string, args []string, stdin io.Reader, stderr io.Writer,
 
 func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return runServer("serve", args, stdin, stderr, func(ctx context.Context, tr *goslo.Transport, b busFlags) (func(context.Context) error, error) {
-		ep, _ := goslo.EndpointOf(builtin{name: b.server}, "", "1.0")
 		var mu sync.Mutex
-		srv, err := goslo.NewRPCServer(tr, goslo.Target{Topic: b.topic, Server: b.server}, ep, goslo.WithObserver(func(r goslo.RequestInfo) {
+		observe := goslo.WithObserver(func(r goslo.RequestInfo) {
 			mu.Lock()
 			defer mu.Unlock()
 			var args, rctx any = r.Args, r.Context
@@ -218,7 +219,13 @@ func serve(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				args, rctx = maskSecrets(r.Args), maskSecrets(r.Context)
 			}
 			_ = jsonLine(stdout, goslo.NewMap("type", r.Type, "method", r.Method, "args", args, "context", rctx, "message_id", r.MessageID))
-		}))
+		})
+		target := goslo.Target{Topic: b.topic, Server: b.server}
+		if b.script != "" {
+			return serveScript(ctx, tr, target, b.script, stderr, observe)
+		}
+		ep, _ := goslo.EndpointOf(builtin{name: b.server}, "", "1.0")
+		srv, err := goslo.NewRPCServer(tr, target, ep, observe)
 		if err != nil {
 			return nil, err
 		}

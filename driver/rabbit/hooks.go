@@ -22,3 +22,8 @@ func (t *Transport) DialAMQP(ctx context.Context, what string) (*amqp.Connection
 // Topology is the transport's naming and declaration plan (names.go,
 // topology.go), for tools beside the driver.
 func (t *Transport) Topology() Topology { return t.topo }
+
+// DeliveryProperties are the properties of a delivery that DecodeRequest,
+// DecodeReply and DecodeNotification read, for tools beside the driver
+// that consume with their own channel (goslo record).
+func DeliveryProperties(d *amqp.Delivery) Properties { return deliveryProps(d) }
