@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goslo/goslo"
+	"github.com/goslo/goslo/compat"
+	zmqdrv "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/internal/rabbittest"
 	"github.com/goslo/goslo/internal/redistest"
 )
@@ -129,4 +131,35 @@ func TestZmqZmqTwoBridges(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, other, res)
 	}
+}
+
+// TestZmqProxyRabbit: the zmq side in proxy mode (use_router_proxy, a goslo
+// proxy): zmq servers are found under their DEALER keys, and the mirrors
+// of RabbitMQ servers register there as proxy-mode servers do.
+func TestZmqProxyRabbit(t *testing.T) {
+	red := redistest.Start(t)
+	node := rabbittest.Start(t)
+	node.AddVhost("px")
+	mkZ := func(t testing.TB) *goslo.Transport {
+		t.Helper()
+		tr, err := goslo.NewTransport(context.Background(), "zmq+redis://"+red.Addr, goslo.WithLogger(testLogger()), goslo.WithOptions(func(c *compat.Config) {
+			c.ZMQ.RPCZMQHost = "127.0.0.1"
+			c.ZMQ.RPCZMQBindAddress = "127.0.0.1"
+			c.ZMQ.ZMQTargetUpdate = 2
+			c.ZMQ.UseRouterProxy = true
+		}))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = tr.Close() })
+		return tr
+	}
+	mk := [2]func(testing.TB) *goslo.Transport{mkZ, func(t testing.TB) *goslo.Transport { return rabbitTransport(t, node.URL("px")) }}
+	trs := [2]*goslo.Transport{mk[0](t), mk[1](t)}
+	po := zmqdrv.ProxyOptionsFrom(trs[0].Config())
+	po.Host = "127.0.0.1"
+	px, err := zmqdrv.NewProxy(context.Background(), trs[0].Matchmaker(), po)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = px.Stop(context.Background()) })
+	b := startBridge(t, mk, bridgeOpts{topics: []string{"pt"}, notifications: []string{"pn"}, names: [2]string{"zmq", "rabbit"},
+		servers: [2]map[string][]string{nil, {"": {"r1"}}}})
+	checkPair(t, b, trs, [2]string{"z1", "r1"}, "rabbit:pt.z1", "zmq:pt.r1")
 }
