@@ -164,6 +164,12 @@ func ParseDirectRequest(frames [][]byte) (_ *Incoming, err error) {
 	if len(frames) != 6 {
 		return nil, &FrameError{Hop: hop, Reason: fmt.Sprintf("%d frames, expected 6", len(frames))}
 	}
+	return requestTail(hop, frames, frames[0])
+}
+
+// requestTail reads the type · msgid · payload that end both modes'
+// six-frame requests (frames[3:6]), the sender being identity.
+func requestTail(hop string, frames [][]byte, identity []byte) (*Incoming, error) {
 	t, ok := ParseType(frames[3])
 	if !ok || !t.IsRequest() {
 		return nil, &FrameError{Hop: hop, Reason: "Request expected!"}
@@ -172,7 +178,7 @@ func ParseDirectRequest(frames [][]byte) (_ *Incoming, err error) {
 	if !ok {
 		return nil, &FrameError{Hop: hop, Reason: "Message id expected!"}
 	}
-	return &Incoming{Identity: frames[0], Type: t, MsgID: id, Payload: frames[5]}, nil
+	return &Incoming{Identity: identity, Type: t, MsgID: id, Payload: frames[5]}, nil
 }
 
 // DirectReply builds what a direct-mode server ROUTER sends for a CALL:
@@ -241,15 +247,7 @@ func ParseProxyServerRequest(frames [][]byte) (_ *Incoming, err error) {
 	if len(frames[2]) == 0 {
 		return nil, &FrameError{Hop: hop, Reason: "Reply id expected!"}
 	}
-	t, ok := ParseType(frames[3])
-	if !ok || !t.IsRequest() {
-		return nil, &FrameError{Hop: hop, Reason: "Request expected!"}
-	}
-	id, ok := ReadMsgID(frames[4])
-	if !ok {
-		return nil, &FrameError{Hop: hop, Reason: "Message id expected!"}
-	}
-	return &Incoming{Identity: frames[2], Type: t, MsgID: id, Payload: frames[5]}, nil
+	return requestTail(hop, frames, frames[2])
 }
 
 // ProxyReply builds a proxy-mode server's REPLY: "" · 1.0 · 5 · reply id ·
