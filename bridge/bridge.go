@@ -440,7 +440,7 @@ func (b *Bridge) forwardRPC(ctx context.Context, from, to *side, topic, server s
 		}
 		return nil
 	}
-	rctx, err := contextMap(r.Context)
+	rctx, err := driver.ContextDict(r.Context)
 	if err != nil {
 		b.obs.Failed(dir, topic, r.Kind, "malformed")
 		b.log.Warn("bridge: dropping a request whose context is not a dict", "direction", dir, "topic", topic, "in_id", r.MsgID, "err", err)
@@ -526,17 +526,6 @@ func failReason(err error) string {
 	return "send_failed"
 }
 
-// contextMap is a request context as drivers take it: a dict or nil.
-func contextMap(v any) (*envelope.Map, error) {
-	switch c := v.(type) {
-	case nil:
-		return nil, nil
-	case *envelope.Map:
-		return c, nil
-	}
-	return nil, fmt.Errorf("the context is a %T", v)
-}
-
 // listenNotifications listens on s, as the bridge's pool, to every
 // priority of the notification topic.
 func (b *Bridge) listenNotifications(ctx context.Context, s *side, topic string) (driver.Server, error) {
@@ -584,7 +573,7 @@ func (b *Bridge) forwardNotification(ctx context.Context, from, to *side, base s
 		b.log.Warn("bridge: dropping a notification without a priority", "direction", dir, "topic", base, "message_id", id)
 		return nil
 	}
-	rctx, err := contextMap(r.Context)
+	rctx, err := driver.ContextDict(r.Context)
 	if err != nil {
 		b.obs.Failed(dir, base, driver.KindNotification, "malformed")
 		return nil

@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/goslo/goslo/compat"
@@ -89,6 +90,18 @@ type Request struct {
 	Deadline time.Time
 
 	reply func(result any, failure error) error
+}
+
+// ContextDict reads a request context as drivers carry it (Message.Context,
+// Request.Context): a dict, or nil for none.
+func ContextDict(v any) (*envelope.Map, error) {
+	switch c := v.(type) {
+	case nil:
+		return nil, nil
+	case *envelope.Map:
+		return c, nil
+	}
+	return nil, fmt.Errorf("the request context must be a dict (got %T)", v)
 }
 
 // NewRequest builds a Request for a driver; reply sends the answer of a

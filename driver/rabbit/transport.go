@@ -222,13 +222,11 @@ func (t *Transport) publishing(body []byte, callTimeout time.Duration) (amqp.Pub
 
 // contextMap reads driver.Message.Context: a dict or nil.
 func contextMap(v any) (*envelope.Map, error) {
-	switch c := v.(type) {
-	case nil:
-		return nil, nil
-	case *envelope.Map:
-		return c, nil
+	m, err := driver.ContextDict(v)
+	if err != nil {
+		return nil, fmt.Errorf("rabbit driver: %w", err)
 	}
-	return nil, fmt.Errorf("rabbit driver: the request context must be a dict (got %T)", v)
+	return m, nil
 }
 
 // Cast implements driver.Driver: to the topic, one server, or every server
