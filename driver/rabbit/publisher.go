@@ -48,6 +48,11 @@ const (
 // stands.
 var errNack = errors.New("rabbit driver: the broker refused the message (basic.nack)")
 
+// errChannelClosed is a publish whose channel closed before its confirm
+// came: often another publisher's recovery replacing the channel after a
+// nack, so it does not hide an earlier nack of the same message.
+var errChannelClosed = errors.New("rabbit driver: channel closed before the publish was confirmed")
+
 // sender is one pooled sending connection (§4): channel 1 in confirm mode
 // (confirm.select right before its first publish), exchange declarations
 // cached per channel. It is shared: several goroutines publish on it, each
@@ -238,7 +243,7 @@ func (s *sender) publishOnce(ctx context.Context, p Publication, msg amqp.Publis
 		// nacks what it had in flight.
 		select {
 		case <-chDone:
-			return gen, errors.New("rabbit driver: channel closed before the publish was confirmed")
+			return gen, errChannelClosed
 		default:
 		}
 		return gen, errNack
@@ -462,7 +467,9 @@ func (p *pool) publish(ctx context.Context, pub Publication, msg amqp.Publishing
 			}
 			return fmt.Errorf("rabbit driver: publish to %q/%q: %w (last error: %v)", pub.Exchange, pub.RoutingKey, ctx.Err(), last)
 		}
-		last = err
+		if !errors.Is(err, errChannelClosed) || !errors.Is(last, errNack) {
+			last = err
+		}
 		if n, bounded := retryBound(ctx); bounded && attempt >= n {
 			p.log.Error("rabbit driver: publish failed; retries exhausted", "exchange", pub.Exchange, "routing_key", pub.RoutingKey, "retry", n, "err", err)
 			return &DeliveryFailureError{Exchange: pub.Exchange, RoutingKey: pub.RoutingKey, Retry: n, Err: err}
