@@ -120,6 +120,22 @@ func TestZmqRabbit(t *testing.T) {
 
 	t.Run("topic-only calls are balanced over both buses", func(t *testing.T) {
 		for _, cl := range []*goslo.RPCClient{zc, rc} {
+			// The zmq client's DEALER connects to the topic's hosts when it
+			// first looks the topic up, and sends only to connections made
+			// (immediate, as the reference sets it): calls made before the
+			// mirror's connection completes all go to zy. Once both servers
+			// answered, the next 30 calls must reach both.
+			require.Eventually(t, func() bool {
+				seen := map[any]bool{}
+				for i := 0; i < 10; i++ {
+					res, err := cl.Call(ctx, nil, "whoami", nil)
+					if err != nil {
+						return false
+					}
+					seen[res] = true
+				}
+				return len(seen) == 2
+			}, 10*time.Second, 10*time.Millisecond)
 			seen := map[any]int{}
 			for i := 0; i < 30; i++ {
 				res, err := cl.Call(ctx, nil, "whoami", nil)
