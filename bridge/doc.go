@@ -30,7 +30,9 @@
 //     not chosen: Debian's rabbitmq-server ships the plugin, but it is
 //     off by default, needs its own port, credentials and firewall rule,
 //     and lists the bridge's own mirrors as servers too. A listed name is
-//     never mirrored onto RabbitMQ, whatever the other side says.
+//     never mirrored onto RabbitMQ, whatever the other side says. The list
+//     can change while the bridge runs (StaticRegistry.SetNames; `goslo
+//     bridge` re-reads its --config on SIGHUP).
 //
 // A server seen on both buses (a service moved but its old instance still
 // running) is mirrored onto neither: each bus keeps serving its own. A

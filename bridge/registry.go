@@ -163,22 +163,50 @@ func (r *MatchmakerRegistry) Mirrored(ctx context.Context, topic, server string,
 // RabbitMQ server cannot be listed without the management plugin, but the
 // queue "<topic>.<server>" of a listed name can be checked with a passive
 // declare (RabbitProbe). Mirrors are never on the list, so Mirrored has
-// nothing to do.
+// nothing to do. The list can be replaced while the bridge runs (SetNames:
+// `goslo bridge` re-reads it on SIGHUP); the next discovery round uses it.
 type StaticRegistry struct {
-	// Names are the servers per topic; the key "" lists servers of every
-	// topic.
-	Names map[string][]string
 	// Probe tells whether server of topic is alive (nil: always).
 	Probe func(ctx context.Context, topic, server string) (bool, error)
+
+	mu    sync.RWMutex
+	names map[string][]string
+}
+
+// NewStaticRegistry lists names (servers per topic; the key "" lists
+// servers of every topic), each checked with probe.
+func NewStaticRegistry(names map[string][]string, probe func(ctx context.Context, topic, server string) (bool, error)) *StaticRegistry {
+	r := &StaticRegistry{Probe: probe}
+	r.SetNames(names)
+	return r
+}
+
+// SetNames replaces the list (per topic, "" for every topic); a copy is
+// kept.
+func (r *StaticRegistry) SetNames(names map[string][]string) {
+	cp := make(map[string][]string, len(names))
+	for k, v := range names {
+		cp[k] = slices.Clone(v)
+	}
+	r.mu.Lock()
+	r.names = cp
+	r.mu.Unlock()
+}
+
+// Names returns the listed servers of topic (those listed for every topic
+// included), sorted, without repeats.
+func (r *StaticRegistry) Names(topic string) []string {
+	r.mu.RLock()
+	names := append(append([]string(nil), r.names[""]...), r.names[topic]...)
+	r.mu.RUnlock()
+	sort.Strings(names)
+	return slices.Compact(names)
 }
 
 // Servers implements Registry.
 func (r *StaticRegistry) Servers(ctx context.Context, topic string) ([]string, error) {
-	names := append(append([]string(nil), r.Names[""]...), r.Names[topic]...)
-	sort.Strings(names)
-	names = slices.Compact(names)
 	var out []string
-	for _, n := range names {
+	for _, n := range r.Names(topic) {
 		if r.Probe != nil {
 			ok, err := r.Probe(ctx, topic, n)
 			if err != nil {
@@ -195,7 +223,7 @@ func (r *StaticRegistry) Servers(ctx context.Context, topic string) ([]string, e
 
 // Listed reports whether server is on the list for topic.
 func (r *StaticRegistry) Listed(topic, server string) bool {
-	return slices.Contains(r.Names[""], server) || slices.Contains(r.Names[topic], server)
+	return slices.Contains(r.Names(topic), server)
 }
 
 // Mirrored implements Registry (nothing to record).

@@ -34,7 +34,7 @@ func SideFor(name string, d driver.Driver, cfg *compat.Config, servers map[strin
 		return side, func() error { return nil }, nil
 	case *rabbitdrv.Transport:
 		p := &RabbitProbe{Dial: t.DialAMQP, Queue: rabbitdrv.ServerQueue}
-		return Side{Name: name, Driver: d, Registry: &StaticRegistry{Names: servers, Probe: p.Alive}}, p.Close, nil
+		return Side{Name: name, Driver: d, Registry: NewStaticRegistry(servers, p.Alive)}, p.Close, nil
 	}
 	return Side{}, nil, fmt.Errorf("bridge: side %s: no registry for a %T driver", name, d)
 }

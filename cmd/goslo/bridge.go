@@ -10,8 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/goslo/goslo"
@@ -43,6 +47,10 @@ type bridgeSettings struct {
 	discoverEvery, callTimeout, drain    secondsFlag
 	logLevel                             string
 	metrics                              metricsFlag
+	// cliServers are the --server flags and set the flags given: a SIGHUP
+	// re-reads --config's servers on top of them.
+	cliServers listFlag
+	set        map[string]bool
 }
 
 // bridgeCmd is `goslo bridge`: it joins two buses until SIGINT, SIGTERM or
@@ -56,7 +64,7 @@ func bridgeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.Var(&s.topics, "topic", "RPC topic to bridge (repeat or comma-separate)")
 	fs.Var(&s.notifications, "notifications", "notification topic to bridge, every priority (repeat or comma-separate)")
 	fs.Var(&s.servers, "server", "a RabbitMQ server to mirror onto the other bus: [TOPIC:]NAME, or a=.../b=... to name the bus when both are RabbitMQ")
-	fs.StringVar(&s.config, "config", "", "INI file: oslo's sections for the transports, and [bridge] with url, topic(s), notifications, server(s), group, pool, exchange, names, discover_every, call_timeout, drain")
+	fs.StringVar(&s.config, "config", "", "INI file: oslo's sections for the transports, and [bridge] with url, topic(s), notifications, server(s), group, pool, exchange, names, discover_every, call_timeout, drain; SIGHUP re-reads its server(s)")
 	fs.StringVar(&s.group, "group", "", "bridges of one group share the work: one forwards fanouts and notifications (default goslo-bridge)")
 	fs.StringVar(&s.pool, "pool", "", "notification pool prefix: the bridge reads RabbitMQ notifications from queue POOL.TOPIC (default goslo-bridge)")
 	fs.StringVar(&s.exchange, "exchange", "", "target exchange (default: the control exchange)")
@@ -75,6 +83,7 @@ func bridgeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	s.cliServers, s.set = slices.Clone(s.servers), set
 	var cfgData []byte
 	if s.config != "" {
 		var err error
@@ -189,12 +198,22 @@ func runBridge(s bridgeSettings, cfgData []byte, stdin io.Reader, log *slog.Logg
 	if err != nil {
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := b.Start(ctx); err != nil {
 		return err
 	}
 	log.Info("goslo bridge: running", "a", compat.RedactURL(s.urls[0]), "b", compat.RedactURL(s.urls[1]),
 		"topics", s.topics.String(), "notifications", s.notifications.String(), "group", s.group)
-	<-ctx.Done()
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case <-hup:
+			s.reloadServers(schemes, sides, log)
+		}
+	}
 	log.Info("goslo bridge: stopping; draining in-flight calls", "within", dur(s.drain))
 	dctx, dcancel := context.WithTimeout(context.Background(), dur(s.drain))
 	defer dcancel()
@@ -202,6 +221,48 @@ func runBridge(s bridgeSettings, cfgData []byte, stdin io.Reader, log *slog.Logg
 		log.Warn("goslo bridge: not drained in time", "err", err)
 	}
 	return nil
+}
+
+// reloadServers is SIGHUP: the RabbitMQ server lists become the --server
+// flags plus the servers of --config as it now reads; the next discovery
+// round mirrors the names added and stops the mirrors of names taken off.
+// Other settings keep their values until a restart. A file that cannot be
+// read or parsed leaves the lists as they were.
+func (s *bridgeSettings) reloadServers(schemes [2]string, sides [2]bridge.Side, log *slog.Logger) {
+	if s.config == "" {
+		log.Warn("goslo bridge: SIGHUP: the server list stays", "reason", "no --config to re-read")
+		return
+	}
+	data, err := os.ReadFile(s.config)
+	var servers [2]map[string][]string
+	if err == nil {
+		fresh := bridgeSettings{servers: slices.Clone(s.cliServers)}
+		if err = fresh.fromINI(data, s.set); err == nil {
+			servers, err = splitServers(fresh.servers, schemes)
+		}
+	}
+	if err != nil {
+		log.Warn("goslo bridge: SIGHUP: the server list stays", "config", s.config, "err", err)
+		return
+	}
+	for i, side := range sides {
+		reg, ok := side.Registry.(*bridge.StaticRegistry)
+		if !ok {
+			continue // zmq: the matchmaker lists its servers
+		}
+		reg.SetNames(servers[i])
+		var names []string
+		for topic, list := range servers[i] {
+			for _, n := range list {
+				if topic != "" {
+					n = topic + ":" + n
+				}
+				names = append(names, n)
+			}
+		}
+		sort.Strings(names)
+		log.Info("goslo bridge: server list reloaded", "side", side.Name, "servers", strings.Join(names, " "))
+	}
 }
 
 // splitServers sorts --server values by RabbitMQ side: "[TOPIC:]NAME"

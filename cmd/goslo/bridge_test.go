@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -140,4 +141,91 @@ func TestBridgeCommandErrors(t *testing.T) {
 	var stderr lockedBuffer
 	require.Equal(t, 2, run([]string{"bridge", "--config", cfg}, nil, io.Discard, &stderr))
 	require.Contains(t, stderr.String(), `line 3: frobnicate: unknown option "frobnicate"`)
+}
+
+// TestBridgeCommandReload checks that SIGHUP re-reads the RabbitMQ server
+// list of --config: a server added to the file gets its mirror on zmq
+// without a restart, and a server taken off it loses its mirror; a bad
+// file is refused and the list stays.
+func TestBridgeCommandReload(t *testing.T) {
+	node, vhost := rabbitVhost(t)
+	red := redistest.Start(t)
+	zurl := "zmq+redis://" + red.Addr + "?rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1"
+	rurl := node.URL(vhost)
+	ctx := context.Background()
+	zt, err := goslo.NewTransport(ctx, zurl)
+	require.NoError(t, err)
+	defer zt.Close()
+	rt, err := goslo.NewTransport(ctx, rurl)
+	require.NoError(t, err)
+	defer rt.Close()
+	builtinServer(t, rt, "hup", "r1")
+	builtinServer(t, rt, "hup", "r2")
+
+	cfg := filepath.Join(t.TempDir(), "bridge.conf")
+	write := func(servers string) {
+		require.NoError(t, os.WriteFile(cfg, []byte("[bridge]\ntopics = hup\nserver = "+servers+"\ndiscover_every = 0.2\ndrain = 5\n"), 0o600))
+	}
+	write("r1")
+	stdinR, stdinW := io.Pipe()
+	var stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"bridge", "--url", zurl, "--url", rurl, "--config", cfg, "--group", "hup-test"}, stdinR, io.Discard, &stderr)
+	}()
+	defer stdinW.Close()
+	serving := func(server string) bool {
+		return strings.Contains(stderr.String(), `msg="bridge: serving" side=zmq topic=hup server=`+server)
+	}
+	require.Eventually(t, func() bool { return serving("r1") }, 30*time.Second, 20*time.Millisecond, "%s", stderr.String())
+	call := func(server string) (any, error) {
+		cl := goslo.NewRPCClient(zt, goslo.Target{Topic: "hup", Server: server}).Prepare(goslo.PrepareOptions{Timeout: 10 * time.Second})
+		return cl.Call(ctx, nil, "whoami", nil)
+	}
+	res, err := call("r1")
+	require.NoError(t, err)
+	require.Equal(t, "r1", res)
+	hostsOf := func(server string) []string {
+		hosts, err := zt.Matchmaker().HostsByKey(ctx, compat.TargetKey(compat.Router, goslo.Target{Topic: "hup", Server: server}))
+		require.NoError(t, err)
+		return hosts
+	}
+	require.Empty(t, hostsOf("r2"), "r2 is not listed: no mirror")
+
+	// r2 added: mirrored after the reload.
+	write("r1, r2")
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	require.Eventually(t, func() bool { return serving("r2") }, 30*time.Second, 20*time.Millisecond, "%s", stderr.String())
+	require.Contains(t, stderr.String(), `msg="goslo bridge: server list reloaded" side=rabbit servers="r1 r2"`)
+	res, err = call("r2")
+	require.NoError(t, err)
+	require.Equal(t, "r2", res)
+
+	// A bad file is refused; the list stays.
+	require.NoError(t, os.WriteFile(cfg, []byte("[bridge]\nserver = a=r1\n"), 0o600))
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	require.Eventually(t, func() bool {
+		return strings.Contains(stderr.String(), `msg="goslo bridge: SIGHUP: the server list stays"`)
+	}, 10*time.Second, 20*time.Millisecond, "%s", stderr.String())
+
+	// r1 taken off the list: its mirror stops; r2's stays.
+	write("r2")
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	require.Eventually(t, func() bool {
+		return strings.Contains(stderr.String(), `msg="bridge: mirror stopped" side=zmq topic=hup server=r1`)
+	}, 30*time.Second, 20*time.Millisecond, "%s", stderr.String())
+	require.Empty(t, hostsOf("r1"), "r1's mirror records are gone")
+	require.NotEmpty(t, hostsOf("r2"), "r2's mirror stays")
+	res, err = call("r2")
+	require.NoError(t, err)
+	require.Equal(t, "r2", res)
+
+	_, err = io.WriteString(stdinW, "quit\n")
+	require.NoError(t, err)
+	select {
+	case code := <-done:
+		require.Equal(t, 0, code, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("goslo bridge did not stop")
+	}
 }
