@@ -33,22 +33,67 @@ func builtinServer(t *testing.T, tr *goslo.Transport, topic, name string) {
 	})
 }
 
+// bridgeBuses are a zmq bus (a private Redis matchmaker) and a RabbitMQ
+// vhost of the shared node, with a transport on each, closed when the
+// test ends (after the servers started on them stop).
+type bridgeBuses struct {
+	zurl, rurl string
+	zt, rt     *goslo.Transport
+}
+
+func newBridgeBuses(t *testing.T) bridgeBuses {
+	t.Helper()
+	node, vhost := rabbitVhost(t)
+	red := redistest.Start(t)
+	b := bridgeBuses{zurl: "zmq+redis://" + red.Addr + "?rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1", rurl: node.URL(vhost)}
+	for _, x := range []struct {
+		url string
+		tr  **goslo.Transport
+	}{{b.zurl, &b.zt}, {b.rurl, &b.rt}} {
+		tr, err := goslo.NewTransport(context.Background(), x.url)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = tr.Close() })
+		*x.tr = tr
+	}
+	return b
+}
+
+// bridgeCmdRun is `goslo bridge` running in the test process.
+type bridgeCmdRun struct {
+	stderr *lockedBuffer
+	stdin  *io.PipeWriter
+	done   chan int
+}
+
+func startBridgeCmd(t *testing.T, args ...string) *bridgeCmdRun {
+	stdinR, stdinW := io.Pipe()
+	br := &bridgeCmdRun{stderr: &lockedBuffer{}, stdin: stdinW, done: make(chan int, 1)}
+	go func() { br.done <- run(append([]string{"bridge"}, args...), stdinR, io.Discard, br.stderr) }()
+	t.Cleanup(func() { _ = stdinW.Close() })
+	return br
+}
+
+// quit stops it with a "quit" line and checks it exits 0.
+func (br *bridgeCmdRun) quit(t *testing.T) {
+	t.Helper()
+	_, err := io.WriteString(br.stdin, "quit\n")
+	require.NoError(t, err)
+	select {
+	case code := <-br.done:
+		require.Equal(t, 0, code, br.stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("goslo bridge did not stop")
+	}
+}
+
 // TestBridgeCommand runs `goslo bridge` between a zmq bus and a RabbitMQ
 // vhost, with the topic and the RabbitMQ server in the [bridge] section
 // of --config and the URLs as flags; it checks a call each way, then that
 // "quit" stops it cleanly after its drain.
 func TestBridgeCommand(t *testing.T) {
-	node, vhost := rabbitVhost(t)
-	red := redistest.Start(t)
-	zurl := "zmq+redis://" + red.Addr + "?rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1"
-	rurl := node.URL(vhost)
+	buses := newBridgeBuses(t)
+	zurl, rurl, zt, rt := buses.zurl, buses.rurl, buses.zt, buses.rt
 	ctx := context.Background()
-	zt, err := goslo.NewTransport(ctx, zurl)
-	require.NoError(t, err)
-	defer zt.Close()
-	rt, err := goslo.NewTransport(ctx, rurl)
-	require.NoError(t, err)
-	defer rt.Close()
 	builtinServer(t, zt, "cli", "zsrv")
 	builtinServer(t, rt, "cli", "rsrv")
 
@@ -62,13 +107,8 @@ server = cli:rsrv
 discover_every = 0.2
 drain = 5
 `), 0o600))
-	stdinR, stdinW := io.Pipe()
-	var stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run([]string{"bridge", "--url", zurl, "--url", rurl, "--config", cfg, "--group", "cli-test", "--metrics-addr", "127.0.0.1:0"}, stdinR, io.Discard, &stderr)
-	}()
-	defer stdinW.Close()
+	br := startBridgeCmd(t, "--url", zurl, "--url", rurl, "--config", cfg, "--group", "cli-test", "--metrics-addr", "127.0.0.1:0")
+	stderr := br.stderr
 	require.Eventually(t, func() bool {
 		s := stderr.String()
 		return strings.Contains(s, `msg="bridge: serving" side=zmq topic=cli server=rsrv`) &&
@@ -103,14 +143,7 @@ drain = 5
 	} {
 		require.Contains(t, string(body), want)
 	}
-	_, err = io.WriteString(stdinW, "quit\n")
-	require.NoError(t, err)
-	select {
-	case code := <-done:
-		require.Equal(t, 0, code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("goslo bridge did not stop")
-	}
+	br.quit(t)
 	require.Contains(t, stderr.String(), "draining in-flight calls")
 	require.Contains(t, stderr.String(), `msg="bridge: mirror stopped" side=zmq topic=cli server=rsrv`)
 	hosts, err := zt.Matchmaker().HostsByKey(ctx, compat.TargetKey(compat.Router, goslo.Target{Topic: "cli", Server: "rsrv"}))
@@ -148,17 +181,9 @@ func TestBridgeCommandErrors(t *testing.T) {
 // without a restart, and a server taken off it loses its mirror; a bad
 // file is refused and the list stays.
 func TestBridgeCommandReload(t *testing.T) {
-	node, vhost := rabbitVhost(t)
-	red := redistest.Start(t)
-	zurl := "zmq+redis://" + red.Addr + "?rpc_zmq_host=127.0.0.1&rpc_zmq_bind_address=127.0.0.1"
-	rurl := node.URL(vhost)
+	buses := newBridgeBuses(t)
+	zurl, rurl, zt, rt := buses.zurl, buses.rurl, buses.zt, buses.rt
 	ctx := context.Background()
-	zt, err := goslo.NewTransport(ctx, zurl)
-	require.NoError(t, err)
-	defer zt.Close()
-	rt, err := goslo.NewTransport(ctx, rurl)
-	require.NoError(t, err)
-	defer rt.Close()
 	builtinServer(t, rt, "hup", "r1")
 	builtinServer(t, rt, "hup", "r2")
 
@@ -167,13 +192,8 @@ func TestBridgeCommandReload(t *testing.T) {
 		require.NoError(t, os.WriteFile(cfg, []byte("[bridge]\ntopics = hup\nserver = "+servers+"\ndiscover_every = 0.2\ndrain = 5\n"), 0o600))
 	}
 	write("r1")
-	stdinR, stdinW := io.Pipe()
-	var stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run([]string{"bridge", "--url", zurl, "--url", rurl, "--config", cfg, "--group", "hup-test"}, stdinR, io.Discard, &stderr)
-	}()
-	defer stdinW.Close()
+	br := startBridgeCmd(t, "--url", zurl, "--url", rurl, "--config", cfg, "--group", "hup-test")
+	stderr := br.stderr
 	serving := func(server string) bool {
 		return strings.Contains(stderr.String(), `msg="bridge: serving" side=zmq topic=hup server=`+server)
 	}
@@ -220,12 +240,5 @@ func TestBridgeCommandReload(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "r2", res)
 
-	_, err = io.WriteString(stdinW, "quit\n")
-	require.NoError(t, err)
-	select {
-	case code := <-done:
-		require.Equal(t, 0, code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("goslo bridge did not stop")
-	}
+	br.quit(t)
 }
