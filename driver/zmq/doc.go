@@ -1,4 +1,4 @@
-// Package driver holds goslo's transport drivers under the public API:
+// Package zmq is goslo's transport driver for ZeroMQ under the public API:
 // the zmq driver of oslo.messaging 8.1.4, message version 1.0, in every
 // deployment mode, and the proxy.
 //
