@@ -489,7 +489,12 @@ func TestSentinelFailover(t *testing.T) {
 		hosts, err := mm.Hosts(ctx, srv, compat.Router)
 		return err == nil && len(hosts) == 1
 	}, 10*time.Second, 100*time.Millisecond, "sentinel set-up")
-	time.Sleep(100 * time.Millisecond)
+	// MONITOR reports asynchronously: count once each monitor has seen
+	// everything its server ran so far.
+	settleMonitor(t, mc, mmon)
+	rc := redis.NewClient(&redis.Options{Addr: replica.Addr, Password: pw, Protocol: 2})
+	defer rc.Close()
+	settleMonitor(t, rc, rmon)
 	count := func(mon *redistest.Monitor, name string) int {
 		n := 0
 		for _, c := range mon.Commands() {

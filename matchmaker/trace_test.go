@@ -262,8 +262,16 @@ func newHarness(t *testing.T, addr string) *harness {
 // The harness's commands are left out of the trace.
 func (h *harness) settle(t *testing.T, mon *redistest.Monitor) {
 	t.Helper()
-	token := fmt.Sprintf("goslo-trace-barrier-%d", time.Now().UnixNano())
-	require.NoError(t, h.c.Echo(context.Background(), token).Err())
+	settleMonitor(t, h.c, mon)
+}
+
+// settleMonitor waits until mon has seen every command its server ran
+// before the call: c (a client of that server) sends an ECHO of a fresh
+// token, which MONITOR reports after all earlier commands.
+func settleMonitor(t *testing.T, c *redis.Client, mon *redistest.Monitor) {
+	t.Helper()
+	token := fmt.Sprintf("goslo-monitor-barrier-%d", time.Now().UnixNano())
+	require.NoError(t, c.Echo(context.Background(), token).Err())
 	require.Eventually(t, func() bool {
 		for _, c := range mon.Commands() {
 			if len(c.Args) == 2 && strings.EqualFold(c.Args[0], "ECHO") && c.Args[1] == token {
