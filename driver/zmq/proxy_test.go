@@ -183,7 +183,7 @@ func TestLocalPublisher(t *testing.T) {
 	}, 5*time.Second, time.Millisecond)
 	// The counters move just after the sends the consumer already saw.
 	require.Eventually(t, func() bool { return local.Stats().Published > 0 && central.Stats().Published > 0 },
-		time.Second, time.Millisecond, "local %+v, central %+v", local.Stats(), central.Stats())
+		10*time.Second, time.Millisecond, "local %+v, central %+v", local.Stats(), central.Stats())
 }
 
 // TestServerIdentityTakeover: a proxy-mode server started after another of
