@@ -104,6 +104,11 @@ func TestZmqRabbit(t *testing.T) {
 		require.Equal(t, "cast_me", e.Method)
 		rx.none(t, 500*time.Millisecond)
 		zy.none(t, 10*time.Millisecond)
+		// A cast is counted once the bridge's send returned (a RabbitMQ
+		// publish once confirmed), which may be after the server has it.
+		require.Eventually(t, func() bool {
+			return obs.get(obs.forwarded, "zmq->rabbit cast") >= 1 && obs.get(obs.forwarded, "rabbit->zmq cast") >= 1
+		}, 10*time.Second, 5*time.Millisecond, "%v", obs.snapshot())
 		require.Equal(t, 1, obs.get(obs.forwarded, "zmq->rabbit cast"), obs.snapshot())
 		require.Equal(t, 1, obs.get(obs.forwarded, "rabbit->zmq cast"), obs.snapshot())
 	})
@@ -221,6 +226,7 @@ func TestZmqRabbit(t *testing.T) {
 		require.Equal(t, []string{"rabbit:bt.zy", "zmq:bt.rx"}, b.Mirrors())
 		require.NoError(t, zc.Prepare(goslo.PrepareOptions{Server: "rx"}).Cast(ctx, nil, "cast_me", nil))
 		rx.next(t, 10*time.Second)
+		require.Eventually(t, func() bool { return obs.get(obs.forwarded, "zmq->rabbit cast") >= 1 }, 10*time.Second, 5*time.Millisecond, "%v", obs.snapshot())
 		time.Sleep(500 * time.Millisecond)
 		require.Equal(t, 1, obs.get(obs.forwarded, "zmq->rabbit cast"), obs.snapshot())
 		require.Equal(t, 0, obs.get(obs.forwarded, "rabbit->zmq cast"), obs.snapshot())

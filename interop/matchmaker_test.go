@@ -1,8 +1,12 @@
 package interop
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"net"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -264,9 +268,45 @@ func TestMatchmakerInteropSameCommands(t *testing.T) {
 		{method: "get_hosts_fanout", target: compat.Target{Topic: "demo"}, lt: compat.Router},
 		{method: "get_publishers"},
 	}
-	settle := func() []redistest.Command { // MONITOR is asynchronous
-		time.Sleep(200 * time.Millisecond)
-		return mon.Commands()
+	// MONITOR is asynchronous but in execution order: once it reported an
+	// ECHO sent on a barrier connection of the test's own, it reported
+	// every command run before. The barrier's commands are left out.
+	bar, err := net.Dial("tcp", r.Addr)
+	require.NoError(t, err)
+	defer bar.Close()
+	barR := bufio.NewReader(bar)
+	barDo := func(args ...string) string {
+		_, err := bar.Write(redistest.EncodeCommand(args...))
+		require.NoError(t, err)
+		line, err := barR.ReadString('\n')
+		require.NoError(t, err)
+		if strings.HasPrefix(line, "$") { // a bulk reply: its data line follows
+			line, err = barR.ReadString('\n')
+			require.NoError(t, err)
+		}
+		return line
+	}
+	require.True(t, strings.HasPrefix(barDo("AUTH", pw), "+OK"))
+	barClient := bar.LocalAddr().String()
+	barriers := 0
+	settle := func() []redistest.Command {
+		barriers++
+		token := fmt.Sprintf("goslo-monitor-barrier-%d", barriers)
+		require.Equal(t, token+"\r\n", barDo("ECHO", token))
+		var out []redistest.Command
+		require.Eventually(t, func() bool {
+			out = out[:0]
+			seen := false
+			for _, c := range mon.Commands() {
+				if c.Client == barClient {
+					seen = seen || (len(c.Args) == 2 && strings.EqualFold(c.Args[0], "ECHO") && c.Args[1] == token)
+					continue
+				}
+				out = append(out, c)
+			}
+			return seen
+		}, 10*time.Second, 5*time.Millisecond, "MONITOR never reported the barrier")
+		return out
 	}
 
 	py := newPyMM(t, p, "zmq+redis://:s3cret%20pass@"+r.Addr, 300)

@@ -232,8 +232,8 @@ func TestExpiry(t *testing.T) {
 		return mm.Register(ctx, srv, "h:9", compat.Router, cfg.TargetExpire)
 	}, func(ctx context.Context) error { return nil }, cfg.TargetUpdate, nil)
 	require.NoError(t, err)
-	time.Sleep(3 * cfg.TargetUpdate)
-	require.GreaterOrEqual(t, k.Registrations(), 2, "the keeper re-registers every period")
+	require.Eventually(t, func() bool { return k.Registrations() >= 2 }, 10*cfg.TargetUpdate, 10*time.Millisecond,
+		"the keeper re-registers every period")
 	hosts, err := mm.Hosts(ctx, srv, compat.Router)
 	require.NoError(t, err)
 	require.Equal(t, []string{"h:9"}, hosts)
@@ -263,7 +263,10 @@ func TestRedisDownAtStart(t *testing.T) {
 	r.Kill()
 	logs := &logRecorder{}
 	cfg := fastConfig()
-	cfg.TargetExpire = 500 * time.Millisecond // the ready-from delay
+	// The ready-from delay: long enough that the read right after writes
+	// resumed still falls inside it on a loaded machine (the checker's
+	// PING, the polled Register and that read must fit in it).
+	cfg.TargetExpire = 3 * time.Second
 	cfg.Logger = slog.New(logs)
 	mm, err := NewRedis(ctx, []RedisAddr{{Addr: r.Addr}}, cfg)
 	require.NoError(t, err, "construction never fails on a dead Redis")
@@ -296,7 +299,7 @@ func TestRedisDownAtStart(t *testing.T) {
 	require.Eventually(t, func() bool {
 		hosts, err := mm.Hosts(ctx, srv, compat.Router)
 		return err == nil && len(hosts) == 1
-	}, 5*time.Second, 20*time.Millisecond, "reads did not resume")
+	}, 10*time.Second, 20*time.Millisecond, "reads did not resume")
 	t.Logf("Redis up again: writes resumed after %v, reads after %v (ready-from delay %v)",
 		writes.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), cfg.TargetExpire)
 	require.Len(t, logs.lines(slog.LevelInfo, "available again", "addr="+r.Addr), 1)
@@ -362,7 +365,10 @@ func TestSeveralInstances(t *testing.T) {
 	ctx := context.Background()
 	a, b := redistest.Start(t), redistest.Start(t)
 	cfg := fastConfig()
-	cfg.TargetExpire = 1500 * time.Millisecond
+	cfg.TargetExpire = 3 * time.Second
+	// slack is how late after b's checker saw it the test may notice that
+	// writes reach b (backAt below): its polling, and a loaded machine.
+	const slack = 1500 * time.Millisecond
 	mm, err := NewRedis(ctx, []RedisAddr{{Addr: a.Addr}, {Addr: b.Addr}}, cfg)
 	require.NoError(t, err)
 	defer mm.Close()
@@ -398,7 +404,7 @@ func TestSeveralInstances(t *testing.T) {
 	// Until its ready-from time, every read is served by a, which has all;
 	// b alone would answer [h:3].
 	reads := 0
-	for time.Since(backAt) < cfg.TargetExpire-300*time.Millisecond {
+	for time.Since(backAt) < cfg.TargetExpire-slack {
 		hosts, err := mm.Hosts(ctx, srv, compat.Router)
 		require.NoError(t, err)
 		require.ElementsMatch(t, []string{"h:1", "h:2", "h:3"}, hosts, "a read came from the returning instance too early")
@@ -406,7 +412,7 @@ func TestSeveralInstances(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// Kill a: reads now go to b, which is ready by then.
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(slack + 300*time.Millisecond)
 	a.Kill()
 	hosts, err = mm.Hosts(ctx, srv, compat.Router)
 	require.NoError(t, err)
@@ -483,7 +489,12 @@ func TestSentinelFailover(t *testing.T) {
 		hosts, err := mm.Hosts(ctx, srv, compat.Router)
 		return err == nil && len(hosts) == 1
 	}, 10*time.Second, 100*time.Millisecond, "sentinel set-up")
-	time.Sleep(100 * time.Millisecond)
+	// MONITOR reports asynchronously: count once each monitor has seen
+	// everything its server ran so far.
+	settleMonitor(t, mc, mmon)
+	rc := redis.NewClient(&redis.Options{Addr: replica.Addr, Password: pw, Protocol: 2})
+	defer rc.Close()
+	settleMonitor(t, rc, rmon)
 	count := func(mon *redistest.Monitor, name string) int {
 		n := 0
 		for _, c := range mon.Commands() {
@@ -665,7 +676,9 @@ func TestKeeper(t *testing.T) {
 	}, func(ctx context.Context) error { return d.Unregister(ctx, srv, "h:1", compat.Router) }, 20*time.Millisecond, nil)
 	require.NoError(t, err)
 	require.Equal(t, int64(1), n.Load(), "registered synchronously at start")
-	time.Sleep(100 * time.Millisecond)
+	// Re-registered every 20 ms: two more within a bound a loaded machine
+	// meets (a fixed 100 ms sleep was not always enough for two ticks).
+	require.Eventually(t, func() bool { return n.Load() >= 3 }, 5*time.Second, 5*time.Millisecond, "the keeper re-registers every period")
 	cancel()
 	<-k.done // the loop ends with its context, leaving no goroutine
 	got := n.Load()

@@ -256,6 +256,46 @@ func newHarness(t *testing.T, addr string) *harness {
 	return h
 }
 
+// settle waits until mon has seen every command Redis ran before it
+// returns: MONITOR reports asynchronously, but in execution order, so once
+// the harness's own ECHO of a fresh token is in, all earlier commands are.
+// The harness's commands are left out of the trace.
+func (h *harness) settle(t *testing.T, mon *redistest.Monitor) {
+	t.Helper()
+	settleMonitor(t, h.c, mon)
+}
+
+// settleMonitor waits until mon has seen every command its server ran
+// before the call: c (a client of that server) sends an ECHO of a fresh
+// token, which MONITOR reports after all earlier commands.
+func settleMonitor(t *testing.T, c *redis.Client, mon *redistest.Monitor) {
+	t.Helper()
+	token := fmt.Sprintf("goslo-monitor-barrier-%d", time.Now().UnixNano())
+	require.NoError(t, c.Echo(context.Background(), token).Err())
+	require.Eventually(t, func() bool {
+		for _, c := range mon.Commands() {
+			if len(c.Args) == 2 && strings.EqualFold(c.Args[0], "ECHO") && c.Args[1] == token {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond, "MONITOR never reported the barrier")
+}
+
+// reregistered waits until each keeper registered at start and again,
+// as the reference's trace shows every registrant doing.
+func reregistered(t *testing.T, keepers ...*Keeper) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for _, k := range keepers {
+			if k.Registrations() < 2 {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 10*time.Millisecond, "a periodic re-registration")
+}
+
 // trace is what the monitor saw from everyone but the harness.
 func (h *harness) trace(mon *redistest.Monitor) []redistest.Command {
 	h.mu.Lock()
@@ -404,7 +444,7 @@ func TestTraceDirect(t *testing.T) {
 		tg := compat.Target{Topic: compat.NotificationTopic("notifications", prio)}
 		keepers = append(keepers, keepReg(t, listener, tg, addr, compat.Router))
 	}
-	time.Sleep(400 * time.Millisecond) // a periodic re-registration or two
+	reregistered(t, keepers...)
 	var rep traceReport
 	snap := h.snapshot(t)
 	require.Equal(t, expectedSnapshot(t, "direct", "direct: server registered"), snap)
@@ -432,7 +472,7 @@ func TestTraceDirect(t *testing.T) {
 	snap = h.snapshot(t)
 	require.Equal(t, expectedSnapshot(t, "direct", "direct: after server stop"), snap)
 	rep.snapshotKeys += len(snap)
-	time.Sleep(50 * time.Millisecond) // MONITOR is asynchronous
+	h.settle(t, mon)
 
 	got := h.trace(mon)
 	rep2 := compareTraces(t, readTrace(t, "redis-direct.txt"), got, [][]string{{srvAddr}, {errAddr}, {infoAddr}})
@@ -495,7 +535,7 @@ func TestTraceProxy(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []Publisher{pub}, pubs)
 	}
-	time.Sleep(400 * time.Millisecond)
+	reregistered(t, append([]*Keeper{pk}, keepers...)...)
 	checkSnap("proxy: proxy + server registered")
 
 	client := newTestRedis(t, r.Addr, cfg)
@@ -515,7 +555,7 @@ func TestTraceProxy(t *testing.T) {
 	checkSnap("proxy: after server stop")
 	require.NoError(t, pk.Stop(ctx))
 	checkSnap("proxy: after proxy stop")
-	time.Sleep(50 * time.Millisecond)
+	h.settle(t, mon)
 
 	got := h.trace(mon)
 	rep2 := compareTraces(t, readTrace(t, "redis-proxy.txt"), got,

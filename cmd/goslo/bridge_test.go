@@ -129,19 +129,38 @@ drain = 5
 	}
 	m := regexp.MustCompile(`goslo: metrics on (http://\S+)`).FindStringSubmatch(stderr.String())
 	require.NotNil(t, m, stderr.String())
-	resp, err := http.Get(m[1])
-	require.NoError(t, err)
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.NoError(t, err)
-	for _, want := range []string{
+	// A call is counted (and leaves in_flight) once its reply went back,
+	// which the caller may see first (a RabbitMQ reply is confirmed after
+	// it is delivered): scrape until the figures settle.
+	wants := []string{
 		`goslo_bridge_forwarded_total{direction="zmq->rabbit",kind="call",topic="cli"} 2`,
 		`goslo_bridge_forwarded_total{direction="rabbit->zmq",kind="call",topic="cli"} 2`,
 		`goslo_bridge_in_flight{direction="zmq->rabbit",topic="cli"} 0`,
+		`goslo_bridge_in_flight{direction="rabbit->zmq",topic="cli"} 0`,
 		`goslo_bridge_mirrors{side="rabbit"} 1`,
 		`goslo_bridge_mirrors{side="zmq"} 1`,
-	} {
-		require.Contains(t, string(body), want)
+	}
+	var body string
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(m[1])
+		if err != nil {
+			return false
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return false
+		}
+		body = string(b)
+		for _, want := range wants {
+			if !strings.Contains(body, want+"\n") {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 20*time.Millisecond, "metrics never showed %q", wants)
+	for _, want := range wants {
+		require.Contains(t, body, want+"\n")
 	}
 	br.quit(t)
 	require.Contains(t, stderr.String(), "draining in-flight calls")
