@@ -60,3 +60,37 @@ func Example() {
 	// true TypeError
 	// true
 }
+
+// Shutdown ends a process's use of a transport within a time limit: the
+// servers started on it stop taking requests, the handlers in flight
+// finish and reply, queued messages leave, then everything is closed;
+// when the limit passes, what is left is closed at once.
+func ExampleTransport_Shutdown() {
+	ctx := context.Background()
+	tr, err := goslo.NewTransport(ctx, "zmq+dummy://", goslo.WithOptions(func(c *compat.Config) {
+		c.ZMQ.RPCZMQHost, c.ZMQ.RPCZMQBindAddress = "127.0.0.1", "127.0.0.1"
+	}))
+	if err != nil {
+		panic(err)
+	}
+	ep, _ := goslo.EndpointOf(calculator{}, "", "1.0")
+	srv, _ := goslo.NewRPCServer(tr, goslo.Target{Topic: "calc", Server: "c1"}, ep)
+	if err := srv.Start(ctx); err != nil {
+		panic(err)
+	}
+	client := goslo.NewRPCClient(tr, goslo.Target{Topic: "calc"}).Prepare(goslo.PrepareOptions{Timeout: 5 * time.Second})
+	sum, _ := client.Call(ctx, nil, "add", goslo.NewMap("a", int64(2), "b", int64(40)))
+	fmt.Println(sum)
+
+	// On SIGTERM, say: give the transport 10 s to wind down.
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := tr.Shutdown(sctx); err != nil {
+		fmt.Println("not shut down cleanly:", errors.Is(err, context.DeadlineExceeded), err)
+	}
+	_, err = client.Call(ctx, nil, "add", goslo.NewMap("a", int64(1), "b", int64(1)))
+	fmt.Println(errors.Is(err, goslo.ErrClosed))
+	// Output:
+	// 42
+	// true
+}

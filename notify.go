@@ -296,6 +296,10 @@ func (l *NotificationListener) Start(ctx context.Context) error {
 		return err
 	}
 	run.srv = srv
+	if err := l.t.track(l); err != nil {
+		// Shutdown began meanwhile: it does not see this run.
+		return errors.Join(err, run.stopAtOnce())
+	}
 	l.run = run
 	return nil
 }
@@ -366,5 +370,6 @@ func (l *NotificationListener) Stop(ctx context.Context) error {
 	if run == nil {
 		return nil
 	}
+	l.t.untrack(l)
 	return run.stop(ctx)
 }

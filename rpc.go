@@ -463,6 +463,13 @@ func (r *serverRun) stop(ctx context.Context) error {
 	return err
 }
 
+// stopAtOnce stops a run that Shutdown did not see, within a second.
+func (r *serverRun) stopAtOnce() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return r.stop(ctx)
+}
+
 // NewRPCServer returns a server for target; Start makes it listen. opts
 // are the endpoints it serves (at least one *Endpoint), in dispatch order,
 // and its options (WithMiddleware, WithConcurrency, WithSerializer,
@@ -543,6 +550,11 @@ func (s *RPCServer) Start(ctx context.Context) error {
 		return err
 	}
 	run.srv, run.stopped = srv, s.stopped
+	if err := s.t.track(s); err != nil {
+		// Shutdown began meanwhile: it does not see this run.
+		run.stopped = nil
+		return errors.Join(err, run.stopAtOnce())
+	}
 	s.run = run
 	return nil
 }
@@ -661,6 +673,7 @@ func (s *RPCServer) Stop(ctx context.Context) error {
 	if run == nil {
 		return nil
 	}
+	s.t.untrack(s)
 	return run.stop(ctx)
 }
 

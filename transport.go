@@ -2,6 +2,7 @@ package goslo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +15,7 @@ import (
 	rabbitdrv "github.com/goslo/goslo/driver/rabbit"
 	zmqdrv "github.com/goslo/goslo/driver/zmq"
 	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/internal/shutdown"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -52,10 +54,16 @@ type Transport struct {
 	url    *compat.TransportURL
 	drv    driver.Driver
 	log    *slog.Logger
-	closed atomic.Bool // set as Close begins: later operations fail at once
-	once   sync.Once
-	err    error // of the driver's Close
+	closed atomic.Bool // set as Close or Shutdown begins: later operations fail at once
+	// closer runs the Close of a driver that is no driver.Shutdowner.
+	closer shutdown.Once
+	mu     sync.Mutex
+	// running are the started servers and listeners, stopped by Shutdown.
+	running map[stopper]struct{}
 }
+
+// stopper is a started RPCServer or NotificationListener.
+type stopper interface{ Stop(context.Context) error }
 
 // Option adjusts a Transport.
 type Option func(*transportOptions)
@@ -214,19 +222,115 @@ func (t *Transport) Codec() envelope.Codec {
 // Driver is the bus driver under the transport.
 func (t *Transport) Driver() driver.Driver { return t.drv }
 
-// Close closes the driver and the matchmaker. Servers and listeners should
-// be stopped first to unregister cleanly. It is idempotent and safe for
-// concurrent use: every call returns once the driver is closed, with the
-// driver's error. Afterwards Call, Cast, Notify and the Start of a server
-// or listener fail with an error matching ErrClosed, and so do calls in
+// Close closes the driver and the matchmaker at once, within the driver's
+// own bounds: the zmq driver closes its servers without unregistering
+// them (waiting for their handlers), lets queued messages leave for up to
+// a second and the sockets linger (ForeverLinger for oslo's -1); the
+// rabbit driver stops its servers and reply queue within 10 s. Servers
+// and listeners should be stopped first to unregister cleanly, or use
+// Shutdown. Close is idempotent and safe for concurrent use, with Shutdown
+// too: every call returns once the driver is closed, with the driver's
+// error. Afterwards Call, Cast, Notify and the Start of a server or
+// listener fail with an error matching ErrClosed, and so do calls in
 // flight at Close.
 func (t *Transport) Close() error {
-	t.closed.Store(true)
-	t.once.Do(func() { t.err = t.drv.Close() })
-	return t.err
+	t.beginClose()
+	if _, ok := t.drv.(driver.Shutdowner); ok {
+		return t.drv.Close() // idempotent, and forced by a Shutdown's end
+	}
+	return t.closer.Do(context.Background(), t.closeDriver)
 }
 
-// errIfClosed is ErrClosed once Close has begun.
+// Shutdown closes the transport gracefully, bounded by ctx, as
+// net/http.Server's Shutdown is to its Close. New calls, casts,
+// notifications and Starts fail at once with an error matching ErrClosed
+// (as do calls waiting for a reply); the servers and listeners started on
+// the transport are stopped as their Stop(ctx) does (unregistered, no new
+// request taken, in-flight handlers finish and reply); outgoing messages
+// the driver still holds (zmq: casts and notifications waiting for a
+// connection) get the chance to leave; then the driver and the matchmaker
+// are closed.
+//
+// When ctx ends first, the handlers' context is cancelled and what is left
+// is closed at once: a handler still running keeps only its own goroutine
+// until it returns (its reply is dropped), queued messages are discarded,
+// and Shutdown returns an error matching ctx.Err() (errors.Is) once the
+// transport is fully closed. Afterwards the transport is as after Close.
+// Shutdown is idempotent and safe for concurrent use, with Close too: a
+// Shutdown whose ctx ends bounds a Close or Shutdown in progress. A driver
+// that is no driver.Shutdowner is closed with its Close, given up (still
+// running) when ctx ends.
+func (t *Transport) Shutdown(ctx context.Context) error {
+	running := t.beginClose()
+	errs := make([]error, len(running)+1)
+	var wg sync.WaitGroup
+	for i, s := range running {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Stop(ctx); err != nil && ctx.Err() == nil {
+				errs[i] = err
+			}
+		}()
+	}
+	wg.Wait()
+	if sd, ok := t.drv.(driver.Shutdowner); ok {
+		errs[len(running)] = sd.Shutdown(ctx)
+	} else {
+		errs[len(running)] = t.closer.Do(ctx, t.closeDriver)
+	}
+	return errors.Join(errs...)
+}
+
+// beginClose marks the transport closed and takes the servers and
+// listeners still running.
+func (t *Transport) beginClose() []stopper {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed.Store(true)
+	out := make([]stopper, 0, len(t.running))
+	for s := range t.running {
+		out = append(out, s)
+	}
+	clear(t.running)
+	return out
+}
+
+// closeDriver closes a driver that is no driver.Shutdowner, giving up
+// when ctx ends (its Close goes on in the background).
+func (t *Transport) closeDriver(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- t.drv.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// track records a started server or listener for Shutdown; it fails
+// with ErrClosed when the transport is closing (the caller stops it).
+func (t *Transport) track(s stopper) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	if t.running == nil {
+		t.running = map[stopper]struct{}{}
+	}
+	t.running[s] = struct{}{}
+	return nil
+}
+
+func (t *Transport) untrack(s stopper) {
+	t.mu.Lock()
+	delete(t.running, s)
+	t.mu.Unlock()
+}
+
+// errIfClosed is ErrClosed once Close or Shutdown has begun.
 func (t *Transport) errIfClosed() error {
 	if t.closed.Load() {
 		return ErrClosed

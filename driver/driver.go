@@ -176,8 +176,27 @@ type Driver interface {
 	// "<topic>.<priority>", optional exchange).
 	ListenNotifications(ctx context.Context, targets []compat.Target, o ListenOptions, h Handler) (Server, error)
 	// Close releases everything; later calls fail with an error that
-	// matches ErrClosed. It is idempotent.
+	// matches ErrClosed. It is idempotent, and bounded by limits of the
+	// driver's own (a driver that is a Shutdowner: Shutdown with them).
 	Close() error
+}
+
+// Shutdowner is an optional interface of a Driver: a graceful close
+// bounded by a context, as net/http.Server's Shutdown is to its Close.
+//
+// Shutdown refuses new work at once (calls, sends and listens fail with an
+// error matching ErrClosed), stops the servers and listeners started on
+// the driver, letting their in-flight handlers finish and reply, and lets
+// outgoing messages the driver still holds leave, then releases
+// everything, all within ctx. When ctx ends first it closes at once what
+// is left (a handler that does not return keeps only its own goroutine,
+// which ends when it returns; its reply is dropped) and returns an error
+// matching ctx.Err() (errors.Is); the driver is fully closed either way.
+// Afterwards it is as after Close. Shutdown and Close are idempotent and
+// safe for concurrent use: every call returns once the driver is closed,
+// and a call whose context ends forces a shutdown or Close in progress.
+type Shutdowner interface {
+	Shutdown(ctx context.Context) error
 }
 
 // ErrServerGone matches a CALL that failed before its deadline because

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -220,6 +221,19 @@ func runBridge(s bridgeSettings, cfgData []byte, stdin io.Reader, log *slog.Logg
 	if err := b.Stop(dctx); err != nil {
 		log.Warn("goslo bridge: not drained in time", "err", err)
 	}
+	// Then both buses, within the same drain time: what they still hold
+	// leaves, and what is left is closed at once when the time is up.
+	var wg sync.WaitGroup
+	for _, tr := range trs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := tr.Shutdown(dctx); err != nil {
+				log.Warn("goslo bridge: transport not shut down cleanly", "err", err)
+			}
+		}()
+	}
+	wg.Wait()
 	return nil
 }
 

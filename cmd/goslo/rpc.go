@@ -201,7 +201,13 @@ func runServer(name string, args []string, stdin io.Reader, stderr io.Writer,
 	<-ctx.Done()
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
-	if err := stop(sctx); err != nil {
+	err = stop(sctx)
+	// Then the transport, within the same 10 s: queued messages leave,
+	// and what is left is closed at once when the time is up.
+	if serr := tr.Shutdown(sctx); err == nil && serr != nil {
+		err = fmt.Errorf("transport: %w", serr)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "goslo %s: stop: %v\n", name, err)
 		return 1
 	}

@@ -89,7 +89,9 @@ func (t *Transport) Listen(ctx context.Context, target compat.Target, h driver.H
 		s.hcancel()
 		return nil, err
 	}
-	t.track(s)
+	if err := t.track(s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -198,7 +200,7 @@ func (s *rpcServer) heartbeats(req Request) func() {
 				}
 			case <-stop:
 				return
-			case <-s.t.closing:
+			case <-s.t.endingC.Done():
 				return
 			}
 		}
@@ -272,7 +274,9 @@ func (t *Transport) ListenNotifications(ctx context.Context, targets []compat.Ta
 		s.hcancel()
 		return nil, err
 	}
-	t.track(s)
+	if err := t.track(s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/internal/shutdown"
 )
 
 // OpenOptions are what Open takes beside the URL and the configuration.
@@ -76,11 +77,16 @@ type Transport struct {
 	compression string
 	notifyV2    bool
 
-	closing   chan struct{}
-	closingC  context.Context // done when closing is closed
-	endClose  context.CancelFunc
-	closeOnce sync.Once
-	closed    atomic.Bool
+	// closingC ends as a shutdown begins: calls, casts and notifications
+	// in flight fail (ErrClosed). endingC ends once the servers are
+	// stopped (or the shutdown's context ended): the replies and
+	// heartbeats of their handlers are given up.
+	closingC context.Context
+	endClose context.CancelFunc
+	endingC  context.Context
+	endEnd   context.CancelFunc
+	closer   shutdown.Once
+	closed   atomic.Bool
 
 	mu      sync.Mutex
 	servers map[driver.Server]struct{}
@@ -90,7 +96,10 @@ type Transport struct {
 	gone   map[string]time.Time // reply queues found missing (§8.3)
 }
 
-var _ driver.Driver = (*Transport)(nil)
+var (
+	_ driver.Driver     = (*Transport)(nil)
+	_ driver.Shutdowner = (*Transport)(nil)
+)
 
 // Open builds the rabbit transport of u (rabbit:// or kombu://) with cfg,
 // whose [DEFAULT] options must be in force; the URL's query is applied to
@@ -122,9 +131,10 @@ func Open(ctx context.Context, u *compat.TransportURL, cfg *compat.Config, o Ope
 	t := &Transport{
 		cfg: &c, topo: NewTopology(&c), dialer: d, pool: newPool(d, o.Logger), log: o.Logger,
 		compression: comp, notifyV2: notifyV2(c.Notifications.Driver),
-		closing: make(chan struct{}), servers: map[driver.Server]struct{}{}, gone: map[string]time.Time{},
+		servers: map[driver.Server]struct{}{}, gone: map[string]time.Time{},
 	}
 	t.closingC, t.endClose = context.WithCancel(context.Background())
+	t.endingC, t.endEnd = context.WithCancel(context.Background())
 	return t, nil
 }
 
@@ -151,10 +161,22 @@ func (t *Transport) live() error {
 	return nil
 }
 
-func (t *Transport) track(s driver.Server) {
+// track records a started server for Shutdown; when a shutdown began
+// meanwhile it stops the server at once and fails with ErrClosed.
+func (t *Transport) track(s driver.Server) error {
 	t.mu.Lock()
-	t.servers[s] = struct{}{}
+	closed := t.closed.Load()
+	if !closed {
+		t.servers[s] = struct{}{}
+	}
 	t.mu.Unlock()
+	if closed {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = s.Stop(ctx)
+		return t.live()
+	}
+	return nil
 }
 
 func (t *Transport) untrack(s driver.Server) {
@@ -192,9 +214,21 @@ var (
 	qmCounters = map[[2]string]int{}
 )
 
-// opContext is a context that ends when the transport closes (and after
-// d, when d > 0).
+// opContext is a context that ends when the transport begins to close
+// (and after d, when d > 0).
 func (t *Transport) opContext(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return boundContext(t.closingC, parent, d)
+}
+
+// replyContext is opContext for a server's replies and heartbeats: it
+// ends once a shutdown has stopped the servers, so that the handlers it
+// lets finish still answer.
+func (t *Transport) replyContext(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return boundContext(t.endingC, parent, d)
+}
+
+// boundContext is parent, ended by end too (and after d, when d > 0).
+func boundContext(end, parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	var ctx context.Context
 	var cancel context.CancelFunc
 	if d > 0 {
@@ -204,7 +238,7 @@ func (t *Transport) opContext(parent context.Context, d time.Duration) (context.
 	}
 	// No goroutine per operation: the transport's closing context
 	// cancels it (context.AfterFunc), and the cancel deregisters that.
-	stop := context.AfterFunc(t.closingC, cancel)
+	stop := context.AfterFunc(end, cancel)
 	return ctx, func() {
 		stop()
 		cancel()
@@ -375,7 +409,7 @@ func (t *Transport) publishReply(parent context.Context, req Request, body []byt
 	}
 	pub := t.topo.Reply(req.ReplyQ)
 	limit := time.Duration(t.cfg.Rabbit.KombuMissingConsumerRetryTimeout) * time.Second
-	ctx, cancel := t.opContext(parent, limit+30*time.Second)
+	ctx, cancel := t.replyContext(parent, limit+30*time.Second)
 	defer cancel()
 	deadline := time.Now().Add(limit)
 	for {
@@ -422,35 +456,94 @@ func (t *Transport) markGone(q string) {
 	t.gone[q] = now.Add(goneFor)
 }
 
-// Close implements driver.Driver: running servers and listeners are
-// stopped (10 s at most), the reply queue's connection and the pool are
-// closed. It is idempotent.
+// closeWithin bounds Close: the servers and the reply queue get this long
+// to stop.
+const closeWithin = 10 * time.Second
+
+// Close implements driver.Driver: Shutdown bounded by 10 s.
 func (t *Transport) Close() error {
-	var errs []error
-	t.closeOnce.Do(func() {
-		t.closed.Store(true)
-		close(t.closing)
-		t.endClose()
-		t.mu.Lock()
-		var srvs []driver.Server
-		for s := range t.servers {
-			srvs = append(srvs, s)
+	ctx, cancel := context.WithTimeout(context.Background(), closeWithin)
+	defer cancel()
+	return t.Shutdown(ctx)
+}
+
+// Shutdown implements driver.Shutdowner. Calls, casts and notifications,
+// new or in flight, fail at once with an error matching ErrClosed (a CAST
+// or notification that returned is in the broker: there is no queue of
+// outgoing messages to drain). The running servers and listeners stop
+// together as their Stop does (§8.6: no new message is taken, in-flight
+// handlers finish and reply, the fanout queues are deleted), bounded by
+// ctx; then the replies still being published are given up, the reply
+// queue's connection and the pool's are closed. When ctx ends first, the
+// handlers' context is cancelled, a handler still running has its
+// deliveries left to the broker (acked ones are not redelivered) and its
+// reply dropped, and every connection is closed at once (within about a
+// second).
+func (t *Transport) Shutdown(ctx context.Context) error {
+	return t.closer.Do(ctx, t.shutdown)
+}
+
+func (t *Transport) shutdown(ctx context.Context) error {
+	t.mu.Lock()
+	t.closed.Store(true)
+	t.endClose()
+	var srvs []driver.Server
+	for s := range t.servers {
+		srvs = append(srvs, s)
+	}
+	rq := t.replies
+	t.mu.Unlock()
+	errs := make([]error, len(srvs)+2)
+	var wg sync.WaitGroup
+	for i, s := range srvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Stop(ctx)
+		}()
+	}
+	wg.Wait()
+	t.endEnd()
+	if rq != nil {
+		qctx := ctx
+		if ctx.Err() != nil {
+			// Closed at once: the connection is told, not waited for.
+			var cancel context.CancelFunc
+			qctx, cancel = context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
 		}
-		rq := t.replies
-		t.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, s := range srvs {
-			if err := s.Stop(ctx); err != nil {
-				errs = append(errs, err)
+		if err := rq.stop(qctx); err != nil && ctx.Err() == nil {
+			errs[len(srvs)] = err
+		}
+	}
+	t.pool.close()
+	if err := ctx.Err(); err != nil {
+		errs[len(srvs)+1] = err
+	}
+	return joinOnce(errs)
+}
+
+// joinOnce joins errs, keeping one of the errors that match the same
+// context error (each server stopped late reports it).
+func joinOnce(errs []error) error {
+	var out []error
+	var canceled, deadline bool
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			continue
+		case err == context.Canceled:
+			if canceled {
+				continue
 			}
-		}
-		if rq != nil {
-			if err := rq.stop(ctx); err != nil {
-				errs = append(errs, err)
+			canceled = true
+		case err == context.DeadlineExceeded:
+			if deadline {
+				continue
 			}
+			deadline = true
 		}
-		t.pool.close()
-	})
-	return errors.Join(errs...)
+		out = append(out, err)
+	}
+	return errors.Join(out...)
 }

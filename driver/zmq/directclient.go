@@ -104,7 +104,7 @@ func (o *outgoing) finish(err error) {
 func (d *ZMQ) client() (*client, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.zctx == nil {
+	if d.zctx == nil || d.closing {
 		return nil, ErrClosed
 	}
 	if d.cl != nil {
@@ -369,15 +369,26 @@ func (c *client) reresolve(key string) {
 // leave before it fails them.
 const drainFor = time.Second
 
-// drain waits, at most drainFor, until waiting() (run on the loop) is 0.
-func drain(l *loop, waiting func() int) {
-	deadline := time.Now().Add(drainFor)
-	for time.Now().Before(deadline) {
+// drain waits until waiting() (run on the loop) is 0, ctx ends, or bound
+// passes (when > 0).
+func drain(ctx context.Context, bound time.Duration, l *loop, waiting func() int) {
+	if bound > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, bound)
+		defer cancel()
+	}
+	tk := time.NewTicker(5 * time.Millisecond)
+	defer tk.Stop()
+	for {
 		n := 0
 		if l.sync(func() { n = waiting() }) != nil || n == 0 {
 			return
 		}
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
 	}
 }
 

@@ -112,7 +112,7 @@ const replyGrace = 200 * time.Millisecond
 // Each request runs h on a bounded pool of workers.
 func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, error) {
 	d.mu.Lock()
-	if d.zctx == nil {
+	if d.zctx == nil || d.closing {
 		d.mu.Unlock()
 		return nil, ErrClosed
 	}
@@ -199,8 +199,16 @@ func (d *ZMQ) Listen(ctx context.Context, t compat.Target, h Handler) (*Server, 
 		d.log.Warn("driver: server not registered yet; the keeper retries", "target", t.String(), "addr", s.addr, "err", err)
 	}
 	d.mu.Lock()
+	closing := d.closing
 	d.srvs[s] = true
 	d.mu.Unlock()
+	if closing {
+		// A shutdown began meanwhile and did not see this server.
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = s.stopWithin(sctx, true)
+		return nil, ErrClosed
+	}
 	return s, nil
 }
 
@@ -348,10 +356,57 @@ func (s *Server) Stop(ctx context.Context) error {
 }
 
 // shutdown stops the server without unregistering it and waits until it
-// is released, however long its handlers take (ZMQ.Close).
+// is released, however long its handlers take.
 func (s *Server) shutdown() {
 	s.beginShutdown()
 	<-s.done
+}
+
+// stopWithin stops the server (as Stop when unregister, else without
+// unregistering) bounded by ctx; when ctx ends first it closes the
+// server's sockets at once (abort).
+func (s *Server) stopWithin(ctx context.Context, unregister bool) error {
+	var err error
+	if unregister {
+		err = s.Stop(ctx)
+	} else {
+		s.beginShutdown()
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	select {
+	case <-s.done:
+	default:
+		s.abort()
+	}
+	return err
+}
+
+// abort closes the sockets of a stopping server without waiting for its
+// workers (a shutdown whose context ended): the replies of handlers still
+// running are dropped (Reply fails: the loop is closed), and the workers
+// and release end when those handlers return.
+func (s *Server) abort() {
+	s.l.close(func() {
+		s.closeSockets()
+	})
+}
+
+// closeSockets closes the server's sockets (loop only).
+func (s *Server) closeSockets() {
+	if s.sock != nil {
+		s.d.capLinger(s.sock)
+		_ = s.sock.Close()
+		s.sock = nil
+	}
+	if s.sub != nil {
+		s.d.capLinger(s.sub)
+		_ = s.sub.Close()
+		s.sub = nil
+	}
 }
 
 // beginShutdown stops reading and lets the workers drain; the server is
@@ -384,18 +439,14 @@ func (s *Server) release() {
 	s.wg.Wait()
 	if last := s.lastReply.Load(); last != 0 {
 		grace := min(replyGrace, s.d.opts.Socket.Linger)
+		if by := s.d.lingerBy.Load(); by != 0 {
+			grace = min(grace, max(time.Until(time.Unix(0, by)), 0)) // a Shutdown's ctx bounds it too
+		}
 		if wait := time.Until(time.Unix(0, last).Add(grace)); wait > 0 {
 			time.Sleep(wait) // the clients read the last replies before their connections end
 		}
 	}
-	s.l.close(func() {
-		_ = s.sock.Close()
-		s.sock = nil
-		if s.sub != nil {
-			_ = s.sub.Close()
-			s.sub = nil
-		}
-	})
+	s.l.close(s.closeSockets)
 	s.d.mu.Lock()
 	delete(s.d.srvs, s)
 	s.d.mu.Unlock()

@@ -79,7 +79,7 @@ type ackWait struct {
 func (d *ZMQ) proxy() (*proxyClient, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.zctx == nil {
+	if d.zctx == nil || d.closing {
 		return nil, ErrClosed
 	}
 	if d.pc != nil {
@@ -445,14 +445,16 @@ func (c *proxyClient) post(ctx context.Context, t compat.Target, mt MsgType, id 
 	return c.enqueue(ctx, mt, id, zmqwire.ProxyRequest(mt, rk, id, payload), rk, deadline, c.d.opts.Acks)
 }
 
-// close fails the calls still waiting and closes the DEALER (after a
-// short linger, so queued casts still leave); it returns how many queued
+// close lets queued messages leave (until ctx ends, or bound passes when
+// > 0), fails the calls still waiting and closes the DEALER (with its
+// linger, so casts written still leave); it returns how many queued
 // messages it discarded.
-func (c *proxyClient) close() int {
-	drain(c.l, func() int { return c.retries.n })
+func (c *proxyClient) close(ctx context.Context, bound time.Duration) int {
+	drain(ctx, bound, c.l, func() int { return c.retries.n })
 	n := 0
 	c.l.close(func() {
 		c.l.removeReader(c.sock)
+		c.d.capLinger(c.sock)
 		_ = c.sock.Close()
 		c.sock = nil
 		n = c.retries.failAll(ErrClosed)

@@ -12,6 +12,7 @@ import (
 	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/internal/ratelog"
+	"github.com/goslo/goslo/internal/shutdown"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -34,15 +35,17 @@ type OpenOptions struct {
 // It implements driver.Driver: messages travel as [context, message]
 // pairs in the codec, replies as [reply_body, failure] (zmq-wire.md §7).
 type Transport struct {
-	z     *ZMQ
-	mm    matchmaker.Matchmaker
-	codec envelope.Codec
-	log   *slog.Logger
-	once  sync.Once
-	err   error
+	z      *ZMQ
+	mm     matchmaker.Matchmaker
+	codec  envelope.Codec
+	log    *slog.Logger
+	closer shutdown.Once
 }
 
-var _ driver.Driver = (*Transport)(nil)
+var (
+	_ driver.Driver     = (*Transport)(nil)
+	_ driver.Shutdowner = (*Transport)(nil)
+)
 
 // Open builds the zmq transport of u (zmq://, zmq+redis://, ...) with cfg,
 // whose URL query parameters must already be applied.
@@ -190,10 +193,21 @@ func (t *Transport) ListenNotifications(ctx context.Context, targets []compat.Ta
 	return g, nil
 }
 
-// Close closes the driver and the matchmaker; it is idempotent.
+// Close closes the driver (ZMQ.Close) and the matchmaker; it is
+// idempotent.
 func (t *Transport) Close() error {
-	t.once.Do(func() { t.err = errors.Join(t.z.Close(), t.mm.Close()) })
-	return t.err
+	return t.closer.Do(context.Background(), func(ctx context.Context) error {
+		return errors.Join(t.z.close(ctx, drainFor, false), t.mm.Close())
+	})
+}
+
+// Shutdown implements driver.Shutdowner: ZMQ.Shutdown (the servers are
+// unregistered and drained, queued messages leave, within ctx), then the
+// matchmaker is closed.
+func (t *Transport) Shutdown(ctx context.Context) error {
+	return t.closer.Do(ctx, func(ctx context.Context) error {
+		return errors.Join(t.z.Shutdown(ctx), t.mm.Close())
+	})
 }
 
 // serverGroup stops several servers as one.

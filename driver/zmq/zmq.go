@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/goslo/goslo/envelope"
 	"github.com/goslo/goslo/internal/ratelog"
+	"github.com/goslo/goslo/internal/shutdown"
 	"github.com/goslo/goslo/matchmaker"
 )
 
@@ -31,8 +33,15 @@ type ZMQ struct {
 	// mem keeps, per proxy-mode server target, the DEALER identity and the
 	// acks TTL cache of a stopped server for the next server of that
 	// target in this driver (see openDealer).
-	mem   map[string]*serverMemory
-	close sync.Once
+	mem map[string]*serverMemory
+	// closing is set (under mu) as a shutdown begins: no server or client
+	// is made after it.
+	closing bool
+	closer  shutdown.Once
+	// lingerBy caps the linger of the sockets closed during a shutdown
+	// (UnixNano; 0: none): its context's deadline, then now once the
+	// context has ended.
+	lingerBy atomic.Int64
 }
 
 // NewZMQ builds the driver over a matchmaker.
@@ -153,65 +162,120 @@ func (e *DiscardedError) Is(t error) bool { return t == ErrDiscarded }
 var ErrDiscarded = errors.New("zmq driver: queued messages discarded at close")
 
 // Close closes every server (without unregistering: use Server.Stop for a
-// clean stop) and the client sockets, then the zmq context. Messages still
-// waiting for a ready connection get up to a second to leave; those that
-// do not are discarded, counted (Observer.Dropped, reason "closed"),
-// logged once with their number, and reported as a *DiscardedError.
-// (Messages already written to a socket are left to zmq_linger.)
-func (d *ZMQ) Close() error {
-	var discarded int
-	d.close.Do(func() {
-		d.mu.Lock()
-		srvs := make([]*Server, 0, len(d.srvs))
-		for s := range d.srvs {
-			srvs = append(srvs, s)
-		}
-		cl, pc := d.cl, d.pc
-		d.mu.Unlock()
-		for _, s := range srvs {
-			s.shutdown()
-		}
-		if pc != nil {
-			discarded += pc.close()
-		}
-		if cl != nil {
-			drain(cl.l, func() int { return cl.retries.n })
-			cl.cancel()
-			cl.closeCalls()
-			cl.l.close(func() {
-				for _, dl := range cl.dealers {
-					cl.l.removeReader(dl.s)
-					if dl.mon != nil {
-						cl.l.removeReader(dl.mon)
-						_ = dl.mon.Close()
-					}
-					// Keep the socket's linger (zmq_linger): messages
-					// already queued, such as a notification just sent,
-					// still leave.
-					_ = dl.s.Close()
-				}
-				discarded += cl.retries.failAll(ErrClosed)
-				clear(cl.muxWaits)
-				for id, ch := range cl.pending {
-					delete(cl.pending, id)
-					ch <- callResult{err: ErrClosed}
-				}
-			})
-			cl.wg.Wait()
-		}
-		d.mu.Lock()
-		z := d.zctx
-		d.zctx = nil
-		d.mu.Unlock()
-		termContext(z)
-		if discarded > 0 {
-			d.log.Warn("driver: closed with queued messages not sent", "discarded", discarded)
-		}
-	})
-	if discarded > 0 {
-		return &DiscardedError{N: discarded}
+// clean stop), waiting for its handlers however long they take, and the
+// client sockets, then the zmq context. Messages still waiting for a ready
+// connection get up to a second (drainFor) to leave; those that do not are
+// discarded, counted (Observer.Dropped, reason "closed"), logged once with
+// their number, and reported as a *DiscardedError. (Messages already
+// written to a socket are left to zmq_linger, at most ForeverLinger for
+// oslo's -1.) A Shutdown called meanwhile bounds it by its context.
+func (d *ZMQ) Close() error { return d.close(context.Background(), drainFor, false) }
+
+// Shutdown is the graceful Close, bounded by ctx: every server is stopped
+// as Server.Stop does (unregistered, no request taken, in-flight handlers
+// finish and reply), the messages still waiting for a ready connection
+// get until ctx ends to leave, and the sockets' linger is cut to what
+// is left of ctx's deadline, so that terminating the zmq context does not
+// outlast it. When ctx ends first, the servers whose handlers still run
+// have their sockets closed at once (the replies of those handlers are
+// dropped; their goroutines end when they return), queued messages are
+// discarded (*DiscardedError), and the error matches ctx.Err(). A ctx
+// without a deadline that is cancelled still lets the sockets closed
+// before linger as configured.
+func (d *ZMQ) Shutdown(ctx context.Context) error { return d.close(ctx, 0, true) }
+
+// close runs the shutdown once (see shutdown.Once): drain bounds the wait
+// for queued messages when > 0; unregister stops the servers as
+// Server.Stop does.
+func (d *ZMQ) close(ctx context.Context, drain time.Duration, unregister bool) error {
+	return d.closer.Do(ctx, func(ctx context.Context) error { return d.shutdown(ctx, drain, unregister) })
+}
+
+func (d *ZMQ) shutdown(ctx context.Context, drainBound time.Duration, unregister bool) error {
+	if dl, ok := ctx.Deadline(); ok {
+		d.lingerBy.Store(dl.UnixNano())
 	}
-	return nil
+	ended := context.AfterFunc(ctx, func() { d.lingerBy.Store(time.Now().UnixNano()) })
+	defer ended()
+	d.mu.Lock()
+	d.closing = true
+	srvs := make([]*Server, 0, len(d.srvs))
+	for s := range d.srvs {
+		srvs = append(srvs, s)
+	}
+	cl, pc := d.cl, d.pc
+	d.mu.Unlock()
+	var errs []error
+	var emu sync.Mutex
+	var wg sync.WaitGroup
+	for _, s := range srvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.stopWithin(ctx, unregister); err != nil && ctx.Err() == nil {
+				emu.Lock()
+				errs = append(errs, err)
+				emu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	discarded := 0
+	if pc != nil {
+		discarded += pc.close(ctx, drainBound)
+	}
+	if cl != nil {
+		drain(ctx, drainBound, cl.l, func() int { return cl.retries.n })
+		cl.cancel()
+		cl.closeCalls()
+		cl.l.close(func() {
+			for _, dl := range cl.dealers {
+				cl.l.removeReader(dl.s)
+				if dl.mon != nil {
+					cl.l.removeReader(dl.mon)
+					_ = dl.mon.Close()
+				}
+				// Keep the socket's linger (zmq_linger, cut to the
+				// shutdown's deadline): messages already queued, such as
+				// a notification just sent, still leave.
+				d.capLinger(dl.s)
+				_ = dl.s.Close()
+			}
+			discarded += cl.retries.failAll(ErrClosed)
+			clear(cl.muxWaits)
+			for id, ch := range cl.pending {
+				delete(cl.pending, id)
+				ch <- callResult{err: ErrClosed}
+			}
+		})
+		cl.wg.Wait()
+	}
+	d.mu.Lock()
+	z := d.zctx
+	d.zctx = nil
+	d.mu.Unlock()
+	termContext(z)
+	if discarded > 0 {
+		d.log.Warn("driver: closed with queued messages not sent", "discarded", discarded)
+		errs = append(errs, &DiscardedError{N: discarded})
+	}
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// capLinger cuts s's linger to what is left until the shutdown's
+// lingerBy, if any.
+func (d *ZMQ) capLinger(s *zmq.Socket) {
+	by := d.lingerBy.Load()
+	if by == 0 {
+		return
+	}
+	left := max(time.Until(time.Unix(0, by)), 0)
+	if cur, err := s.GetLinger(); err == nil && (cur < 0 || cur > left) {
+		_ = s.SetLinger(left)
+	}
 }
 
 // termContext terminates a zmq context whose sockets are closed: it waits,
