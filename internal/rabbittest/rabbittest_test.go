@@ -272,7 +272,7 @@ func TestClusterQuorumQueue(t *testing.T) {
 	require.Empty(t, c.Node(0).Processes())
 	require.Len(t, c.RunningNodes(1), 2)
 	a1 := dialAMQP(t, c.Node(1).Addr(), "/")
-	require.NoError(t, a1.publish("qq", "m2", 30*time.Second), "no quorum with two of three nodes")
+	require.NoError(t, a1.publishConfirmed("qq", "m2", 30*time.Second), "no quorum with two of three nodes")
 	a2 := dialAMQP(t, c.Node(2).Addr(), "/")
 	var got []string
 	for len(got) < 2 {
