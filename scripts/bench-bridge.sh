@@ -7,8 +7,11 @@
 # that each ratio is read within a round: zmq alone (to zy), RabbitMQ alone
 # (to rx), zmq -> RabbitMQ (a zmq client to rx), RabbitMQ -> zmq (a rabbit
 # client to zy); one caller each (p50/p99), then 10 callers once per path.
+# Each round ends with its ratios, and the run with their medians over the
+# rounds (the VM's wake-up regime drifts between rounds): ROUNDS rounds of
+# one caller, then ROUNDS10 (default 3) rounds of 10 callers.
 #
-#   DURATION=3 ./scripts/bench-bridge.sh
+#   DURATION=2 ROUNDS=9 ROUNDS10=5 ./scripts/bench-bridge.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 d="${DURATION:-5}"
@@ -37,13 +40,51 @@ for _ in $(seq 300); do
 	sleep 0.2
 done
 
+field() { # name, JSON result line: the number
+	sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p" <<<"$2"
+}
+medians() { # printf format (rounds, median of column 1, of column 2): lines "a b" on stdin
+	awk -v fmt="$1" '
+		{ a[NR] = $1; b[NR] = $2 }
+		function median(v, n,   i, j, t) {
+			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+			return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+		}
+		END { printf fmt, NR, median(a, NR), median(b, NR) }'
+}
+ratios=()
 for i in $(seq "${ROUNDS:-3}"); do
-	echo "zmq alone            c=1  #$i: $(client "$zurl" zy --duration "$d")"
-	echo "rabbit alone         c=1  #$i: $(client "$url" rx --duration "$d")"
-	echo "zmq -> rabbit bridge c=1  #$i: $(client "$zurl" rx --duration "$d")"
-	echo "rabbit -> zmq bridge c=1  #$i: $(client "$url" zy --duration "$d")"
+	z=$(client "$zurl" zy --duration "$d")
+	echo "zmq alone            c=1  #$i: $z"
+	r=$(client "$url" rx --duration "$d")
+	echo "rabbit alone         c=1  #$i: $r"
+	zr=$(client "$zurl" rx --duration "$d")
+	echo "zmq -> rabbit bridge c=1  #$i: $zr"
+	rz=$(client "$url" zy --duration "$d")
+	echo "rabbit -> zmq bridge c=1  #$i: $rz"
+	sum=$(awk -v a="$(field p50_us "$z")" -v b="$(field p50_us "$r")" 'BEGIN { print a + b }')
+	line=$(awk -v s="$sum" -v x="$(field p50_us "$zr")" -v y="$(field p50_us "$rz")" \
+		'BEGIN { printf "%.2f %.2f", x / s, y / s }')
+	ratios+=("$line")
+	echo "  round $i: p50 through the bridge / (zmq p50 + rabbit p50 = $sum us): zmq->rabbit ${line% *}x, rabbit->zmq ${line#* }x"
 done
-echo "zmq alone            c=10: $(client "$zurl" zy --duration "$d" --concurrency 10)"
-echo "rabbit alone         c=10: $(client "$url" rx --duration "$d" --concurrency 10)"
-echo "zmq -> rabbit bridge c=10: $(client "$zurl" rx --duration "$d" --concurrency 10)"
-echo "rabbit -> zmq bridge c=10: $(client "$url" zy --duration "$d" --concurrency 10)"
+printf '%s\n' "${ratios[@]}" |
+	medians 'c=1 median over %d rounds: zmq->rabbit %.2fx, rabbit->zmq %.2fx the sum of the buses alone (target <= 1.2x)\n'
+shares=()
+for i in $(seq "${ROUNDS10:-3}"); do
+	z=$(client "$zurl" zy --duration "$d" --concurrency 10)
+	echo "zmq alone            c=10 #$i: $z"
+	r=$(client "$url" rx --duration "$d" --concurrency 10)
+	echo "rabbit alone         c=10 #$i: $r"
+	zr=$(client "$zurl" rx --duration "$d" --concurrency 10)
+	echo "zmq -> rabbit bridge c=10 #$i: $zr"
+	rz=$(client "$url" zy --duration "$d" --concurrency 10)
+	echo "rabbit -> zmq bridge c=10 #$i: $rz"
+	line=$(awk -v z="$(field per_s "$z")" -v r="$(field per_s "$r")" -v x="$(field per_s "$zr")" -v y="$(field per_s "$rz")" \
+		'BEGIN { s = z < r ? z : r; printf "%.0f %.0f %.0f", s, 100 * x / s, 100 * y / s }')
+	shares+=("${line#* }")
+	read -r slow xs ys <<<"$line"
+	echo "  round $i: c=10 through the bridge / the slower bus alone ($slow/s): zmq->rabbit $xs%, rabbit->zmq $ys%"
+done
+printf '%s\n' "${shares[@]}" |
+	medians 'c=10 median over %d rounds: zmq->rabbit %.0f%%, rabbit->zmq %.0f%% of the slower bus alone (target >= 60%%)\n'
