@@ -192,16 +192,7 @@ func TestTransportClose(t *testing.T) {
 		t.Fatal("a call in flight at Close did not return")
 	}
 
-	_, err = NewRPCClient(tr, target).Call(ctx, nil, "echo", nil)
-	require.ErrorIs(t, err, ErrClosed, "Call")
-	require.ErrorIs(t, NewRPCClient(tr, target).Cast(ctx, nil, "echo", nil), ErrClosed, "Cast")
-	require.ErrorIs(t, NewNotifier(tr, "p").Info(ctx, nil, "e", nil), ErrClosed, "Notify")
-	srv, err := NewRPCServer(tr, Target{Topic: "after", Server: "s"}, NewEndpoint("", ""))
-	require.NoError(t, err)
-	require.ErrorIs(t, srv.Start(ctx), ErrClosed, "RPCServer.Start")
-	l := NewNotificationListener(tr, []string{"after"}, &NotificationEndpoint{Handlers: map[string]NotificationHandler{
-		"info": func(context.Context, Notification) error { return nil }}})
-	require.ErrorIs(t, l.Start(ctx), ErrClosed, "NotificationListener.Start")
+	requireClosed(t, tr, target)
 }
 
 // TestNotificationPriorityKeys: handler keys are priorities in any case;

@@ -106,7 +106,8 @@ func awaitStarted(t *testing.T, started chan context.Context) context.Context {
 	}
 }
 
-// requireClosed checks that tr refuses new work with ErrClosed.
+// requireClosed checks that tr refuses new work with ErrClosed (after
+// Close or Shutdown).
 func requireClosed(t *testing.T, tr *Transport, target Target) {
 	t.Helper()
 	ctx := context.Background()
