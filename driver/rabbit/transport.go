@@ -484,9 +484,13 @@ func (t *Transport) Shutdown(ctx context.Context) error {
 }
 
 func (t *Transport) shutdown(ctx context.Context) error {
-	t.mu.Lock()
+	// First, without t.mu: a Call starting the reply queue holds t.mu
+	// while it retries an unreachable broker, until its context (tied to
+	// this one) ends. track reads closed under t.mu, so a server added
+	// meanwhile is either taken below or stops itself.
 	t.closed.Store(true)
 	t.endClose()
+	t.mu.Lock()
 	var srvs []driver.Server
 	for s := range t.servers {
 		srvs = append(srvs, s)
