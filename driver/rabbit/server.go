@@ -12,6 +12,7 @@ import (
 	"github.com/goslo/goslo/compat"
 	"github.com/goslo/goslo/driver"
 	"github.com/goslo/goslo/envelope"
+	"github.com/goslo/goslo/internal/shutdown"
 )
 
 // rpcServer is one RPC server object (§8): its listening connection with
@@ -35,15 +36,14 @@ type consumer struct {
 	workers *workerGroup
 	hctx    context.Context // handlers' context, cancelled when Stop runs out of time
 	hcancel context.CancelFunc
-	once    sync.Once
-	stopErr error
+	stopper shutdown.Once // a later Stop's context forces a Stop in progress
 }
 
 // stop takes no new message, lets in-flight handlers finish (bounded by
 // ctx, then their context is cancelled), deletes the given queues and
 // closes channel and connection; self is the server the transport tracks.
 func (c *consumer) stop(ctx context.Context, deletes []string, self driver.Server) error {
-	c.once.Do(func() {
+	return c.stopper.Do(ctx, func(ctx context.Context) error {
 		wait := c.workers.stop()
 		var errs []error
 		select {
@@ -64,9 +64,8 @@ func (c *consumer) stop(ctx context.Context, deletes []string, self driver.Serve
 		}
 		c.hcancel()
 		c.t.untrack(self)
-		c.stopErr = errors.Join(errs...)
+		return errors.Join(errs...)
 	})
-	return c.stopErr
 }
 
 // Listen implements driver.Driver: an RPC server of t (§5.1, §8).
