@@ -366,10 +366,12 @@ func (l *NotificationListener) Stop(ctx context.Context) error {
 	l.mu.Lock()
 	run := l.run
 	l.run = nil
+	if run != nil {
+		l.t.untrack(l) // under l.mu, as Start tracks (see RPCServer.Stop)
+	}
 	l.mu.Unlock()
 	if run == nil {
 		return nil
 	}
-	l.t.untrack(l)
 	return run.stop(ctx)
 }

@@ -668,12 +668,14 @@ func (s *RPCServer) Stop(ctx context.Context) error {
 	run := s.run
 	if run != nil {
 		s.run, s.last, s.stopped = nil, run.stopped, make(chan struct{})
+		// Under s.mu (the order Start takes too): a Start right after
+		// this Stop tracks its own run, which this Stop must not untrack.
+		s.t.untrack(s)
 	}
 	s.mu.Unlock()
 	if run == nil {
 		return nil
 	}
-	s.t.untrack(s)
 	return run.stop(ctx)
 }
 

@@ -243,8 +243,10 @@ func (t *Transport) Close() error {
 
 // Shutdown closes the transport gracefully, bounded by ctx, as
 // net/http.Server's Shutdown is to its Close. New calls, casts,
-// notifications and Starts fail at once with an error matching ErrClosed
-// (as do calls waiting for a reply); the servers and listeners started on
+// notifications and Starts fail at once with an error matching ErrClosed;
+// calls already waiting for a reply fail so once the driver shuts down,
+// after the servers have stopped (a reply that comes first is still
+// returned). The servers and listeners started on
 // the transport are stopped as their Stop(ctx) does (unregistered, no new
 // request taken, in-flight handlers finish and reply); outgoing messages
 // the driver still holds (zmq: casts and notifications waiting for a
