@@ -3,6 +3,7 @@ package goslo
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,6 +61,7 @@ func TestTransportShutdown(t *testing.T) {
 		t.Run(b.name+"/Drains", func(t *testing.T) { shutdownDrains(t, b.open) })
 		t.Run(b.name+"/Bounded", func(t *testing.T) { shutdownBounded(t, b.open) })
 		t.Run(b.name+"/ConcurrentClose", func(t *testing.T) { shutdownConcurrent(t, b.open) })
+		t.Run(b.name+"/BehindStop", func(t *testing.T) { shutdownBehindStop(t, b.open) })
 	}
 }
 
@@ -207,6 +209,40 @@ func shutdownBounded(t *testing.T, open func(*testing.T) *Transport) {
 	goleak.VerifyNone(t, leaks)
 }
 
+// shutdownBehindStop: a Stop without a deadline waits for a blocked
+// handler; a Shutdown after it is still bounded by its own context (the
+// rabbit driver's server Stop ran once, and a second caller waited for
+// the first however long it took).
+func shutdownBehindStop(t *testing.T, open func(*testing.T) *Transport) {
+	srvTr, clTr := open(t), open(t)
+	target, srv, started, release := blockingServer(t, srvTr)
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unblock()
+	got := callAsync(clTr, target, 5*time.Second)
+	awaitStarted(t, started)
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Stop(context.Background()) }()
+	time.Sleep(100 * time.Millisecond) // the Stop waits for the handler
+
+	const bound = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	within(t, bound+shutdownSlack, "Shutdown behind a Stop without a deadline", func() { _ = srvTr.Shutdown(ctx) }, unblock)
+	unblock()
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the Stop did not return once the handler had")
+	}
+	select {
+	case <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the call did not end")
+	}
+	require.NoError(t, clTr.Close())
+}
+
 // shutdownConcurrent: Close and Shutdown called together (under -race)
 // all return once the transport is closed; a Shutdown whose context ends
 // forces a Close that waits for a handler.
@@ -294,4 +330,39 @@ func TestShutdownQueuedCast(t *testing.T) {
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.ErrorIs(t, err, zmqdrv.ErrDiscarded)
 	})
+}
+
+// TestRabbitShutdownBrokerDown: with the broker unreachable, a CALL that
+// is starting the reply queue retries until its timeout; Shutdown must
+// not wait for it (it held the driver's lock the shutdown took first, so
+// a 200 ms Shutdown took the call's whole timeout).
+func TestRabbitShutdownBrokerDown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close()) // nothing listens there: connection refused
+	tr, err := NewTransport(context.Background(), "rabbit://guest:guest@"+addr+"/", WithOptions(func(c *compat.Config) {
+		c.Rabbit.KombuReconnectDelay = 0.1
+		c.Rabbit.RabbitRetryInterval = 0
+		c.Rabbit.RabbitIntervalMax = 1
+	}))
+	require.NoError(t, err)
+	got := make(chan error, 1)
+	go func() {
+		_, err := NewRPCClient(tr, Target{Topic: "down", Server: "s"}).Prepare(PrepareOptions{Timeout: 20 * time.Second}).
+			Call(context.Background(), nil, "m", nil)
+		got <- err
+	}()
+	time.Sleep(500 * time.Millisecond) // the call is retrying the broker
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = tr.Shutdown(ctx)
+	require.Less(t, time.Since(start), 200*time.Millisecond+shutdownSlack, "Shutdown waited for the call: %v", err)
+	select {
+	case err := <-got:
+		require.ErrorIs(t, err, ErrClosed)
+	case <-time.After(shutdownSlack):
+		t.Fatal("the call in flight did not end with the shutdown")
+	}
 }
