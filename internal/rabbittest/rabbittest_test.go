@@ -267,12 +267,32 @@ func TestClusterQuorumQueue(t *testing.T) {
 	require.Len(t, q["members"], 3)
 	require.NoError(t, a0.publish("qq", "m1", 20*time.Second))
 	a0.close()
+	// Every member running before one is killed: on a loaded machine a
+	// member can still be starting, and two of three then are not a
+	// quorum (make test saw 30 s of nacks after the kill).
+	require.Eventually(t, func() bool {
+		q := find(c.Node(1).ListQueues("/", "name", "online"), "name", "qq")
+		online, _ := q["online"].([]any)
+		return len(online) == 3
+	}, 60*time.Second, 500*time.Millisecond, "the three members of qq online")
 
 	c.Kill(0)
 	require.Empty(t, c.Node(0).Processes())
 	require.Len(t, c.RunningNodes(1), 2)
-	a1 := dialAMQP(t, c.Node(1).Addr(), "/")
-	require.NoError(t, a1.publishConfirmed("qq", "m2", 30*time.Second), "no quorum with two of three nodes")
+	// A channel whose publishes after the kill went to the dead leader can
+	// go on being nacked (seen in about one run in five, for 30 s and
+	// more); a new connection's channel finds the elected leader.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		a1 := dialAMQP(t, c.Node(1).Addr(), "/")
+		err := a1.publishConfirmed("qq", "m2", 5*time.Second)
+		a1.close()
+		if err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no quorum with two of three nodes: %v", err)
+		t.Logf("publish after the kill: %v; again on a new connection", err)
+	}
 	a2 := dialAMQP(t, c.Node(2).Addr(), "/")
 	var got []string
 	for len(got) < 2 {
