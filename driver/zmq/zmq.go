@@ -250,11 +250,10 @@ func (d *ZMQ) shutdown(ctx context.Context, drainBound time.Duration, unregister
 		})
 		cl.wg.Wait()
 	}
-	d.mu.Lock()
-	z := d.zctx
-	d.zctx = nil
-	d.mu.Unlock()
-	termContext(z)
+	// d.zctx stays set (it is read without d.mu by a Listen that passed
+	// its closing check); d.closing refuses new sockets, and a socket
+	// made on the terminated context fails with ETERM.
+	termContext(d.zctx)
 	if discarded > 0 {
 		d.log.Warn("driver: closed with queued messages not sent", "discarded", discarded)
 		errs = append(errs, &DiscardedError{N: discarded})
