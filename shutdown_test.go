@@ -173,13 +173,9 @@ func shutdownDrains(t *testing.T, open func(*testing.T) *Transport) {
 // nothing running once the handler returns.
 func shutdownBounded(t *testing.T, open func(*testing.T) *Transport) {
 	leaks := goleak.IgnoreCurrent()
-	srvTr, clTr := open(t), open(t)
-	target, srv, started, release := blockingServer(t, srvTr)
-	var releaseOnce sync.Once
-	unblock := func() { releaseOnce.Do(func() { close(release) }) }
-	defer unblock()
-	got := callAsync(clTr, target, 5*time.Second)
-	hctx := awaitStarted(t, started)
+	b := startBlockedCall(t, open)
+	defer b.unblock()
+	srvTr, target, srv, hctx, unblock := b.srvTr, b.target, b.srv, b.hctx, b.unblock
 
 	const bound = 300 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
@@ -200,12 +196,7 @@ func shutdownBounded(t *testing.T, open func(*testing.T) *Transport) {
 	require.ErrorIs(t, srvTr.Shutdown(context.Background()), context.DeadlineExceeded, "a later Shutdown reports the first one's outcome")
 
 	unblock()
-	select {
-	case <-got: // a timeout, or a server gone: the reply had no way out
-	case <-time.After(20 * time.Second):
-		t.Fatal("the call did not end")
-	}
-	require.NoError(t, clTr.Close())
+	b.end(t) // a timeout, or a server gone: the reply had no way out
 	goleak.VerifyNone(t, leaks)
 }
 
@@ -214,33 +205,58 @@ func shutdownBounded(t *testing.T, open func(*testing.T) *Transport) {
 // rabbit driver's server Stop ran once, and a second caller waited for
 // the first however long it took).
 func shutdownBehindStop(t *testing.T, open func(*testing.T) *Transport) {
-	srvTr, clTr := open(t), open(t)
-	target, srv, started, release := blockingServer(t, srvTr)
-	var releaseOnce sync.Once
-	unblock := func() { releaseOnce.Do(func() { close(release) }) }
-	defer unblock()
-	got := callAsync(clTr, target, 5*time.Second)
-	awaitStarted(t, started)
+	b := startBlockedCall(t, open)
+	defer b.unblock()
 	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Stop(context.Background()) }()
+	go func() { stopped <- b.srv.Stop(context.Background()) }()
 	time.Sleep(100 * time.Millisecond) // the Stop waits for the handler
 
 	const bound = 300 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	within(t, bound+shutdownSlack, "Shutdown behind a Stop without a deadline", func() { _ = srvTr.Shutdown(ctx) }, unblock)
-	unblock()
+	within(t, bound+shutdownSlack, "Shutdown behind a Stop without a deadline", func() { _ = b.srvTr.Shutdown(ctx) }, b.unblock)
+	b.unblock()
 	select {
 	case <-stopped:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the Stop did not return once the handler had")
 	}
+	b.end(t)
+}
+
+// blockedCall is a server on its own transport whose handler blocks until
+// unblock (once; later calls do nothing), and a call to it from another
+// transport, taken by the handler.
+type blockedCall struct {
+	srvTr, clTr *Transport
+	target      Target
+	srv         *RPCServer
+	hctx        context.Context // the handler's
+	got         chan callResult
+	unblock     func()
+}
+
+func startBlockedCall(t *testing.T, open func(*testing.T) *Transport) *blockedCall {
+	b := &blockedCall{srvTr: open(t), clTr: open(t)}
+	var started chan context.Context
+	var release chan struct{}
+	b.target, b.srv, started, release = blockingServer(t, b.srvTr)
+	var once sync.Once
+	b.unblock = func() { once.Do(func() { close(release) }) }
+	b.got = callAsync(b.clTr, b.target, 5*time.Second)
+	b.hctx = awaitStarted(t, started)
+	return b
+}
+
+// end waits for the call to end (however) and closes the client transport.
+func (b *blockedCall) end(t *testing.T) {
+	t.Helper()
 	select {
-	case <-got:
+	case <-b.got:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the call did not end")
 	}
-	require.NoError(t, clTr.Close())
+	require.NoError(t, b.clTr.Close())
 }
 
 // shutdownConcurrent: Close and Shutdown called together (under -race)
